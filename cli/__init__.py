@@ -1,0 +1,1 @@
+"""ktiw.cli: the thin typer command line."""

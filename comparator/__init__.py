@@ -1,0 +1,1 @@
+"""ktiw.comparator: holds measured curves against the theory's predictions and gives verdicts."""

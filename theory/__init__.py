@@ -1,0 +1,20 @@
+"""ktiw.theory: the toy model's two-stage gradient dynamics, derived with sympy and
+solved with scipy, and the distributions they are about.  Never imports torch."""
+
+from .datafile import load_pairs
+from .distribution import Batch, Cooccurrence, Distribution, EmpiricalDistribution
+from .errors import DataFileError, KtiwError, SpecError
+from .families import FAMILIES, from_spec
+
+__all__ = [
+    "FAMILIES",
+    "Batch",
+    "Cooccurrence",
+    "DataFileError",
+    "Distribution",
+    "EmpiricalDistribution",
+    "KtiwError",
+    "SpecError",
+    "from_spec",
+    "load_pairs",
+]
