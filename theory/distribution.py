@@ -126,7 +126,7 @@ class Distribution(ABC):
 
     Attributes: ``spec`` (the text that recreates it), ``n_in`` = ``|I|``,
     ``n_out`` = ``|O|``, ``src_len`` and ``tgt_len`` (maximum lengths),
-    ``aligned`` (whether :meth:`sample` returns gold alignments),
+    ``aligned`` (whether :meth:`sample` returns gold alignments), ``shared_vocab``,
     ``in_words``/``out_words`` (names of the word ids).
     """
 
@@ -136,6 +136,8 @@ class Distribution(ABC):
     src_len: int
     tgt_len: int
     aligned: bool = True
+    shared_vocab: bool = False
+    """True when output word ``o`` *is* input word ``o`` (copy tasks): models may share one embedding."""
 
     @property
     def in_words(self) -> list[str]:

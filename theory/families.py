@@ -103,6 +103,7 @@ class Subset(Family):
     name = "subset"
     params = (Param("L", int, help="sequence length"), Param("V", int, help="vocabulary size"))
     summary = "L distinct words out of V, random order; output = input"
+    shared_vocab = True
 
     def __init__(self, **values: object) -> None:
         super().__init__(**values)
@@ -157,6 +158,7 @@ class IID(Family):
     name = "iid"
     params = (Param("L", int, help="sequence length"), Param("V", int, help="vocabulary size"))
     summary = "L words drawn independently from V (repetition allowed); output = input"
+    shared_vocab = True
 
     def __init__(self, **values: object) -> None:
         super().__init__(**values)
