@@ -84,7 +84,7 @@ def test_permutation_has_zero_cooccurrence_and_subset_positive_diagonal() -> Non
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("blah:L=3", "unknown distribution family 'blah'; valid families: iid, permutation"),
+        ("blah:L=3", "unknown distribution family 'blah'; valid families: iid, keyword, permutation"),
         ("subset:L=3", "missing key(s) V"),
         ("subset:L=3,V=4,W=2", "unknown key(s) W for subset"),
         ("subset:L=5,V=4", "needs L <= V, got L=5, V=4"),

@@ -1,6 +1,7 @@
 """ktiw.theory: the toy model's two-stage gradient dynamics, derived with sympy and
 solved with scipy, and the distributions they are about.  Never imports torch."""
 
+from .classification import load_labelled  # importing it registers the keyword family
 from .datafile import load_pairs
 from .distribution import Batch, Cooccurrence, Distribution, EmpiricalDistribution
 from .errors import DataFileError, KtiwError, SpecError
@@ -16,5 +17,6 @@ __all__ = [
     "KtiwError",
     "SpecError",
     "from_spec",
+    "load_labelled",
     "load_pairs",
 ]

@@ -1,0 +1,628 @@
+"""Classification in the toy model's terms: which words a bag of words finds salient
+(stage 1), where attention then goes (stage 2), and the paper's two-sequence warm-up.
+
+Setting.  An example is a word sequence ``x = (x_1..x_L)`` and a label
+``y in {0 = neg, 1 = pos}``, written as a distribution over pairs whose output is the
+one-token sequence ``(y,)`` with output vocabulary ``['neg', 'pos']`` (so ``|O| = 2``).
+The toy classifier has a score ``b_i`` per word and attention logits ``a_l``:
+``s(x) = sum_l alpha_l b_{x_l}``, ``alpha = softmax(a)``, ``P(pos | x) = sigmoid(s)``,
+loss = expected binary cross-entropy (BRIEF: ``sigmoid(sum_l p_l W h_l)`` with
+``W h_l`` playing the part of ``b_{x_l}``).
+
+* **Stage 1** (``b = 0``, uniform attention): ``db_i/dtau = E[(n_i(x)/L)(y - 1/2)]``,
+  which is the co-occurrence matrix of :mod:`ktiw.theory.distribution` read in its
+  ``pos`` column, ``c_i = C[i, pos] = -C[i, neg]`` (:func:`word_label_signal`).
+* **Stage 2** (``b ~ tau c``): the velocity of the attention logit of position ``l`` is
+  ``w (y - sigmoid(s)) alpha_l (b_{x_l} - s)``, to first order in ``tau``
+  ``(tau / 2) w alpha_l (C[x_l, y] - sum_l' alpha_l' C[x_l', y])``: attention drifts to the
+  positions with the largest ``C[x_l, y]`` (:func:`stage2_scores`), the words whose
+  co-occurrence with the example's own label is strongest.
+* **keyword family** ``keyword:L=..,V=..,K=..`` (:class:`Keyword`): a few keywords decide
+  the label, the other words are Zipf-distributed distractors.  ``C`` in closed form.
+* **data files** ``label<TAB>tokens`` (:func:`load_labelled`).
+* **warm-up toy** (:func:`derive_warmup`, :func:`warmup_softmax_flow`): sympy ``dsolve``
+  closed form and its softmax-constrained version, solved with ``solve_ivp``.
+
+Only numpy/scipy at import time; sympy and scipy.integrate are imported inside the
+functions that need them, so registering the family keeps ``ktiw predict`` fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datafile import pad_rows, read_tab_lines
+from .distribution import Batch, Cooccurrence, EmpiricalDistribution
+from .errors import DataFileError, SpecError
+from .families import Family, Param, register_family
+
+NEG, POS = 0, 1
+"""Output word ids of the labels (``out_words == ['neg', 'pos']``)."""
+
+
+# --------------------------------------------------------------------------- family
+
+
+@dataclass(frozen=True)
+class FloatParam(Param):
+    """A real-valued spec key with inclusive bounds ``[low, high]``."""
+
+    low: float = -math.inf
+    high: float = math.inf
+
+    def convert(self, raw: str, spec: str) -> object:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SpecError(f"{self.name}={raw!r} is not a number in spec {spec!r}") from None
+        if not (math.isfinite(value) and self.low <= value <= self.high):
+            raise SpecError(
+                f"{self.name} must lie in [{self.low:g}, {self.high:g}], got {raw} in spec {spec!r}"
+            )
+        return value
+
+
+@register_family
+class Keyword(Family):
+    """Sentiment-like classification: a few keywords decide the label, the rest are distractors.
+
+    Words ``0 .. K+ - 1`` are positive keywords (``K+ = ceil(K/2)``), ``K+ .. K-1`` negative
+    keywords (``K- = K - K+``), ``K .. V-1`` distractors with Zipf frequencies
+    ``q_j ~ (j + 1)^-zipf`` (``j`` = rank among distractors).  An example: clean label
+    ``c`` = pos or neg with probability 1/2; ``kw`` of the ``L`` positions (chosen uniformly)
+    hold keywords drawn uniformly from ``c``'s group, the other positions distractors drawn
+    from ``q``; the observed label is ``c`` flipped with probability ``noise``.
+
+    Closed form (T = 1, ``eta = noise``): ``C[i, pos] = -C[i, neg] = kw (1 - 2 eta) / (4 L K+)``
+    for a positive keyword, the negative of ``kw (1 - 2 eta) / (4 L K-)`` for a negative
+    keyword, and ``0`` for every distractor (its frequency does not depend on the label).
+    :func:`keyword_cooccurrence_symbolic` derives it; the tests compare it with exact
+    enumeration.  Outcomes are not equally likely, so :meth:`support_size` is ``None`` and
+    :meth:`exact_support` enumerates with weights instead.
+    """
+
+    name = "keyword"
+    params = (
+        Param("L", int, help="sequence length"),
+        Param("V", int, help="vocabulary size (keywords + distractors)"),
+        Param("K", int, minimum=2, help="number of keywords (half positive, half negative)"),
+        Param("kw", int, default=1, help="keyword positions per example (keyword frequency)"),
+        FloatParam("noise", float, default=0.0, low=0.0, high=0.5, help="label flip probability"),
+        FloatParam("zipf", float, default=1.0, low=0.0, help="Zipf exponent of distractor frequencies"),
+    )
+    summary = (
+        "L words; kw of them keywords of the label's polarity, the rest Zipf distractors; output = label"
+    )
+    aligned = False
+
+    def __init__(self, **values: object) -> None:
+        super().__init__(**values)
+        self.n_in = int(self.V)  # type: ignore[arg-type]
+        self.n_out = 2
+        self.src_len = int(self.L)  # type: ignore[arg-type]
+        self.tgt_len = 1
+        self.k_pos = (int(self.K) + 1) // 2  # type: ignore[arg-type]
+        self.k_neg = int(self.K) - self.k_pos  # type: ignore[arg-type]
+        n_dist = self.n_in - int(self.K)  # type: ignore[arg-type]
+        q = np.arange(1, max(n_dist, 0) + 1, dtype=np.float64) ** -float(self.zipf)  # type: ignore[arg-type]
+        self.distractor_probs = q / q.sum() if n_dist > 0 else q
+
+    def validate(self) -> None:
+        L, V, K, kw = self.L, self.V, self.K, self.kw
+        if K > V:  # type: ignore[operator]
+            raise SpecError(f"keyword needs K <= V, got K={K}, V={V}")
+        if kw > L:  # type: ignore[operator]
+            raise SpecError(f"keyword needs kw <= L, got kw={kw}, L={L}")
+        if kw < L and V == K:  # type: ignore[operator]
+            raise SpecError(f"keyword needs distractors (V > K) when kw < L, got V=K={K}")
+
+    @property
+    def in_words(self) -> list[str]:
+        K = int(self.K)  # type: ignore[arg-type]
+        return (
+            [f"pos{j}" for j in range(self.k_pos)]
+            + [f"neg{j}" for j in range(self.k_neg)]
+            + [f"w{j}" for j in range(self.n_in - K)]
+        )
+
+    @property
+    def out_words(self) -> list[str]:
+        return ["neg", "pos"]
+
+    def polarity(self) -> np.ndarray:
+        """``+1`` for positive keywords, ``-1`` for negative keywords, ``0`` for distractors."""
+        pol = np.zeros(self.n_in)
+        pol[: self.k_pos] = 1.0
+        pol[self.k_pos : int(self.K)] = -1.0  # type: ignore[arg-type]
+        return pol
+
+    def keyword_mask(self, src: np.ndarray) -> np.ndarray:
+        """Which entries of a (padded) ``src`` array are keywords."""
+        src = np.asarray(src)
+        return (src >= 0) & (src < int(self.K))  # type: ignore[arg-type]
+
+    def sample(self, n: int, rng: np.random.Generator) -> Batch:
+        L, K, kw = self.src_len, int(self.K), int(self.kw)  # type: ignore[arg-type]
+        clean = rng.random(n) < 0.5  # True = pos
+        slots = np.argsort(rng.random((n, L)), axis=1)[:, :kw]
+        is_kw = np.zeros((n, L), bool)
+        np.put_along_axis(is_kw, slots, True, axis=1)
+        group = np.where(clean, self.k_pos, self.k_neg)[:, None]
+        offset = np.where(clean, 0, self.k_pos)[:, None]
+        keywords = offset + np.floor(rng.random((n, L)) * group).astype(np.int64)
+        if self.n_in > K:
+            distractors = K + rng.choice(self.n_in - K, size=(n, L), p=self.distractor_probs)
+        else:
+            distractors = np.zeros((n, L), np.int64)
+        src = np.where(is_kw, keywords, distractors).astype(np.int64)
+        label = clean ^ (rng.random(n) < float(self.noise))  # type: ignore[arg-type]
+        return Batch(
+            src, label.astype(np.int64)[:, None], np.full(n, L, np.int64), np.ones(n, np.int64), None
+        )
+
+    def _support_count(self) -> int:
+        L, K, kw = self.src_len, int(self.K), int(self.kw)  # type: ignore[arg-type]
+        per_label = [math.comb(L, kw) * g**kw * (self.n_in - K) ** (L - kw) for g in (self.k_pos, self.k_neg)]
+        return sum(per_label) * (2 if float(self.noise) > 0 else 1)  # type: ignore[arg-type]
+
+    def exact_support(self, limit: int = 200_000) -> EmpiricalDistribution | None:
+        """Every outcome ``(x, y)`` with its probability, if there are at most ``limit``."""
+        if self._support_count() > limit:
+            return None
+        L, K, kw = self.src_len, int(self.K), int(self.kw)  # type: ignore[arg-type]
+        eta = float(self.noise)  # type: ignore[arg-type]
+        srcs: list[tuple[int, ...]] = []
+        labels: list[int] = []
+        probs: list[float] = []
+        distractor_ids = range(K, self.n_in)
+        for clean, first, size in ((POS, 0, self.k_pos), (NEG, self.k_pos, self.k_neg)):
+            base = 0.5 / math.comb(L, kw) / size**kw
+            for slots in itertools.combinations(range(L), kw):
+                rest = [l for l in range(L) if l not in slots]
+                for words in itertools.product(range(first, first + size), repeat=kw):
+                    for fill in itertools.product(distractor_ids, repeat=L - kw):
+                        x = [0] * L
+                        for l, w in zip(slots, words, strict=True):
+                            x[l] = w
+                        for l, w in zip(rest, fill, strict=True):
+                            x[l] = w
+                        p = base * float(np.prod([self.distractor_probs[w - K] for w in fill]))
+                        for label, p_label in ((clean, 1 - eta), (1 - clean, eta)):
+                            if p_label > 0:
+                                srcs.append(tuple(x))
+                                labels.append(label)
+                                probs.append(p * p_label)
+        return EmpiricalDistribution(
+            np.array(srcs, dtype=np.int64),
+            np.array(labels, dtype=np.int64)[:, None],
+            n_in=self.n_in,
+            n_out=2,
+            weights=np.array(probs),
+            in_words=self.in_words,
+            out_words=self.out_words,
+            spec=f"{self.spec} (enumerated)",
+            method="enumeration",
+        )
+
+    def cooccurrence(self) -> Cooccurrence:
+        L, K, kw = self.src_len, int(self.K), int(self.kw)  # type: ignore[arg-type]
+        strength = kw * (1 - 2 * float(self.noise)) / (4 * L)  # type: ignore[arg-type]
+        c = np.zeros(self.n_in)
+        c[: self.k_pos] = strength / self.k_pos
+        if self.k_neg:
+            c[self.k_pos : K] = -strength / self.k_neg
+        return Cooccurrence.from_dense(np.stack([-c, c], axis=1), "closed-form")
+
+    def same_bag_for_every_example(self) -> bool:
+        return False
+
+
+def keyword_cooccurrence_symbolic() -> dict[str, Any]:
+    """``C[i, pos]`` of the keyword family derived with sympy from its generative process:
+    ``C[i, pos] = sum_c P(c) E[n_i / L | c] (P(y = pos | c) - 1/2)``.
+
+    Returns the sympy symbols and the expressions for a positive keyword, a negative
+    keyword and a distractor (``q`` its frequency).
+    """
+    import sympy as sp
+
+    L, kw, Kp, Kn, eta, q = sp.symbols("L k_w K_+ K_- eta q", positive=True)
+    half = sp.Rational(1, 2)
+    p_pos = {"pos": 1 - eta, "neg": eta}  # P(y = pos | clean label)
+    counts = {  # E[n_i | clean label]
+        "positive keyword": {"pos": kw / Kp, "neg": 0},
+        "negative keyword": {"pos": 0, "neg": kw / Kn},
+        "distractor": {"pos": (L - kw) * q, "neg": (L - kw) * q},
+    }
+    exprs = {
+        word: sp.factor(sp.simplify(sum(half * n[c] / L * (p_pos[c] - half) for c in ("pos", "neg"))))
+        for word, n in counts.items()
+    }
+    return {"symbols": {"L": L, "kw": kw, "K+": Kp, "K-": Kn, "eta": eta, "q": q}, "C_pos": exprs}
+
+
+# --------------------------------------------------------------------------- data files
+
+
+def load_labelled(path: str | Path) -> EmpiricalDistribution:
+    """Read a ``label<TAB>tokens`` file into an :class:`EmpiricalDistribution` of
+    classification pairs (one outcome per line, output = the one-token label).
+
+    There must be exactly two distinct labels; ``out_words`` are them sorted, and the
+    second one plays ``pos`` (e.g. ``['neg', 'pos']``, ``['0', '1']``).  Input words are
+    sorted so ids do not depend on line order.  Bad files raise :class:`DataFileError`.
+    """
+    path = Path(path)
+    rows = read_tab_lines(path, left_name="label", right_name="input")
+    for number, label, _ in rows:
+        if len(label) != 1:
+            raise DataFileError(f"{path}:{number}: the label must be one token, got {' '.join(label)!r}")
+    labels = sorted({label[0] for _, label, _ in rows})
+    if len(labels) != 2:
+        raise DataFileError(f"data file {path} must have exactly 2 distinct labels, found {len(labels)}")
+    srcs = [tokens for _, _, tokens in rows]
+    in_words = sorted({w for s in srcs for w in s})
+    in_id = {w: i for i, w in enumerate(in_words)}
+    src_len = np.fromiter((len(s) for s in srcs), dtype=np.int64, count=len(srcs))
+    y = np.array([labels.index(label[0]) for _, label, _ in rows], dtype=np.int64)
+    return EmpiricalDistribution(
+        pad_rows([[in_id[w] for w in s] for s in srcs], src_len),
+        y[:, None],
+        n_in=len(in_words),
+        n_out=2,
+        src_len=src_len,
+        in_words=in_words,
+        out_words=labels,
+        spec=f"labelled:{path}",
+        method="counting",
+    )
+
+
+# --------------------------------------------------------------------------- stages 1 and 2
+
+
+def word_label_signal(C: Cooccurrence | np.ndarray, pos: int = POS) -> np.ndarray:
+    """Stage 1: ``c_i = C[i, pos] = E[(n_i/L)(1[y = pos] - 1/2)]``, the velocity of the word
+    score ``b_i`` at ``b = 0`` under uniform attention (:func:`classifier_gradients`)."""
+    dense = C.dense() if isinstance(C, Cooccurrence) else np.asarray(C, dtype=np.float64)
+    if dense.ndim != 2 or dense.shape[1] != 2:
+        raise ValueError(f"expected a |I| x 2 co-occurrence matrix, got shape {dense.shape}")
+    return dense[:, pos].copy()
+
+
+def stage2_scores(C: Cooccurrence | np.ndarray, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+    """Stage 2 ranking of source positions: ``score[n, t, l] = C~[src[n, l], tgt[n, t]]``
+    (``C`` is row-centred, ``C~ = C``), shape ``[N, T, L]``; ``-inf`` at padding (id < 0).
+
+    Attention for target token ``t`` drifts towards the positions with the largest score;
+    for classification ``T = 1`` and ``tgt[n, 0]`` is the label.
+    """
+    src = np.asarray(src, dtype=np.int64)
+    tgt = np.asarray(tgt, dtype=np.int64)
+    i = np.broadcast_to(np.maximum(src, 0)[:, None, :], (src.shape[0], tgt.shape[1], src.shape[1]))
+    o = np.broadcast_to(np.maximum(tgt, 0)[:, :, None], i.shape)
+    vals = C.entries(i, o) if isinstance(C, Cooccurrence) else np.asarray(C, dtype=np.float64)[i, o]
+    padded = (src < 0)[:, None, :] | (tgt < 0)[:, :, None]
+    return np.where(padded, -np.inf, vals)
+
+
+def classifier_gradients(
+    b: np.ndarray,
+    a: np.ndarray,
+    src: np.ndarray,
+    y: np.ndarray,
+    src_len: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Loss and exact gradients of the toy classifier with per-example attention logits.
+
+    ``s_n = sum_l alpha_nl b[x_nl]`` (``alpha_n = softmax(a_n)`` over ``l < src_len[n]``),
+    ``p_n = sigmoid(s_n)``, loss ``= sum_n w_n BCE(p_n, y_n)`` (``w`` uniform by default), so
+    ``dloss/db_i = sum_n w_n (p_n - y_n) sum_l alpha_nl 1[x_nl = i]`` and
+    ``dloss/da_nl = w_n (p_n - y_n) alpha_nl (b[x_nl] - s_n)``.
+    Returns ``(loss, dloss/db [|I|], dloss/da [N, L])``.
+    """
+    src = np.asarray(src, dtype=np.int64)
+    N, L = src.shape
+    lens = np.full(N, L) if src_len is None else np.asarray(src_len)
+    valid = np.arange(L)[None, :] < lens[:, None]
+    w = np.full(N, 1.0 / N) if weights is None else np.asarray(weights, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    logits = np.where(valid, np.asarray(a, dtype=np.float64), -np.inf)
+    alpha = np.exp(logits - logits.max(axis=1, keepdims=True))
+    alpha /= alpha.sum(axis=1, keepdims=True)
+    bx = np.where(valid, np.asarray(b, dtype=np.float64)[np.maximum(src, 0)], 0.0)
+    s = (alpha * bx).sum(axis=1)
+    p = 1.0 / (1.0 + np.exp(-s))
+    loss = float(np.dot(w, np.logaddexp(0.0, s) - y * s))  # BCE = log(1 + e^s) - y s
+    r = w * (p - y)
+    db = np.zeros(np.shape(b))
+    np.add.at(db, src[valid], (r[:, None] * alpha)[valid])
+    da = r[:, None] * alpha * (bx - s[:, None])
+    return loss, db, np.where(valid, da, 0.0)
+
+
+# --------------------------------------------------------------------------- warm-up toy
+
+
+@dataclass(frozen=True)
+class WarmupDerivation:
+    """The warm-up toy, all sympy.
+
+    Two sequences: ``{0, 0}`` labelled neg and ``{0, 1}`` labelled pos.  Word scores
+    ``beta_0, beta_1``; ``p`` = attention on the word ``1`` of ``{0, 1}``.  Scores
+    ``s_pos = p beta_1 + (1 - p) beta_0`` and ``s_neg = beta_0`` (both positions of ``{0, 0}``
+    hold word 0, so its attention does not matter).  ``loss`` is linear in the scores and
+    summed over the two sequences.
+    """
+
+    t: Any
+    beta0: Any
+    beta1: Any
+    p: Any
+    loss: Any
+    odes: tuple[Any, ...]
+    solution: dict[str, Any]
+    breakdown_time: Any
+    softmax_loss: Any
+    softmax_odes: tuple[Any, ...]
+    softmax_odes_in_p: tuple[Any, ...]
+    invariant: Any
+    invariant_rate: Any
+
+
+@functools.lru_cache(maxsize=2)
+def derive_warmup(literal_sign: bool = False) -> WarmupDerivation:
+    """Derive the warm-up flow from ``beta_0 = beta_1 = 0``, ``p = 1/2``.
+
+    ``literal_sign=False`` (default): ``loss = s_neg - s_pos`` (raising the positive
+    sequence's score, the margin ``s_1 - s_0`` being the objective).  ``literal_sign=True``:
+    ``loss = s_pos - s_neg``, BRIEF's "loss s_1 - s_0" read literally; its solution is the
+    mirror image ``beta -> -beta`` with the same ``p(t)`` (the tests check it).
+
+    Unconstrained (``p`` a free real parameter): gradient flow ``dtheta/dt = -dloss/dtheta``,
+    solved in closed form with ``sympy.dsolve``; ``p`` leaves ``[0, 1]`` at ``breakdown_time``.
+
+    Softmax-constrained: ``p = e^{a_1} / (e^{a_0} + e^{a_1})`` with free logits ``a_0, a_1``
+    (start 0); with ``delta = beta_1 - beta_0`` and ``gamma = a_1 - a_0`` the flow keeps
+    ``I = delta^2 / 2 - (gamma + e^gamma - 1)`` constant (``invariant_rate`` simplifies to 0),
+    so ``I = 0`` along the solution from the origin.
+    """
+    import sympy as sp
+
+    t = sp.symbols("t", nonnegative=True)
+    B0, B1, P, A0, A1 = sp.symbols("beta_0 beta_1 p a_0 a_1", real=True)
+    sign = 1 if literal_sign else -1
+    s_pos = P * B1 + (1 - P) * B0
+    s_neg = B0
+    loss = sign * (s_pos - s_neg)
+    fns = {B0: sp.Function("beta_0"), B1: sp.Function("beta_1"), P: sp.Function("p")}
+    at_t = {sym: f(t) for sym, f in fns.items()}
+    odes = tuple(sp.Eq(f(t).diff(t), -sp.diff(loss, sym).subs(at_t)) for sym, f in fns.items())
+    ics = {fns[B0](0): 0, fns[B1](0): 0, fns[P](0): sp.Rational(1, 2)}
+    solved = sp.dsolve(list(odes), ics=ics)
+    by_name = {str(eq.lhs.func): sp.simplify(eq.rhs.rewrite(sp.cosh)) for eq in solved}
+    solution = {"beta_0": by_name["beta_0"], "beta_1": by_name["beta_1"], "p": by_name["p"]}
+    breakdown = sp.solve(sp.Eq(solution["p"], 1), t)[0]
+
+    p_soft = sp.exp(A1) / (sp.exp(A0) + sp.exp(A1))
+    softmax_loss = loss.subs(P, p_soft)
+    params = (B0, B1, A0, A1)
+    dots = [sp.Symbol(f"\\dot{{{sp.latex(q)}}}") for q in params]
+    softmax_odes = tuple(
+        sp.Eq(dot, sp.simplify(-sp.diff(softmax_loss, q))) for dot, q in zip(dots, params, strict=True)
+    )
+    # the flow depends on a_1 - a_0 only: a_0 = 0, a_1 = logit(p) writes it in terms of p
+    in_p = {A0: 0, A1: sp.log(P / (1 - P))}
+    softmax_odes_in_p = tuple(sp.Eq(eq.lhs, sp.factor(sp.simplify(eq.rhs.subs(in_p)))) for eq in softmax_odes)
+    rates = {q: eq.rhs for q, eq in zip(params, softmax_odes, strict=True)}
+    delta, gamma = B1 - B0, A1 - A0
+    invariant = delta**2 / 2 - (gamma + sp.exp(gamma) - 1)
+    rate = sum(sp.diff(invariant, q) * rates[q] for q in params)
+    return WarmupDerivation(
+        t=t,
+        beta0=B0,
+        beta1=B1,
+        p=P,
+        loss=loss,
+        odes=odes,
+        solution=solution,
+        breakdown_time=breakdown,
+        softmax_loss=softmax_loss,
+        softmax_odes=softmax_odes,
+        softmax_odes_in_p=softmax_odes_in_p,
+        invariant=invariant,
+        invariant_rate=sp.simplify(rate),
+    )
+
+
+def warmup_closed_form(t: np.ndarray, literal_sign: bool = False) -> dict[str, np.ndarray]:
+    """The dsolve closed form evaluated at times ``t``: ``beta_0``, ``beta_1``, ``p``."""
+    import sympy as sp
+
+    d = derive_warmup(literal_sign)
+    t = np.asarray(t, dtype=np.float64)
+    return {
+        k: np.broadcast_to(sp.lambdify(d.t, e, "numpy")(t), t.shape).copy() for k, e in d.solution.items()
+    }
+
+
+@dataclass(frozen=True)
+class WarmupFlow:
+    """A numerically integrated warm-up flow: arrays over ``t`` (``a0, a1`` only for softmax)."""
+
+    t: np.ndarray
+    beta0: np.ndarray
+    beta1: np.ndarray
+    p: np.ndarray
+    a0: np.ndarray | None = None
+    a1: np.ndarray | None = None
+
+
+def _integrate(rhs: Any, y0: list[float], t_eval: np.ndarray) -> np.ndarray:
+    from scipy.integrate import solve_ivp
+
+    sol = solve_ivp(
+        lambda _t, y: np.asarray(rhs(*y), dtype=np.float64).ravel(),
+        (0.0, float(t_eval[-1])),
+        y0,
+        t_eval=t_eval,
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    return sol.y
+
+
+def warmup_linear_flow(t_eval: np.ndarray, literal_sign: bool = False) -> WarmupFlow:
+    """The unconstrained flow integrated numerically (right-hand side = sympy gradient of the
+    loss, independent of ``dsolve``), from ``beta = 0``, ``p = 1/2``."""
+    import sympy as sp
+
+    d = derive_warmup(literal_sign)
+    q = (d.beta0, d.beta1, d.p)
+    rhs = sp.lambdify(q, [-sp.diff(d.loss, v) for v in q], "numpy")
+    y = _integrate(rhs, [0.0, 0.0, 0.5], np.asarray(t_eval, dtype=np.float64))
+    return WarmupFlow(np.asarray(t_eval, dtype=np.float64), y[0], y[1], y[2])
+
+
+def warmup_softmax_flow(t_eval: np.ndarray, literal_sign: bool = False) -> WarmupFlow:
+    """The softmax-constrained flow (free logits ``a_0, a_1`` from 0) integrated with
+    ``solve_ivp`` (DOP853, rtol 1e-11)."""
+    import sympy as sp
+
+    d = derive_warmup(literal_sign)
+    A0, A1 = sp.symbols("a_0 a_1", real=True)
+    q = (d.beta0, d.beta1, A0, A1)
+    rhs = sp.lambdify(q, [eq.rhs for eq in d.softmax_odes], "numpy")
+    t_eval = np.asarray(t_eval, dtype=np.float64)
+    y = _integrate(rhs, [0.0, 0.0, 0.0, 0.0], t_eval)
+    p = 1.0 / (1.0 + np.exp(-(y[3] - y[2])))
+    return WarmupFlow(t_eval, y[0], y[1], p, y[2], y[3])
+
+
+# --------------------------------------------------------------------------- docs page
+
+
+def classification_page() -> str:
+    """Markdown (MyST, ``$$`` math) derivation page for the docs; every formula is
+    ``sympy.latex`` of the live expressions above."""
+    import sympy as sp
+
+    d = derive_warmup()
+    lit = derive_warmup(literal_sign=True)
+    kc = keyword_cooccurrence_symbolic()
+    t_star = d.breakdown_time
+    flow = warmup_softmax_flow(np.array([0.0, float(t_star), 2.0, 4.0]))
+
+    def block(expr: Any) -> str:
+        return f"$$\n{sp.latex(expr)}\n$$"
+
+    sol = d.solution
+    lines = [
+        "# Classification: salient words and the warm-up toy",
+        "",
+        "Generated from `ktiw.theory.classification`; every formula below is `sympy.latex` of an",
+        "expression the code computes with.",
+        "",
+        "## The warm-up toy",
+        "",
+        "Two sequences: $\\{0, 0\\}$ is negative, $\\{0, 1\\}$ positive.  Word scores $\\beta_0, \\beta_1$,",
+        "attention $p$ on the word $1$ of the positive sequence, scores",
+        "$s_{pos} = p\\beta_1 + (1-p)\\beta_0$ and $s_{neg} = \\beta_0$.  The loss, linear in the scores",
+        "and summed over both sequences (the margin $s_{pos} - s_{neg}$ is to grow), is",
+        "",
+        block(sp.Eq(sp.Symbol("\\ell"), d.loss)),
+        "",
+        "With $p$ a free parameter, gradient flow from $\\beta_0 = \\beta_1 = 0$, $p = 1/2$ is the",
+        "linear system",
+        "",
+        *[block(eq) + "\n" for eq in d.odes],
+        "and `sympy.dsolve` gives the closed form",
+        "",
+        block(sp.Eq(sp.Function("\\beta_0")(d.t), sol["beta_0"])),
+        "",
+        block(sp.Eq(sp.Function("\\beta_1")(d.t), sol["beta_1"])),
+        "",
+        block(sp.Eq(sp.Function("p")(d.t), sol["p"])),
+        "",
+        "The word that only the positive sequence holds gains score at once ($\\beta_1$ grows while",
+        "$\\beta_0$ falls), and the attention on it grows *because* the score difference",
+        "$\\beta_1 - \\beta_0$ is positive: $\\dot p = \\beta_1 - \\beta_0$.  Knowledge of the word",
+        "comes first, attention follows.  Unconstrained, $p$ leaves $[0, 1]$ at",
+        f"$t^* = {sp.latex(t_star)} \\approx {float(t_star):.4f}$.",
+        "",
+        "Reading the loss with the opposite sign ($s_{pos} - s_{neg}$) gives the mirror image",
+        f"$\\beta_1(t) = {sp.latex(lit.solution['beta_1'])}$ with the same",
+        f"$p(t) = {sp.latex(lit.solution['p'])}$.",
+        "",
+        "### Softmax-constrained attention",
+        "",
+        "With $p = e^{a_1}/(e^{a_0} + e^{a_1})$ and free logits $a_0, a_1$ starting at 0 the loss is",
+        "",
+        block(sp.Eq(sp.Symbol("\\ell"), d.softmax_loss)),
+        "",
+        "and its gradient flow, written with $p = \\sigma(a_1 - a_0)$ (it depends on $a_1 - a_0$ only),",
+        "",
+        *[block(eq) + "\n" for eq in d.softmax_odes_in_p],
+        "is integrated numerically (`solve_ivp`).  It has a first integral: with",
+        "$\\delta = \\beta_1 - \\beta_0$ and",
+        "$\\gamma = a_1 - a_0$ the quantity",
+        "",
+        block(sp.Eq(sp.Symbol("I"), d.invariant)),
+        "",
+        f"changes at rate ${sp.latex(d.invariant_rate)}$ along the flow, so $I = 0$ from the origin:",
+        "$\\delta = \\sqrt{2(\\gamma + e^{\\gamma} - 1)}$.  Attention on the keyword at a few times",
+        "(softmax flow from `solve_ivp`):",
+        "",
+        "| $t$ | $p$ (softmax) | $p$ (unconstrained closed form) |",
+        "|---|---|---|",
+        *[
+            f"| {tt:.4g} | {pp:.6f} | {float(sol['p'].subs(d.t, tt)):.6f} |"
+            for tt, pp in zip(flow.t, flow.p, strict=True)
+        ],
+        "",
+        "## Stage 1: word-label co-occurrence",
+        "",
+        "With word scores $b_i$, attention $\\alpha$, $s(x) = \\sum_l \\alpha_l b_{x_l}$, $P(pos|x) =",
+        "\\sigma(s)$ and binary cross-entropy, at $b = 0$ and uniform attention",
+        "",
+        "$$\n\\dot b_i = \\mathbb{E}\\left[\\frac{n_i(x)}{L}\\left(y - \\tfrac12\\right)\\right]"
+        " = C_{i,pos} = -C_{i,neg},\n$$",
+        "",
+        "the co-occurrence matrix with $|O| = 2$.  For `keyword:L,V,K,kw,noise,zipf`",
+        "($K_+ = \\lceil K/2 \\rceil$ positive and $K_-$ negative keywords, $\\eta$ = label noise,",
+        "$q$ = a distractor's frequency):",
+        "",
+        *[
+            block(sp.Eq(sp.Symbol(f"C_{{{w.replace(' ', '~')},pos}}"), e)) + "\n"
+            for w, e in kc["C_pos"].items()
+        ],
+        "Distractors get no score at all, however frequent: their frequency does not depend on the label.",
+        "",
+        "## Stage 2: attention goes to the salient words",
+        "",
+        "The gradient flow on the attention logits of an example with label $y$ is",
+        "",
+        "$$\n\\dot a_l = \\left(y - \\sigma(s)\\right)\\alpha_l\\left(b_{x_l} - s\\right),\n$$",
+        "",
+        "and with $b \\approx \\tau c$ from stage 1 ($\\sigma(s) \\approx \\tfrac12$), to first order",
+        "in $\\tau$,",
+        "",
+        "$$\n\\dot a_l \\approx \\frac{\\tau}{2}\\,\\alpha_l"
+        "\\left(C_{x_l, y} - \\sum_{l'} \\alpha_{l'} C_{x_{l'}, y}\\right):\n$$",
+        "",
+        "attention drifts towards the positions whose word co-occurs most with the example's own",
+        "label: in `keyword`, the keywords of the label's polarity, never a distractor (for a",
+        "noisy label, the keywords are pushed *below* the distractors).",
+    ]
+    return "\n".join(lines) + "\n"
