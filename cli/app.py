@@ -10,7 +10,11 @@ from __future__ import annotations
 import typer
 
 from . import families as families_cmd
-from .errors import user_errors
+from . import plot as plot_cmd
+from . import predict as predict_cmd
+from . import train as train_cmd
+from . import verify as verify_cmd
+from .errors import EXIT_BAD_INPUT, err_console, fail_usage, is_usage_error, user_errors
 
 app = typer.Typer(
     name="ktiw",
@@ -27,8 +31,27 @@ def _root() -> None:
 
 
 app.command("families")(user_errors(families_cmd.families))
+app.command("predict")(user_errors(predict_cmd.predict))
+app.command("train")(user_errors(train_cmd.train))
+app.command("verify")(user_errors(verify_cmd.verify))
+app.command("plot")(user_errors(plot_cmd.plot))
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Usage errors that the option parser detects itself (unknown option, ``--eps abc``) are
+    printed as one line and exit 2, like every other bad input (see :mod:`ktiw.cli.errors`).
+    """
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err_console.print("[bold red]error:[/] interrupted", markup=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except Exception as exc:
+        if not is_usage_error(exc):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ktiw`: the help was the answer
+            raise SystemExit(0) from None
+        raise SystemExit(fail_usage(exc)) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -27,6 +27,21 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def is_usage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the option parser's ``UsageError`` (click's, or typer's vendored copy)."""
+    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
+
+
+def fail_usage(exc: Exception) -> int:
+    """Print a usage error as one line (``error: ... (see 'ktiw X --help')``); return exit code 2."""
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    where = f" (see '{path} --help')" if path else ""
+    text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    err_console.print(f"[bold red]error:[/] {' '.join(text.split())}{where}", markup=True)
+    return EXIT_BAD_INPUT
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a command so user errors and interrupts exit 2 with a one-line message."""
 

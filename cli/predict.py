@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -15,6 +16,15 @@ from ktiw.theory.errors import KtiwError
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
+
+
+def _fmt_eigs(eigs: list[float] | None) -> str:
+    """``±x`` for a symmetric pair (the copy saddle), else the list."""
+    if eigs is None:
+        return "-"
+    if len(eigs) == 2 and abs(eigs[0] + eigs[1]) <= 1e-12 * max(abs(eigs[0]), 1e-300):
+        return f"±{abs(eigs[0]):.2e}"
+    return ", ".join(f"{e:+.3g}" for e in eigs)
 
 
 def predict(
@@ -62,25 +72,22 @@ def predict(
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
         return
-    table = Table(title=f"ktiw predict (toy model; times = lr x steps; saddle start eps={eps:g})")
+    table = Table(
+        box=box.SIMPLE_HEAD, title=f"ktiw predict (toy model; times = lr x steps; saddle start eps={eps:g})"
+    )
     table.add_column("spec", no_wrap=True)
     table.add_column("regime")
     for name in ("KTIW margin", "KTIW velocity", "takeoff", "saddle eigenvalues", "tied"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", min_width=len("±6.25e-04") if "eigen" in name else None)
     colour = {"drift": "green", "saddle": "red", "ambiguous": "yellow"}
     for p in preds:
-        eigs = (
-            "-"
-            if p.fixed_point_eigenvalues is None
-            else ", ".join(f"{e:+.3g}" for e in p.fixed_point_eigenvalues)
-        )
         table.add_row(
             p.spec,
             f"[{colour[p.regime]}]{p.regime}[/]",
             _fmt(p.ktiw_margin),
             _fmt(p.initial_ktiw_velocity),
-            _fmt(p.takeoff_time, 4),
-            eigs,
+            "-" if p.takeoff_time is None else f"{p.takeoff_time:.0f}",
+            _fmt_eigs(p.fixed_point_eigenvalues),
             f"{p.ambiguity:.0%}",
         )
     console = Console()

@@ -1,0 +1,140 @@
+"""Training speed of the paper-sized LSTM (L=40, hidden 256, batch 128), S seeds at once.
+
+Prints, for each S: seconds per step (wall and process CPU), seed-steps per second, achieved
+GFLOP/s (matmul FLOPs of forward + backward counted by ``torch.utils.flop_counter``), and
+next to them the GFLOP/s of a plain batched matmul of similar size measured in the same run
+(the machine's practical ceiling).  Rounds alternate the configurations and each figure is
+the median over rounds, so load from other jobs on a shared CPU hits all of them alike.
+Targets (issue 3): on a 2-core CPU, S=20 gives >= 1.5x the seed-steps/s of S=1 (i.e. of 20
+sequential single-seed runs) and >= half the matmul ceiling; on a GPU, S=20 costs at most 2x
+the wall time of S=1.
+
+Reproduce:  python benchmarks/train_speed.py [--threads 1|2] [--rounds 3] [--seeds 1,20] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ktiw.empirics.batched import SeedAdam
+from ktiw.empirics.models import build_model
+from ktiw.theory.families import from_spec
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_ceiling(device: str, dtype: torch.dtype, reps: int = 3) -> float:
+    """GFLOP/s of bmm [20, 128*41, 256] x [20, 256, 1024] (the LSTM input projection at S=20)."""
+    a = torch.randn(20, 128 * 41, 256, device=device, dtype=dtype)
+    b = torch.randn(20, 256, 1024, device=device, dtype=dtype)
+    torch.bmm(a, b)
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        torch.bmm(a, b)
+    sync(device)
+    return 2 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2] * reps / (time.perf_counter() - t0) / 1e9
+
+
+class Bench:
+    """One S-seed model with optimiser and data streams; :meth:`step` is one training step."""
+
+    def __init__(self, S: int, device: str, dtype: torch.dtype, spec: str, hidden: int) -> None:
+        self.S, self.device = S, device
+        self.dist = from_spec(spec)
+        model, _ = build_model("lstm", {"hidden": hidden}, self.dist, S, uniform=False)
+        self.model = model.to(dtype)
+        for s in range(S):
+            self.model.init_seed(s, torch.Generator().manual_seed(s))
+        self.model.to(device)
+        self.opt = SeedAdam(self.model.named_parameters(), S)
+        self.active = torch.ones(S, dtype=torch.bool, device=device)
+        self.rngs = [np.random.default_rng([1, s]) for s in range(S)]
+        with FlopCounterMode(display=False) as counter:
+            self.step()
+        self.flops = counter.get_total_flops()
+
+    def step(self) -> None:
+        inputs = self.model.prepare([self.dist.sample(128, r) for r in self.rngs])
+        self.model.zero_grad(set_to_none=True)
+        self.model.losses(inputs).sum().backward()
+        self.opt.step(self.active)
+
+    def timed(self, steps: int) -> tuple[float, float]:
+        """(wall seconds, process CPU seconds) per step."""
+        sync(self.device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            self.step()
+        sync(self.device)
+        return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=1, help="steps per round for S > 1 (S = 1 does 4x as many)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seeds", default="1,20", help="comma list of S values")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--spec", default="subset:L=40,V=60")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    dev_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
+    print(
+        f"machine: {platform.machine()} {dev_name or platform.platform()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, {args.dtype}"
+    )
+    load0 = os.getloadavg()
+    sizes = [int(x) for x in args.seeds.split(",")]
+    benches = [Bench(S, args.device, dtype, args.spec, args.hidden) for S in sizes]
+    walls: dict[int, list[float]] = {S: [] for S in sizes}
+    cpus: dict[int, list[float]] = {S: [] for S in sizes}
+    ceilings = []
+    for _ in range(args.rounds):
+        ceilings.append(matmul_ceiling(args.device, dtype))
+        for b in benches:
+            wall, cpu = b.timed(args.steps if b.S > 1 else 4 * args.steps)
+            walls[b.S].append(wall)
+            cpus[b.S].append(cpu)
+    ceiling = float(np.median(ceilings))
+    print(f"matmul ceiling (bmm 20x5248x256 @ 20x256x1024, median of {args.rounds}): {ceiling:.1f} GFLOP/s")
+    head = f"speed-up vs S={sizes[0]}"
+    cols = ("s/step", "cpu-s/step", "seed-steps/s", "GFLOP/s", "vs ceiling")
+    print(f"{'S':>3} " + " ".join(f"{c:>12}" for c in cols) + f" {head:>16}")
+    base_rate = sizes[0] / float(np.median(walls[sizes[0]]))
+    for b in benches:
+        wall, cpu = float(np.median(walls[b.S])), float(np.median(cpus[b.S]))
+        rate = b.S / wall
+        gflops = b.flops / wall / 1e9
+        print(
+            f"{b.S:>3} {wall:>12.3f} {cpu:>12.3f} {rate:>12.3f} {gflops:>12.1f} {gflops / ceiling:>12.2f} "
+            f"{rate / base_rate:>16.2f}"
+        )
+    print(
+        f"load average (1, 5, 15 min) before: {tuple(round(x, 2) for x in load0)}, "
+        f"after: {tuple(round(x, 2) for x in os.getloadavg())}; cpu-s/step = process CPU time, all threads"
+    )
+    print(
+        f"reproduce: python benchmarks/train_speed.py --steps {args.steps} --rounds {args.rounds} "
+        f"--seeds {args.seeds} --threads {torch.get_num_threads()} --device {args.device} "
+        f"--dtype {args.dtype}"
+    )
+
+
+if __name__ == "__main__":
+    main()

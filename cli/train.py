@@ -1,0 +1,167 @@
+"""`ktiw train`: train many seeds of a model on a distribution and record a run directory."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ktiw.theory.errors import KtiwError
+
+from .errors import fail
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"20"`` -> seeds 0..19; ``"3,5,7"`` (or ``"5,"``) -> exactly those seeds."""
+    text = text.strip()
+    try:
+        if "," in text:
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+        else:
+            count = int(text)
+            if count < 1:
+                raise KtiwError(f"--seeds count must be >= 1, got {count}")
+            seeds = list(range(count))
+    except ValueError:
+        raise KtiwError(f"--seeds must be a count (20) or a comma list (3,5,7), got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise KtiwError(f"--seeds must be distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def default_out(label: str, model: str, uniform: bool) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9=.,_-]+", "_", label).replace(":", "_")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{safe}-{model}{'-uniform' if uniform else ''}-{stamp}"
+
+
+def parse_model_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> model config fields; VALUE is read as JSON when it parses
+    (``3``, ``true``, ``[[0,1]]``), else kept as a string."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise KtiwError(f"--opt expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def train(
+    spec: Annotated[str | None, typer.Argument(help="distribution spec, e.g. subset:L=40,V=60")] = None,
+    model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
+    uniform: Annotated[bool, typer.Option("--uniform", help="attention scores forced to zero")] = False,
+    preset: Annotated[str, typer.Option(help="quick | paper: defaults for the options below")] = "quick",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="data file instead of SPEC (input<TAB>output; classifier: label<TAB>tokens)"),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="optimiser steps")] = None,
+    seeds: Annotated[str | None, typer.Option(help="a count (20) or a list (3,5,7)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="fresh samples per step")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="evaluate every N steps")] = None,
+    eval_samples: Annotated[int | None, typer.Option(help="fixed evaluation samples")] = None,
+    probe_every: Annotated[int | None, typer.Option(help="save probe arrays every N steps (0: last)")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = 50,
+    proxy_steps: Annotated[int, typer.Option(help="bag-of-words proxy steps (0: skip beta_px)")] = 200,
+    hidden: Annotated[int | None, typer.Option(help="lstm hidden size")] = None,
+    layers: Annotated[int | None, typer.Option(help="lstm layers")] = None,
+    bidirectional: Annotated[
+        bool, typer.Option("--bidirectional", help="lstm: bidirectional encoder")
+    ] = False,
+    heads: Annotated[int | None, typer.Option(help="multihead: number of attention heads")] = None,
+    opt: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE", help="any model config field, e.g. --opt embedding=32 (repeatable)"
+        ),
+    ] = None,
+    toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps")] = None,
+    toy_eps: Annotated[float | None, typer.Option(help="toy: eps of the eps init")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
+    threads: Annotated[int | None, typer.Option(help="CPU threads (1 is fastest on a busy CPU)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="run directory (default runs/<spec>-<model>-<time>)")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue this run directory from its checkpoint")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Train S seeds as one batched computation; write curves, probes, checkpoint, summary."""
+    from rich.console import Console
+
+    from ktiw.empirics import trainer as tr
+    from ktiw.empirics.presets import preset_values
+
+    console = Console(highlight=False)
+    if resume is not None:
+        if spec is not None or data is not None:
+            raise KtiwError("--resume takes every setting from the run directory; do not give SPEC or --data")
+        run_dir = resume
+        runner: Any = lambda: tr.resume(resume, progress=not quiet)  # noqa: E731
+    else:
+        if spec is None and data is None:
+            raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")
+        if spec is not None and data is not None:
+            raise KtiwError("give either SPEC or --data, not both")
+        values = preset_values(preset, model)
+        mc: dict[str, Any] = dict(values.pop("model_config"))
+        named = (
+            ("hidden", hidden),
+            ("layers", layers),
+            ("heads", heads),
+            ("init", toy_init),
+            ("eps", toy_eps),
+        )
+        for key, val in named:
+            if val is not None:
+                mc[key] = val
+        mc.update(parse_model_options(opt or []))
+        if bidirectional:
+            mc["bidirectional"] = True
+        given = {
+            "steps": steps,
+            "seeds": None if seeds is None else parse_seeds(seeds),
+            "batch_size": batch_size,
+            "lr": lr,
+            "eval_every": eval_every,
+            "eval_samples": eval_samples,
+        }
+        values.update({k: v for k, v in given.items() if v is not None})
+        cfg = tr.TrainConfig(
+            spec=spec,
+            data=None if data is None else str(data),
+            model=model,
+            uniform=uniform,
+            preset=preset,
+            probe_every=probe_every,
+            checkpoint_every=checkpoint_every,
+            proxy_steps=proxy_steps,
+            device=device,
+            dtype=dtype,
+            threads=threads,
+            model_config=mc,
+            **values,
+        )
+        cfg.validate()
+        label = spec if spec is not None else Path(str(data)).stem
+        run_dir = out if out is not None else default_out(label, model, uniform)
+        runner = lambda: tr.train(cfg, run_dir, progress=not quiet)  # noqa: E731
+    try:
+        runner()
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted; results so far kept in {run_dir} (continue with --resume {run_dir})"
+        ) from None
+    console.print(f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)")

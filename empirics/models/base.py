@@ -1,0 +1,166 @@
+"""The model interface the trainer uses, and the registry of models.
+
+A model trains ``S`` independent seeds at once.  To plug a new model into ``ktiw train``
+(a multi-head GRU, an attention classifier, ...) without touching the trainer:
+
+1. Write a config dataclass (its fields are the model's options; every field has a
+   default; presets may override them) and a subclass of :class:`SeedModel`.
+2. Every ``nn.Parameter`` has the seed axis first, ``[S, ...]``; seed ``s`` may only read
+   and write slice ``[s]``.  Use the stacked-seed helpers of :mod:`ktiw.empirics.batched`.
+3. Implement
+
+   * ``__init__(self, cfg, dist, n_seeds, *, uniform: bool)``: build parameters (any values);
+   * :meth:`SeedModel.init_seed` ``(s, gen)``: initialise slice ``[s]`` from the CPU generator
+     ``gen`` only (the trainer seeds ``gen`` with the seed's number);
+   * :meth:`SeedModel.prepare` ``(batches)``: turn ``S`` numpy :class:`~ktiw.theory.distribution.Batch`
+     objects (one per seed, all of the same size) into whatever tensors the model consumes,
+     on ``device``/``dtype`` given;
+   * :meth:`SeedModel.losses` ``(inputs) -> Tensor[S]``: each seed's loss (token mean for
+     sequence models).  The trainer minimises ``sum_s losses[s]`` over active seeds, so seeds
+     stay independent as long as ``losses[s]`` depends only on slice ``[s]``;
+   * :meth:`SeedModel.evaluate` ``(inputs) -> Evaluation``: per-seed loss, which scored target
+     tokens are predicted correctly, and the probe arrays ``alpha``, ``beta``, ``grad``
+     (``[S, N, T, L]``; ``None`` for a model without attention).  A multi-head model reports the
+     attention the probes should score (e.g. the mean over heads) and may add extra arrays
+     in ``Evaluation.extra`` (saved in the probe ``.npz`` under their keys).  A classifier
+     uses ``T = 1``.
+
+4. Register it: ``MODELS["name"] = ModelSpec(ConfigClass, ModelClass, "one-line summary")``.
+
+Conventions for the probe arrays (see :mod:`ktiw.empirics.probes`): ``T`` indexes the
+*scored target tokens* ``tgt[:, :T]`` of the batch (for seq2seq models: the copied or
+translated tokens, not EOS), ``L`` the *source word positions* ``src[:, :L]`` (not EOS),
+so ``Batch.align`` indexes ``L`` directly.  Entries outside ``src_len``/``tgt_len`` are NaN.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ktiw.theory.distribution import Batch, Distribution
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation of ``S`` seeds on ``N`` fixed samples returns (numpy, on CPU).
+
+    ``loss [S]``: each seed's loss (the training objective) on the samples.
+    ``correct [S, N, T]`` bool: the model's argmax equals the target at scored token ``t``.
+    ``attn_argmax [S, N, T]``: argmax of the attention over *all* attended positions
+    (including EOS; a position ``>= src_len`` never equals a gold position), or ``None``.
+    ``alpha``/``beta``/``grad [S, N, T, L]``: attention weights, the KTIW probe (log-odds of
+    the correct token with the context replaced by one source position), and the gradient of
+    the loss with respect to the attention logits; ``None`` where the model has none.
+    """
+
+    loss: np.ndarray
+    correct: np.ndarray
+    attn_argmax: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    beta: np.ndarray | None = None
+    grad: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class SeedModel(nn.Module, ABC):
+    """``S`` independent seeds of one model, parameters stacked on axis 0 (see module docstring)."""
+
+    n_seeds: int
+
+    @abstractmethod
+    def init_seed(self, s: int, gen: torch.Generator) -> None:
+        """Initialise every parameter's slice ``[s]`` from ``gen`` (a CPU generator)."""
+
+    @abstractmethod
+    def prepare(self, batches: Sequence[Batch]) -> Any:
+        """Tensors for ``S`` batches (``batches[s]`` is seed ``s``'s data)."""
+
+    @abstractmethod
+    def losses(self, inputs: Any) -> torch.Tensor:
+        """Each seed's loss, shape ``[S]`` (differentiable)."""
+
+    @abstractmethod
+    def evaluate(self, inputs: Any) -> Evaluation:
+        """Metrics and probe arrays for every seed (see :class:`Evaluation`)."""
+
+    @property
+    def probe_arrays(self) -> int:
+        """How many ``[S, N, T, L]`` arrays one evaluation saves (alpha, beta, grad + extras);
+        the trainer sizes its probe schedule with it."""
+        return 3
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        """Same as :meth:`losses` (so ``torch.func.functional_call`` works on any model)."""
+        return self.losses(inputs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def seed_state(self, s: int) -> dict[str, torch.Tensor]:
+        """Seed ``s``'s parameters (slices, detached copies)."""
+        return {k: v[s].detach().clone() for k, v in self.named_parameters()}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its config dataclass, its class and a one-line summary."""
+
+    config: type
+    cls: type[SeedModel]
+    summary: str
+    data_format: str = "pairs"
+    """How ``--data`` files are read: ``pairs`` (``input<TAB>output``, :func:`ktiw.theory.load_pairs`)
+    or ``labelled`` (``label<TAB>tokens``, :func:`ktiw.theory.load_labelled`)."""
+
+
+MODELS: dict[str, ModelSpec] = {}
+"""Every model ``ktiw train --model`` may name (filled in by :mod:`ktiw.empirics.models`)."""
+
+
+def nan_outside(arr: np.ndarray, src_len: np.ndarray, tgt_len: np.ndarray) -> np.ndarray:
+    """Set ``arr[..., n, t, l]`` to NaN where ``t >= tgt_len[n]`` or ``l >= src_len[n]``."""
+    T, L = arr.shape[-2:]
+    bad = (np.arange(T)[None, :, None] >= tgt_len[:, None, None]) | (
+        np.arange(L)[None, None, :] >= src_len[:, None, None]
+    )
+    return np.where(bad, np.nan, arr)
+
+
+def log_odds(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``z_y - logsumexp_{o != y} z_o`` = ``log p(y) - log(1 - p(y))`` along the last axis.
+
+    ``target`` has the shape of ``logits`` without its last axis (values in range)."""
+    z_y = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    others = logits.scatter(-1, target.unsqueeze(-1), float("-inf"))
+    return z_y - torch.logsumexp(others, dim=-1)
+
+
+def build_model(
+    name: str, model_config: dict[str, Any], dist: Distribution, n_seeds: int, *, uniform: bool
+) -> tuple[SeedModel, Any]:
+    """Instantiate model ``name`` with config fields ``model_config`` (unknown keys: KtiwError)."""
+    from dataclasses import fields
+
+    from ktiw.theory.errors import KtiwError
+
+    spec = MODELS.get(name)
+    if spec is None:
+        raise KtiwError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
+    known = {f.name for f in fields(spec.config)}
+    extra = sorted(set(model_config) - known)
+    if extra:
+        raise KtiwError(f"unknown option(s) {', '.join(extra)} for model {name}; valid: {', '.join(known)}")
+    cfg = spec.config(**model_config)
+    return spec.cls(cfg, dist, n_seeds, uniform=uniform), cfg

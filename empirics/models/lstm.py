@@ -1,0 +1,278 @@
+"""The paper's seq2seq copying model (BRIEF section 3), ``S`` seeds at once.
+
+Vocabulary: one embedding table shared by encoder and decoder.  When the distribution
+says ``shared_vocab`` (copy tasks) output word ``o`` *is* input word ``o`` and uses the
+same row; otherwise input words take rows ``[0, |I|)`` and output words rows
+``[|I|, |I| + |O|)`` of the same table.  Two more rows: BOS and EOS.  The decoder predicts
+``|O| + 1`` classes: the output words and EOS (class ``|O|``).
+
+Sequences: encoder input ``x_1 .. x_L, EOS``; decoder input ``BOS, y_1 .. y_T``, decoder
+target ``y_1 .. y_T, EOS`` (teacher forcing).  Loss: mean NLL over all target tokens of the
+batch including EOS (``NLLLoss`` mean reduction).
+
+Model (defaults of the ``paper`` preset: hidden 256, 1 layer, unidirectional)::
+
+    h_l = EncoderLSTM(E[x])_l                       (l = 1 .. L+1)
+    s_t = DecoderLSTM(E[dec_in])_t, started from the encoder's final state
+    score[t, l] = (W s_t) . h_l                     (0 for the uniform model)
+    alpha[t, :] = softmax_l score[t, :]             (over valid source positions)
+    c_t = P sum_l alpha[t, l] h_l
+    log p_t = log_softmax(U tanh(M [s_t ; c_t] + b_M) + b_U)
+
+``W`` and ``P`` have no bias.  With ``bidirectional`` the encoder states are
+``[h_fwd ; h_bwd]`` and the decoder starts from the forward direction's final state; with
+``layers > 1`` layer ``k`` of the decoder starts from layer ``k`` of the encoder and the
+attention reads the top layer.  Initialisation is PyTorch's default for each piece:
+embedding ``N(0, 1)``, LSTM and linear weights/biases ``U(+-1/sqrt(fan_in))``.
+
+Probes (:meth:`LSTMSeq2Seq.evaluate`), on the scored tokens ``t < T`` (not EOS) and word
+positions ``l < L`` (not EOS):
+``alpha[t, l]``; ``beta[t, l] = log-odds of y_t`` from decoder step ``t`` with ``c_t``
+replaced by ``P h_l``; ``grad[t, l] = d loss / d score[t, l]`` (the uniform model's scores
+are zeros that still receive a gradient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ktiw.theory.distribution import Batch, Distribution
+from ktiw.theory.errors import KtiwError
+
+from .. import batched as bt
+from .base import Evaluation, SeedModel, log_odds, nan_outside
+
+
+@dataclass
+class LSTMConfig:
+    """Options of the LSTM copying model (the ``paper`` preset uses these defaults)."""
+
+    hidden: int = 256
+    embedding: int | None = None
+    """Embedding size; ``None`` means ``hidden``."""
+    layers: int = 1
+    bidirectional: bool = False
+
+
+@dataclass
+class SeqInputs:
+    """Tensors for ``S`` seeds of ``B`` pairs (built by :meth:`LSTMSeq2Seq.prepare`)."""
+
+    src_ids: Tensor  # [S, B, L+1] embedding rows (EOS at src_len, padding = EOS row)
+    src_valid: Tensor  # [S, B, L+1] bool
+    src_last: Tensor  # [S, B] index of EOS
+    dec_in: Tensor  # [S, B, T+1] embedding rows
+    dec_out: Tensor  # [S, B, T+1] classes
+    dec_valid: Tensor  # [S, B, T+1] bool
+    src_len: np.ndarray  # [S, B]
+    tgt_len: np.ndarray  # [S, B]
+
+
+class LSTMSeq2Seq(SeedModel):
+    """``S`` seeds of the attention LSTM copying model (see module docstring)."""
+
+    def __init__(self, cfg: LSTMConfig, dist: Distribution, n_seeds: int, *, uniform: bool = False) -> None:
+        super().__init__()
+        if cfg.hidden < 1 or cfg.layers < 1 or (cfg.embedding is not None and cfg.embedding < 1):
+            raise KtiwError("lstm needs hidden >= 1, layers >= 1 and embedding >= 1")
+        self.cfg, self.n_seeds, self.uniform = cfg, n_seeds, uniform
+        self.shared = bool(dist.shared_vocab)
+        self.n_in, self.n_out = dist.n_in, dist.n_out
+        self.out_offset = 0 if self.shared else self.n_in
+        n_words = self.n_in if self.shared else self.n_in + self.n_out
+        self.bos, self.eos = n_words, n_words + 1
+        self.n_classes = self.n_out + 1
+        S, H = n_seeds, cfg.hidden
+        E = cfg.embedding or H
+        dirs = 2 if cfg.bidirectional else 1
+        He = H * dirs
+        self.H, self.He = H, He
+
+        def p(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.zeros(S, *shape))
+
+        self.embed = p(n_words + 2, E)
+        self.enc = nn.ParameterDict()
+        for k in range(cfg.layers):
+            d_in = E if k == 0 else He
+            for suffix in ("", "_rev")[:dirs]:
+                self.enc[f"w_ih{k}{suffix}"] = p(4 * H, d_in)
+                self.enc[f"w_hh{k}{suffix}"] = p(4 * H, H)
+                self.enc[f"b_ih{k}{suffix}"] = p(4 * H)
+                self.enc[f"b_hh{k}{suffix}"] = p(4 * H)
+        self.dec = nn.ParameterDict()
+        for k in range(cfg.layers):
+            self.dec[f"w_ih{k}"] = p(4 * H, E if k == 0 else H)
+            self.dec[f"w_hh{k}"] = p(4 * H, H)
+            self.dec[f"b_ih{k}"] = p(4 * H)
+            self.dec[f"b_hh{k}"] = p(4 * H)
+        self.attn_W = p(He, H)
+        self.proj_P = p(H, He)
+        self.out_M = p(H, 2 * H)
+        self.out_bM = p(H)
+        self.out_U = p(self.n_classes, H)
+        self.out_bU = p(self.n_classes)
+
+    # ------------------------------------------------------------ set-up
+
+    def init_seed(self, s: int, gen: torch.Generator) -> None:
+        gens = [gen]
+        H = self.H
+        for name, param in self.named_parameters():
+            view = param[s : s + 1]
+            if name == "embed":
+                bt.init_normal_(view, 1.0, gens)
+            elif name.startswith(("enc.", "dec.")) or name == "attn_W":
+                bt.init_uniform_(view, bt.fan_in_bound(H), gens)
+            elif name == "proj_P":
+                bt.init_uniform_(view, bt.fan_in_bound(self.He), gens)
+            elif name in ("out_M", "out_bM"):
+                bt.init_uniform_(view, bt.fan_in_bound(2 * H), gens)
+            elif name in ("out_U", "out_bU"):
+                bt.init_uniform_(view, bt.fan_in_bound(H), gens)
+            else:  # pragma: no cover - every parameter is named above
+                raise AssertionError(name)
+
+    def prepare(self, batches: Sequence[Batch]) -> SeqInputs:
+        S = len(batches)
+        B = len(batches[0])
+        L = max(b.src.shape[1] for b in batches)
+        T = max(b.tgt.shape[1] for b in batches)
+        src_ids = np.full((S, B, L + 1), self.eos, np.int64)
+        dec_in = np.full((S, B, T + 1), self.eos, np.int64)
+        dec_out = np.zeros((S, B, T + 1), np.int64)
+        src_len = np.stack([b.src_len for b in batches]).astype(np.int64)
+        tgt_len = np.stack([b.tgt_len for b in batches]).astype(np.int64)
+        for s, b in enumerate(batches):
+            src_ids[s, :, : b.src.shape[1]] = np.where(b.src >= 0, b.src, self.eos)
+            tgt = np.where(b.tgt >= 0, b.tgt, 0)
+            dec_in[s, :, 1 : b.tgt.shape[1] + 1] = np.where(b.tgt >= 0, tgt + self.out_offset, self.eos)
+            dec_out[s, :, : b.tgt.shape[1]] = tgt
+        dec_in[:, :, 0] = self.bos
+        src_ids[np.arange(L + 1)[None, None, :] == src_len[..., None]] = self.eos
+        dec_out[np.arange(T + 1)[None, None, :] == tgt_len[..., None]] = self.n_out
+        dev = self.device
+
+        def t(a: np.ndarray) -> Tensor:
+            return torch.as_tensor(a, device=dev)
+
+        return SeqInputs(
+            src_ids=t(src_ids),
+            src_valid=t(np.arange(L + 1)[None, None, :] <= src_len[..., None]),
+            src_last=t(src_len),
+            dec_in=t(dec_in),
+            dec_out=t(dec_out),
+            dec_valid=t(np.arange(T + 1)[None, None, :] <= tgt_len[..., None]),
+            src_len=src_len,
+            tgt_len=tgt_len,
+        )
+
+    # ------------------------------------------------------------ forward pieces
+
+    def encode(self, inp: SeqInputs) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """Encoder states ``h [S, B, L+1, He]`` and each layer's final (forward) state."""
+        x = bt.embed(self.embed, inp.src_ids)
+        finals = []
+        lengths = inp.src_last + 1
+        for k in range(self.cfg.layers):
+            e = self.enc
+            out, final = bt.lstm_layer(
+                x, e[f"w_ih{k}"], e[f"w_hh{k}"], e[f"b_ih{k}"], e[f"b_hh{k}"], last=inp.src_last
+            )
+            if self.cfg.bidirectional:
+                rev, _ = bt.lstm_layer(
+                    bt.reverse_padded(x, lengths),
+                    e[f"w_ih{k}_rev"],
+                    e[f"w_hh{k}_rev"],
+                    e[f"b_ih{k}_rev"],
+                    e[f"b_hh{k}_rev"],
+                )
+                out = torch.cat([out, bt.reverse_padded(rev, lengths)], dim=-1)
+            finals.append(final)
+            x = out
+        return x, finals
+
+    def decode(self, inp: SeqInputs, finals: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """Decoder states ``s [S, B, T+1, H]`` under teacher forcing."""
+        x = bt.embed(self.embed, inp.dec_in)
+        d = self.dec
+        for k in range(self.cfg.layers):
+            h0, c0 = finals[k]
+            x, _ = bt.lstm_layer(x, d[f"w_ih{k}"], d[f"w_hh{k}"], d[f"b_ih{k}"], d[f"b_hh{k}"], h0, c0)
+        return x
+
+    def scores(self, s: Tensor, h: Tensor) -> Tensor:
+        """Attention logits ``(W s_t) . h_l``, ``[S, B, T+1, L+1]`` (zeros for the uniform model)."""
+        if self.uniform:
+            return s.new_zeros(*s.shape[:3], h.shape[2])
+        q = bt.linear(s, self.attn_W)
+        return torch.matmul(q, h.transpose(-1, -2))
+
+    def head(self, s: Tensor, h: Tensor, logits: Tensor, inp: SeqInputs) -> tuple[Tensor, Tensor]:
+        """Output logits ``[S, B, T+1, |O|+1]`` and attention weights from the attention logits."""
+        logits = logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
+        alpha = torch.softmax(logits, dim=-1)
+        ctx = bt.linear(torch.matmul(alpha, h), self.proj_P)
+        hidden = torch.tanh(bt.linear(torch.cat([s, ctx], dim=-1), self.out_M, self.out_bM))
+        return bt.linear(hidden, self.out_U, self.out_bU), alpha
+
+    def token_mean_nll(self, out: Tensor, inp: SeqInputs) -> Tensor:
+        """Each seed's mean NLL over its valid target tokens (EOS included), ``[S]``."""
+        logp = torch.log_softmax(out, dim=-1)
+        nll = -logp.gather(-1, inp.dec_out.unsqueeze(-1)).squeeze(-1)
+        valid = inp.dec_valid
+        nll = torch.where(valid, nll, torch.zeros_like(nll))
+        return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
+
+    def losses(self, inputs: SeqInputs) -> Tensor:
+        h, finals = self.encode(inputs)
+        s = self.decode(inputs, finals)
+        out, _ = self.head(s, h, self.scores(s, h), inputs)
+        return self.token_mean_nll(out, inputs)
+
+    # ------------------------------------------------------------ probes
+
+    def beta(self, s: Tensor, h: Tensor, inp: SeqInputs, T: int, L: int) -> Tensor:
+        """``beta[S, N, T, L]``: log-odds of ``y_t`` with the context replaced by ``P h_l``."""
+        H = self.H
+        from_s = bt.linear(s[:, :, :T], self.out_M[:, :, :H], self.out_bM)  # [S, N, T, H]
+        from_h = bt.linear(bt.linear(h[:, :, :L], self.proj_P), self.out_M[:, :, H:])  # [S, N, L, H]
+        target = inp.dec_out[:, :, :T]
+        result = []
+        for k in range(self.n_seeds):  # one seed at a time keeps memory at N*T*L*H
+            z = torch.tanh(from_s[k].unsqueeze(2) + from_h[k].unsqueeze(1))
+            out = torch.matmul(z, self.out_U[k].T) + self.out_bU[k]
+            result.append(log_odds(out, target[k].unsqueeze(-1).expand(*target.shape[1:], L)))
+        return torch.stack(result)
+
+    def evaluate(self, inputs: SeqInputs) -> Evaluation:
+        T = int(inputs.tgt_len.max())
+        L = int(inputs.src_len.max())
+        with torch.no_grad():
+            h, finals = self.encode(inputs)
+            s = self.decode(inputs, finals)
+            beta = self.beta(s, h, inputs, T, L)
+        with torch.enable_grad():
+            logits = self.scores(s, h).detach().requires_grad_(True)
+            out, alpha = self.head(s, h, logits, inputs)
+            loss = self.token_mean_nll(out, inputs)
+            (grad,) = torch.autograd.grad(loss.sum(), logits)
+        pred = out[:, :, :T].argmax(-1)
+        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
+
+        def np_(x: Tensor) -> np.ndarray:
+            return nan_outside(x.detach().to("cpu", torch.float64).numpy(), src_len, tgt_len)
+
+        return Evaluation(
+            loss=loss.detach().cpu().double().numpy(),
+            correct=(pred == inputs.dec_out[:, :, :T]).cpu().numpy(),
+            attn_argmax=alpha[:, :, :T].argmax(-1).cpu().numpy(),
+            alpha=np_(alpha[:, :, :T, :L]),
+            beta=np_(beta),
+            grad=np_(grad[:, :, :T, :L]),
+        )

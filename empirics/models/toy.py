@@ -1,0 +1,144 @@
+"""The theory's toy model (BRIEF section 2) as a trainable torch model, ``S`` seeds at once.
+
+Parameters per seed: the KTIW matrix ``B [|I|, |O|]`` and positional attention logits
+``a [T, L]`` shared by all examples (``T``, ``L``: the distribution's maximum lengths)::
+
+    alpha[t, :] = softmax_l a[t, :]        (over the example's valid positions l < L_x)
+    s_t(o)      = sum_l alpha[t, l] B[x_l, o]
+    loss        = mean over target tokens of -log softmax(s_t)[y_t]   (token mean)
+
+Initialisation: ``zero`` (``B = 0``, ``a = 0``: the theory's starting point; every seed
+starts the same and differs only by its data stream) or ``eps`` (``B = eps I``,
+``a = eps I``: the symmetry-breaking start of the copy reduction; needs ``|I| = |O|`` and
+``T = L``).
+
+Probes: ``alpha`` as above; ``beta[t, l] = B[x_l, y_t] - logsumexp_{o != y_t} B[x_l, o]``
+(the output with the attention put entirely on position ``l``: log-odds of ``y_t``);
+``grad[n, t, l] = d loss / d a_n[t, l]``, the gradient with respect to per-example copies
+of the logits (its sum over ``n`` is ``d loss / d a``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ktiw.theory.distribution import Batch, Distribution
+from ktiw.theory.errors import KtiwError
+
+from .. import batched as bt
+from .base import Evaluation, SeedModel, log_odds, nan_outside
+
+
+@dataclass
+class ToyConfig:
+    """Options of the toy model."""
+
+    init: str = "zero"
+    """``zero`` (B = 0, a = 0) or ``eps`` (B = eps I, a = eps I)."""
+    eps: float = 1e-3
+
+
+@dataclass
+class ToyInputs:
+    """``src [S, B, L]``, ``tgt [S, B, T]`` (padding replaced by 0) and validity masks."""
+
+    src: Tensor
+    tgt: Tensor
+    src_valid: Tensor
+    tgt_valid: Tensor
+    src_len: np.ndarray
+    tgt_len: np.ndarray
+
+
+class ToyModel(SeedModel):
+    """``S`` seeds of the toy model (see module docstring)."""
+
+    def __init__(self, cfg: ToyConfig, dist: Distribution, n_seeds: int, *, uniform: bool = False) -> None:
+        super().__init__()
+        if cfg.init not in ("zero", "eps"):
+            raise KtiwError(f"toy init must be zero or eps, got {cfg.init!r}")
+        if cfg.init == "eps" and (dist.n_in != dist.n_out or dist.src_len != dist.tgt_len):
+            raise KtiwError("toy init=eps needs |I| = |O| and T = L (a copy task)")
+        self.cfg, self.n_seeds, self.uniform = cfg, n_seeds, uniform
+        self.B = nn.Parameter(torch.zeros(n_seeds, dist.n_in, dist.n_out))
+        self.a = nn.Parameter(torch.zeros(n_seeds, dist.tgt_len, dist.src_len))
+
+    def init_seed(self, s: int, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            self.B[s].zero_()
+            self.a[s].zero_()
+            if self.cfg.init == "eps":
+                self.B[s].fill_diagonal_(self.cfg.eps)
+                self.a[s].fill_diagonal_(self.cfg.eps)
+
+    def prepare(self, batches: Sequence[Batch]) -> ToyInputs:
+        L, T = self.a.shape[2], self.a.shape[1]
+        S, n = len(batches), len(batches[0])
+        src = np.zeros((S, n, L), np.int64)
+        tgt = np.zeros((S, n, T), np.int64)
+        for s, b in enumerate(batches):
+            src[s, :, : b.src.shape[1]] = np.maximum(b.src, 0)
+            tgt[s, :, : b.tgt.shape[1]] = np.maximum(b.tgt, 0)
+        src_len = np.stack([b.src_len for b in batches]).astype(np.int64)
+        tgt_len = np.stack([b.tgt_len for b in batches]).astype(np.int64)
+        dev = self.device
+        return ToyInputs(
+            src=torch.as_tensor(src, device=dev),
+            tgt=torch.as_tensor(tgt, device=dev),
+            src_valid=torch.as_tensor(np.arange(L)[None, None] < src_len[..., None], device=dev),
+            tgt_valid=torch.as_tensor(np.arange(T)[None, None] < tgt_len[..., None], device=dev),
+            src_len=src_len,
+            tgt_len=tgt_len,
+        )
+
+    def logits(self, inp: ToyInputs) -> Tensor:
+        """Per-example attention logits ``[S, B, T, L]`` (zeros for the uniform model)."""
+        S, n = inp.src.shape[:2]
+        a = torch.zeros_like(self.a) if self.uniform else self.a
+        return a.unsqueeze(1).expand(S, n, *a.shape[1:])
+
+    def outputs(self, inp: ToyInputs, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """Output logits ``s [S, B, T, |O|]`` and ``alpha [S, B, T, L]``."""
+        alpha = torch.softmax(logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf")), dim=-1)
+        Bx = bt.embed(self.B, inp.src)  # [S, B, L, |O|]: rows B[x_l]
+        return torch.matmul(alpha, Bx), alpha
+
+    def token_mean_nll(self, s: Tensor, inp: ToyInputs) -> Tensor:
+        nll = -torch.log_softmax(s, dim=-1).gather(-1, inp.tgt.unsqueeze(-1)).squeeze(-1)
+        valid = inp.tgt_valid
+        nll = torch.where(valid, nll, torch.zeros_like(nll))
+        return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
+
+    def losses(self, inputs: ToyInputs) -> Tensor:
+        s, _ = self.outputs(inputs, self.logits(inputs))
+        return self.token_mean_nll(s, inputs)
+
+    def evaluate(self, inputs: ToyInputs) -> Evaluation:
+        with torch.enable_grad():
+            logits = self.logits(inputs).detach().clone().requires_grad_(True)
+            s, alpha = self.outputs(inputs, logits)
+            loss = self.token_mean_nll(s, inputs)
+            (grad,) = torch.autograd.grad(loss.sum(), logits)
+        with torch.no_grad():
+            Bx = bt.embed(self.B, inputs.src)  # [S, N, L, |O|]
+            T, L = alpha.shape[2], alpha.shape[3]
+            target = inputs.tgt.unsqueeze(-1).expand(*inputs.tgt.shape, L)
+            beta = log_odds(Bx.unsqueeze(2).expand(-1, -1, T, -1, -1), target)
+        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
+
+        def np_(x: Tensor) -> np.ndarray:
+            return nan_outside(x.detach().to("cpu", torch.float64).numpy(), src_len, tgt_len)
+
+        return Evaluation(
+            loss=loss.detach().cpu().double().numpy(),
+            correct=(s.argmax(-1) == inputs.tgt).cpu().numpy(),
+            attn_argmax=alpha.argmax(-1).cpu().numpy(),
+            alpha=np_(alpha),
+            beta=np_(beta),
+            grad=np_(grad),
+        )

@@ -1,0 +1,514 @@
+"""Train ``S`` seeds of a model as one batched computation and record a run directory.
+
+Per step every active seed ``s`` draws a fresh batch from its own data stream
+(``np.random.default_rng([1, s])``), the trainer computes ``losses [S]`` in one batched
+forward pass and minimises ``sum_s losses[s]`` over active seeds with :class:`SeedAdam`
+(elementwise, per-seed step counts), so seed ``s``'s trajectory does not depend on which
+other seeds share the batch.  Seed ``s``'s initialisation comes from
+``torch.Generator().manual_seed(s)`` on CPU.
+
+A seed whose training loss is NaN or inf at step ``k`` is marked diverged at ``k`` and frozen
+(its parameters and optimiser state stay as they were); the others go on.
+
+Evaluation (step 0, every ``eval_every`` steps, and the last step) uses ``eval_samples``
+fixed samples drawn once from ``np.random.default_rng([2, eval_seed])``, the same for every
+seed; it writes one ``curves.csv`` row per seed and, at probe steps, the probe arrays
+(format: :mod:`ktiw.empirics.rundir`).  A checkpoint (parameters, optimiser state, data-stream
+states, divergence state) is written every ``checkpoint_every`` steps, at the end and on
+Ctrl-C; :func:`resume` continues from it and gives results identical to an uninterrupted run
+on the same device.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ktiw.theory.distribution import Batch, Distribution
+from ktiw.theory.errors import KtiwError
+
+from . import rundir
+from .batched import SeedAdam
+from .models import SeedModel, build_model
+from .probes import COLUMNS, seed_metrics
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+PROBE_BUDGET_BYTES = 256 * 2**20
+"""Default probe schedule: every evaluation if all probe files fit in this, else every 5th."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run (written to ``config.json``)."""
+
+    spec: str | None = None
+    """Distribution spec (``family:key=value,...``); ignored when ``data`` is given."""
+    data: str | None = None
+    """Path of a data file (``input tokens<TAB>output tokens`` per line)."""
+    model: str = "lstm"
+    uniform: bool = False
+    preset: str = "quick"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    steps: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    eval_every: int = 10
+    eval_samples: int = 50
+    eval_seed: int = 12345
+    probe_every: int | None = None
+    """Save probe arrays at evaluation steps that are multiples of this (and the last step);
+    ``None``: every evaluation if they fit in 256 MiB, else every 5th; ``0``: last step only."""
+    checkpoint_every: int = 50
+    proxy_steps: int = 200
+    """Training steps of the bag-of-words proxy ``beta_px`` (0: do not compute it)."""
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int | None = None
+    """CPU threads for torch (``None``: torch's default).  On a CPU shared with other jobs, 1
+    thread can be many times faster for small models (see benchmarks/README.md)."""
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise :class:`KtiwError` for impossible values."""
+        if self.spec is None and self.data is None:
+            raise KtiwError("give a distribution SPEC or --data FILE")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise KtiwError(f"seeds must be distinct non-negative integers, got {self.seeds}")
+        for name in ("steps", "eval_samples", "checkpoint_every", "proxy_steps"):
+            if getattr(self, name) < 0:
+                raise KtiwError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise KtiwError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise KtiwError(f"threads must be >= 1, got {self.threads}")
+        if self.eval_samples < 1:
+            raise KtiwError("eval_samples must be >= 1")
+        if not self.lr > 0:
+            raise KtiwError(f"lr must be > 0, got {self.lr}")
+        if self.dtype not in DTYPES:
+            raise KtiwError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise KtiwError(f"device must be cpu, cuda or auto, got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise KtiwError("device cuda requested but torch sees no CUDA device")
+
+    @staticmethod
+    def from_dict(values: dict[str, Any]) -> TrainConfig:
+        """From a dict of fields (a ``config.json`` too: its record-only keys are skipped)."""
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(values) - known - RECORD_ONLY)
+        if unknown:
+            raise KtiwError(
+                f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
+        return TrainConfig(**{k: v for k, v in values.items() if k in known})
+
+
+RECORD_ONLY = frozenset({"versions", "git_commit", "device_requested", "threads_used"})
+"""Keys ``config.json`` holds besides the :class:`TrainConfig` fields."""
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load_distribution(cfg: TrainConfig) -> Distribution:
+    """The distribution a config names (data file or spec)."""
+    if cfg.data is not None:
+        from ktiw.empirics.models import MODELS
+        from ktiw.theory import load_labelled, load_pairs
+
+        spec = MODELS.get(cfg.model)
+        labelled = spec is not None and spec.data_format == "labelled"
+        return (load_labelled if labelled else load_pairs)(cfg.data)
+    from ktiw.theory.families import from_spec
+
+    return from_spec(str(cfg.spec))
+
+
+def provenance() -> dict[str, Any]:
+    """Package versions and the git commit of the source tree (``unknown`` outside git)."""
+    import ktiw
+
+    try:
+        from importlib.metadata import version
+
+        ktiw_version = version("ktiw")
+    except Exception:  # pragma: no cover - not installed
+        ktiw_version = "unknown"
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    del ktiw
+    return {
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "ktiw": ktiw_version,
+        },
+        "git_commit": (commit + ("-dirty" if dirty else "")) if commit else "unknown",
+    }
+
+
+class _Interrupts:
+    """First Ctrl-C: finish the current step, checkpoint, stop.  Second Ctrl-C: stop now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Trainer:
+    """One run: model, optimiser, data streams and the run directory it writes."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, *, resume: bool = False) -> None:
+        cfg.validate()
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.dist = load_distribution(cfg)
+        self.device = resolve_device(cfg.device)
+        self.seeds = list(cfg.seeds)
+        S = len(self.seeds)
+        model, model_cfg = build_model(cfg.model, cfg.model_config, self.dist, S, uniform=cfg.uniform)
+        self.model: SeedModel = model.to(DTYPES[cfg.dtype])
+        for k, seed in enumerate(self.seeds):
+            self.model.init_seed(k, torch.Generator().manual_seed(seed))
+        self.model.to(self.device)
+        self.model_config = asdict(model_cfg)
+        self.opt = SeedAdam(self.model.named_parameters(), S, lr=cfg.lr)
+        self.rngs = [np.random.default_rng([1, seed]) for seed in self.seeds]
+        self.eval_batch = self.dist.sample(cfg.eval_samples, np.random.default_rng([2, cfg.eval_seed]))
+        self.eval_inputs = self.model.prepare([self.eval_batch] * S)
+        self.active = torch.ones(S, dtype=torch.bool, device=self.device)
+        self.diverged_step = [-1] * S
+        self.step = 0
+        self.history: dict[int, list[tuple[int, float]]] = {s: [] for s in self.seeds}
+        self.beta_px: np.ndarray | None = None
+        self.interrupted = False
+        self.probe_every = self._probe_every()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._load_checkpoint()
+            self.curves = rundir.CurveWriter(self.run_dir, keep_until=self.step)
+            self._history_from_curves()
+        else:
+            rundir.write_json(self.run_dir / "config.json", self.config_record())
+            self.curves = rundir.CurveWriter(self.run_dir)
+        self._load_or_train_proxy()
+
+    # ------------------------------------------------------------ records
+
+    def config_record(self) -> dict[str, Any]:
+        record = asdict(self.cfg)
+        record["spec"] = self.dist.spec if self.cfg.data is None else self.cfg.spec
+        record["device"] = self.device
+        record["device_requested"] = self.cfg.device
+        record["model_config"] = self.model_config
+        record["probe_every"] = self.probe_every
+        record["threads_used"] = torch.get_num_threads()
+        record.update(provenance())
+        return record
+
+    def _probe_every(self) -> int:
+        cfg = self.cfg
+        if cfg.probe_every is not None:
+            return cfg.probe_every
+        n_evals = cfg.steps // cfg.eval_every + 2
+        size = self.model.probe_arrays * 4 * len(self.seeds) * cfg.eval_samples
+        size *= self.dist.tgt_len * self.dist.src_len
+        return cfg.eval_every if size * n_evals <= PROBE_BUDGET_BYTES else 5 * cfg.eval_every
+
+    def eval_steps(self) -> set[int]:
+        return set(range(0, self.cfg.steps + 1, self.cfg.eval_every)) | {self.cfg.steps}
+
+    def is_probe_step(self, step: int) -> bool:
+        if step == self.cfg.steps:
+            return True
+        return self.probe_every > 0 and step % self.probe_every == 0
+
+    def summary(self) -> dict[str, Any]:
+        seeds = []
+        for k, seed in enumerate(self.seeds):
+            hist = self.history[seed]
+            reached = [st for st, acc in hist if acc >= 0.95]
+            seeds.append(
+                {
+                    "seed": seed,
+                    "reached_95": bool(reached),
+                    "step_95": reached[0] if reached else None,
+                    "diverged": self.diverged_step[k] >= 0,
+                    "diverged_step": self.diverged_step[k] if self.diverged_step[k] >= 0 else None,
+                    "final_token_acc": hist[-1][1] if hist else None,
+                }
+            )
+        return {
+            "seeds": seeds,
+            "finished": self.step >= self.cfg.steps and not self.interrupted,
+            "interrupted": self.interrupted,
+            "last_step": self.step,
+        }
+
+    def _history_from_curves(self) -> None:
+        curves = rundir.read_curves(self.curves.path)
+        for seed, step, acc in zip(curves["seed"], curves["step"], curves["token_acc"], strict=True):
+            self.history.setdefault(int(seed), []).append((int(step), float(acc)))
+
+    # ------------------------------------------------------------ checkpoints
+
+    def checkpoint(self) -> None:
+        state = {
+            "step": self.step,
+            "seeds": list(self.seeds),
+            "params": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "adam": {
+                "step_count": self.opt.step_count.cpu(),
+                "m": {k: v.cpu() for k, v in self.opt.m.items()},
+                "v": {k: v.cpu() for k, v in self.opt.v.items()},
+            },
+            "active": self.active.cpu(),
+            "diverged_step": torch.tensor(self.diverged_step, dtype=torch.int64),
+            "rng": [json.dumps(r.bit_generator.state) for r in self.rngs],
+        }
+        path = self.run_dir / "checkpoint.pt"
+        tmp = path.with_name("checkpoint.pt.tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / "checkpoint.pt"
+        if not path.exists():
+            raise KtiwError(f"{self.run_dir} has no checkpoint.pt to resume from")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if list(state["seeds"]) != self.seeds:
+            raise KtiwError(f"checkpoint seeds {state['seeds']} do not match config seeds {self.seeds}")
+        self.model.load_state_dict(state["params"])
+        self.opt.load_state_dict(state["adam"])
+        self.active.copy_(state["active"])
+        self.diverged_step = [int(x) for x in state["diverged_step"]]
+        for r, s in zip(self.rngs, state["rng"], strict=True):
+            r.bit_generator.state = json.loads(s)
+        self.step = int(state["step"])
+
+    def _load_or_train_proxy(self) -> None:
+        if self.cfg.proxy_steps == 0:
+            return
+        path = self.run_dir / "probes" / "proxy.npz"
+        if path.exists():
+            with np.load(path) as z:
+                self.beta_px = z["beta_px"]
+            return
+        try:
+            from . import proxy
+        except ImportError:  # pragma: no cover - the proxy module ships with the package
+            return
+        M = proxy.train_bow_proxy(
+            self.dist,
+            steps=self.cfg.proxy_steps,
+            batch_size=self.cfg.batch_size,
+            lr=self.cfg.lr,
+            seed=self.cfg.eval_seed,
+            device=self.device,
+        )
+        self.beta_px = proxy.beta_px(M, self.eval_batch.src, self.eval_batch.tgt)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name("proxy.tmp.npz")
+        np.savez(tmp, M=M, beta_px=self.beta_px)
+        tmp.replace(path)
+
+    # ------------------------------------------------------------ training
+
+    def train_step(self) -> None:
+        """One optimiser update of every active seed (inactive seeds still draw their batch)."""
+        batches: list[Batch] = [self.dist.sample(self.cfg.batch_size, r) for r in self.rngs]
+        inputs = self.model.prepare(batches)
+        self.model.zero_grad(set_to_none=True)
+        losses = self.model.losses(inputs)
+        finite = torch.isfinite(losses.detach())
+        k = self.step + 1
+        for i in torch.nonzero(self.active & ~finite).flatten().tolist():
+            self.diverged_step[i] = k
+        self.active &= finite
+        if bool(self.active.any()):
+            total = torch.where(self.active, losses, torch.zeros_like(losses)).sum()
+            total.backward()
+            self.opt.step(self.active)
+        self.step = k
+
+    def evaluate(self) -> dict[str, np.ndarray]:
+        """Evaluate every seed at the current step, append the curves, save probes if due."""
+        ev = self.model.evaluate(self.eval_inputs)
+        metrics = seed_metrics(ev, self.eval_batch.tgt_len, self.eval_batch.align)
+        rows = []
+        for k, seed in enumerate(self.seeds):
+            row: dict[str, Any] = {"seed": seed, "step": self.step}
+            row.update({c: float(metrics[c][k]) for c in COLUMNS})
+            row["diverged"] = int(self.diverged_step[k] >= 0)
+            rows.append(row)
+            self.history[seed].append((self.step, row["token_acc"]))
+        self.curves.write(rows)
+        if self.is_probe_step(self.step):
+            self._save_probes(ev)
+        return metrics
+
+    def _save_probes(self, ev: Any) -> None:
+        b = self.eval_batch
+        N = len(b)
+        arrays: dict[str, np.ndarray] = {
+            "src": b.src,
+            "tgt": b.tgt,
+            "align": b.align if b.align is not None else np.full(b.tgt.shape, -1, np.int64),
+            "src_len": b.src_len,
+            "tgt_len": b.tgt_len,
+            "seeds": np.asarray(self.seeds, np.int64),
+        }
+        T, L = b.tgt.shape[1], b.src.shape[1]
+        for name in ("alpha", "beta", "grad"):
+            value = getattr(ev, name)
+            if value is None:
+                value = np.full((len(self.seeds), N, T, L), np.nan)
+            arrays[name] = value.astype(np.float32)
+        for name, value in ev.extra.items():
+            arrays[name] = value
+        if self.beta_px is not None:
+            arrays["beta_px"] = self.beta_px.astype(np.float32)
+        rundir.save_probes(self.run_dir, self.step, arrays)
+
+    def run(self, progress: bool = True, callback: Callable[[Trainer], None] | None = None) -> Path:
+        """Train to ``steps``; on Ctrl-C checkpoint, write the summary and re-raise KeyboardInterrupt."""
+        cfg = self.cfg
+        evals = self.eval_steps()
+        consistent = True
+        bar = _Progress(progress, cfg.steps, self.step, self._label())
+        try:
+            with _Interrupts() as interrupts, bar:
+                if self.step == 0 and not self.history[self.seeds[0]]:
+                    bar.update(self.step, self.evaluate())
+                    self.checkpoint()
+                while self.step < cfg.steps:
+                    consistent = False
+                    self.train_step()
+                    consistent = True
+                    metrics = self.evaluate() if self.step in evals else None
+                    bar.update(self.step, metrics)
+                    if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                        self.checkpoint()
+                    if callback is not None:
+                        callback(self)
+                    if interrupts.requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            self.interrupted = True
+            if consistent:
+                self.checkpoint()
+            raise
+        finally:
+            rundir.write_json(self.run_dir / "summary.json", self.summary())
+        return self.run_dir
+
+    def _label(self) -> str:
+        name = self.cfg.model + (" uniform" if self.cfg.uniform else "")
+        return f"{self.dist.spec} {name} x{len(self.seeds)}"
+
+
+class _Progress:
+    """A rich progress bar showing the mean token accuracy of the last evaluation (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int, done: int, label: str) -> None:
+        self.enabled, self.total, self.done, self.label = enabled, total, done, label
+        self.acc = float("nan")
+        self._bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("acc {task.fields[acc]}"),
+                TimeRemainingColumn(),
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total, completed=self.done, acc="-")
+        return self
+
+    def update(self, step: int, metrics: dict[str, np.ndarray] | None) -> None:
+        if self._bar is None:
+            return
+        fields_: dict[str, Any] = {}
+        if metrics is not None:
+            fields_["acc"] = f"{float(np.mean(metrics['token_acc'])):.3f}"
+        self._bar.update(self._task, completed=step, **fields_)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def train(
+    config: TrainConfig | dict[str, Any],
+    out_dir: str | Path,
+    progress: bool = True,
+    callback: Callable[[Trainer], None] | None = None,
+) -> Path:
+    """Train a fresh run into ``out_dir`` and return it (see the module docstring).
+
+    ``callback(trainer)`` is called after every completed step (tests use it).  Ctrl-C keeps
+    what was recorded, checkpoints, and re-raises :class:`KeyboardInterrupt`.
+    """
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    out = Path(out_dir)
+    if (out / "config.json").exists():
+        raise KtiwError(f"{out} already holds a run; use --resume {out} or another --out")
+    return Trainer(cfg, out).run(progress, callback)
+
+
+def resume(
+    run_dir: str | Path, progress: bool = True, callback: Callable[[Trainer], None] | None = None
+) -> Path:
+    """Continue ``run_dir`` from its last checkpoint (identical results to an uninterrupted run)."""
+    run = rundir.load_run(run_dir)
+    cfg = TrainConfig.from_dict(run.config)
+    cfg.device = run.config.get("device_requested", cfg.device)
+    return Trainer(cfg, Path(run_dir), resume=True).run(progress, callback)

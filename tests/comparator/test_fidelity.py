@@ -1,0 +1,56 @@
+"""toy-fidelity on the real toy model: gradient descent follows the flow for a drift and a
+saddle distribution, and the check catches a wrong time scale."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ktiw.comparator.checks import check_toy_fidelity
+from ktiw.comparator.fidelity import fidelity_trace, toy_gradient_descent
+from ktiw.comparator.presets import PRESETS, FidelitySetup
+from ktiw.theory.errors import KtiwError
+
+
+@pytest.fixture(scope="module")
+def traces():
+    return [fidelity_trace(s) for s in PRESETS["quick"].fidelity]
+
+
+def test_descent_follows_flow_for_drift_and_saddle(traces) -> None:
+    assert [t.regime for t in traces] == ["drift", "saddle"]
+    for tr in traces:
+        v = check_toy_fidelity(tr)
+        assert v.passed is True, v.detail
+        # both took off within the horizon, so the comparison covers the whole takeoff
+        assert tr.alpha_gd[0] < 0.5 < tr.alpha_gd[-1]
+
+
+def test_start_is_uniform_attention(traces) -> None:
+    drift, saddle = traces
+    assert drift.alpha_gd[0] == pytest.approx(1 / 4)  # B = 0, a = 0: alpha_d = 1/k
+    # a = eps I: alpha_d = e^eps / (e^eps + k - 1)
+    assert saddle.alpha_gd[0] == pytest.approx(np.exp(1e-3) / (np.exp(1e-3) + 3))
+
+
+def test_wrong_time_scale_is_refuted(traces) -> None:
+    for tr in traces:
+        stretched = replace(tr, t_gd=tr.t_gd * 1.2)
+        assert check_toy_fidelity(stretched).passed is False
+
+
+def test_gap_is_euler_error_halving_with_lr() -> None:
+    gaps = []
+    for lr in (0.4, 0.2):
+        tr = fidelity_trace(FidelitySetup("subset:L=3,V=4", eps=0.0, lr=lr, steps=int(60 / lr)))
+        gaps.append(check_toy_fidelity(tr).numbers["max_abs_diff"])
+    assert 1.6 < gaps[0] / gaps[1] < 2.4
+
+
+def test_rejects_non_copy_and_large_support() -> None:
+    with pytest.raises(KtiwError):
+        toy_gradient_descent("iid:L=2,V=3", 0.0, 0.1, 1)
+    with pytest.raises(KtiwError):
+        toy_gradient_descent("subset:L=8,V=12", 0.0, 0.1, 1)

@@ -1,0 +1,44 @@
+"""``--reuse`` finds a run directory only when the config that determines the numbers is equal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ktiw.comparator.reuse import find_reusable, same_config
+
+BASE = {
+    "spec": "subset:L=4,V=6",
+    "model": "lstm",
+    "uniform": False,
+    "seeds": [0, 1],
+    "steps": 20,
+    "lr": 1e-3,
+    "model_config": {"hidden": 16},
+}
+
+
+def _run(root: Path, name: str, config: dict, finished: bool = True) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({**config, "versions": {"torch": "x"}, "git_commit": "abc"}))
+    (d / "summary.json").write_text(json.dumps({"seeds": [], "finished": finished, "interrupted": False}))
+    return d
+
+
+def test_same_config_ignores_provenance_only() -> None:
+    assert same_config(BASE, {**BASE, "preset": "quick", "git_commit": "other", "versions": {}})
+    assert same_config({**BASE, "seeds": (0, 1)}, BASE)  # tuples vs JSON lists
+    assert not same_config({**BASE, "steps": 21}, BASE)
+    assert not same_config(BASE, {**BASE, "model_config": {"hidden": 32}})
+    assert not same_config({**BASE, "dtype": "float64"}, BASE)  # a field the record lacks
+
+
+def test_find_reusable_needs_equal_config_and_finished_run(tmp_path: Path) -> None:
+    _run(tmp_path, "a-other", {**BASE, "uniform": True})
+    _run(tmp_path, "b-unfinished", BASE, finished=False)
+    assert find_reusable(BASE, tmp_path.iterdir()) is None
+    good = _run(tmp_path, "c-good", BASE)
+    (tmp_path / "d-broken").mkdir()
+    (tmp_path / "d-broken" / "config.json").write_text("{not json")
+    assert find_reusable(BASE, tmp_path.iterdir()) == good
