@@ -13,7 +13,7 @@ Checks, all on the evaluation samples at the last step, pooled over seeds:
   occurrences of the log-odds of ``pos`` with the attention one-hot on that position,
   ``W h_l``; from the ``beta_uf`` probe) against ``c_i``: Kendall's tau-b over the words seen
   (scipy, ties handled).  Passes when ``tau > MIN_KENDALL_TAU`` and the two-sided p-value
-  is below :data:`P_VALUE` (association beyond chance); refuted otherwise.
+  is below :data:`~ktiw.comparator.thresholds.P_VALUE` (association beyond chance); refuted otherwise.
 * ``attention-to-salient-words``: the normal model's attention ``alpha`` against the theory's
   stage-2 ranking ``C[x_l, y]`` (:func:`ktiw.theory.classification.stage2_scores`): top-5%
   match ``A(alpha, theory)`` must exceed its shuffled baseline by ``AGREEMENT_MIN_LIFT``;
@@ -43,10 +43,6 @@ from ktiw.theory.errors import KtiwError
 from . import checks as ck
 from . import thresholds as th
 from .experiment import ExperimentResult, provenance_meta, run_config, write_outputs
-
-P_VALUE = 0.05
-"""Significance level of the word-score association (two-sided Kendall test): the usual 5%,
-fixed before any run; a tau this unlikely under independence is a real association."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ def score_association(scores: np.ndarray, signal: np.ndarray) -> dict[str, float
 def check_uniform_scores(spec: str, assoc: dict[str, float]) -> ck.Verdict:
     """``uniform-scores-cooccurrence`` from :func:`score_association`'s numbers."""
     tau, p = assoc["tau"], assoc["p_value"]
-    expected = f"tau > {th.MIN_KENDALL_TAU}, p < {P_VALUE}"
+    expected = f"tau > {th.MIN_KENDALL_TAU}, p < {th.P_VALUE}"
     if np.isnan(tau):
         return ck.Verdict(
             "uniform-scores-cooccurrence",
@@ -168,7 +164,7 @@ def check_uniform_scores(spec: str, assoc: dict[str, float]) -> ck.Verdict:
             "the word scores or the co-occurrence signal are constant over the words seen",
             assoc,
         )
-    passed = tau > th.MIN_KENDALL_TAU and p < P_VALUE
+    passed = tau > th.MIN_KENDALL_TAU and p < th.P_VALUE
     detail = (
         f"the uniform model's word scores rank words like the word-label co-occurrence "
         f"(tau {tau:.2f}, p {p:.2g}, {assoc['words']} words; the largest tau these tied co-occurrence "

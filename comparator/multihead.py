@@ -8,7 +8,7 @@ Procedure (BRIEF section 3, issue 6), with the ``multihead`` model
    data seeds (trainer seeds ``data_seeds*j .. data_seeds*j + data_seeds-1``; batched runs of
    at most ``max_seeds_per_run`` seeds).  A head is **good** when every one of its runs reaches token accuracy
    ``>= SUCCESS_ACCURACY`` (0.95) within the budget, **bad** when every run stays below
-   :data:`BAD_ACCURACY` (0.6) at every evaluation, else neither.
+   :data:`~ktiw.comparator.thresholds.HEAD_BAD_ACCURACY` (0.6) at every evaluation, else neither.
 2. **Combine.**  ``combinations`` models of ``H`` heads per group: ``all-bad`` (``H`` bad
    heads), ``one-good`` (``H-1`` bad + 1 good), ``random`` (``H`` fresh, unclassified bank
    heads).  Heads are drawn from the pools without replacement within a model (with
@@ -51,13 +51,7 @@ from .checks import Verdict, _fmt
 from .experiment import ExperimentResult, provenance_meta, run_config, write_outputs
 from .stats import Interval, wilson_interval
 
-BAD_ACCURACY = 0.6
-"""A head is bad when all its single-head runs stay below this token accuracy (the paper's
-definition, BRIEF section 3)."""
-
 GROUPS = ("all-bad", "one-good", "random")
-P_VALUE = 0.05
-"""Significance level of the paired accuracy comparison (``rescue-accuracy``): the usual 5%."""
 COMBO_DATA_SEED = 1000
 """Combination ``i`` of every group trains on data seed ``COMBO_DATA_SEED + i``."""
 
@@ -149,7 +143,7 @@ def classify_head(success: list[bool], max_acc: list[float]) -> str:
         raise ValueError("no runs for this head")
     if all(success):
         return "good"
-    if all(a < BAD_ACCURACY for a in max_acc):
+    if all(a < th.HEAD_BAD_ACCURACY for a in max_acc):
         return "bad"
     return "neither"
 
@@ -291,7 +285,7 @@ def rescue_verdicts(
 def _paired_accuracy_verdict(one: list[float], bad: list[float], subject: str) -> Verdict:
     """``rescue-accuracy``: final token accuracy of ``one-good`` vs ``all-bad``, paired by data
     seed, Wilcoxon signed-rank test (two-sided).  Passes when the mean paired difference is
-    positive and ``p < P_VALUE``; refuted when it is ``<= 0``; ``n/a`` otherwise."""
+    positive and ``p < th.P_VALUE``; refuted when it is ``<= 0``; ``n/a`` otherwise."""
     from scipy.stats import wilcoxon
 
     n = min(len(one), len(bad))
@@ -306,14 +300,14 @@ def _paired_accuracy_verdict(one: list[float], bad: list[float], subject: str) -
         "pairs": n,
     }
     measured = f"{np.mean(one[:n]):.2f} vs {np.mean(bad[:n]):.2f} (paired diff {mean:+.2f}, p = {p:.2g})"
-    expected = f"diff > 0, p < {P_VALUE}"
+    expected = f"diff > 0, p < {th.P_VALUE}"
     if mean <= 0:
         passed: bool | None = False
         detail = (
             f"REFUTED: with one good head the final token accuracy is not higher than with only bad heads "
             f"(mean paired difference {mean:+.3f} over {n} data seeds)"
         )
-    elif p < P_VALUE:
+    elif p < th.P_VALUE:
         passed = True
         detail = (
             f"one good head raises the final token accuracy by {mean:+.3f} on average "

@@ -83,3 +83,16 @@ Reason: the same sampling argument as :data:`NEAR_BASELINE` (standard error of a
 share below 0.016), so 0.1 is a clear, not a noisy, excess over chance; the paper's reported
 agreements exceed their baselines by far more, so this tests the direction of the claim
 without demanding the paper's exact magnitudes from smaller models."""
+
+
+HEAD_BAD_ACCURACY = 0.6
+"""Multi-head experiment: a single head is *bad* when all its single-head runs stay below this
+token accuracy (and *good* when every run exceeds :data:`SUCCESS_ACCURACY`).
+
+Reason: the paper's own definitions (BRIEF section 3), used unchanged."""
+
+P_VALUE = 0.05
+"""Significance level of the experiments' statistical tests (the multi-head paired accuracy
+comparison, the classification word-score association).
+
+Reason: the conventional 5%, fixed before any run; not chosen from the data."""

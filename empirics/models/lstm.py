@@ -46,6 +46,7 @@ from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
 from .base import Evaluation, SeedModel, log_odds, nan_outside
+from .seq_inputs import SeqInputs, seq2seq_inputs
 
 
 @dataclass
@@ -57,20 +58,6 @@ class LSTMConfig:
     """Embedding size; ``None`` means ``hidden``."""
     layers: int = 1
     bidirectional: bool = False
-
-
-@dataclass
-class SeqInputs:
-    """Tensors for ``S`` seeds of ``B`` pairs (built by :meth:`LSTMSeq2Seq.prepare`)."""
-
-    src_ids: Tensor  # [S, B, L+1] embedding rows (EOS at src_len, padding = EOS row)
-    src_valid: Tensor  # [S, B, L+1] bool
-    src_last: Tensor  # [S, B] index of EOS
-    dec_in: Tensor  # [S, B, T+1] embedding rows
-    dec_out: Tensor  # [S, B, T+1] classes
-    dec_valid: Tensor  # [S, B, T+1] bool
-    src_len: np.ndarray  # [S, B]
-    tgt_len: np.ndarray  # [S, B]
 
 
 class LSTMSeq2Seq(SeedModel):
@@ -139,37 +126,14 @@ class LSTMSeq2Seq(SeedModel):
                 raise AssertionError(name)
 
     def prepare(self, batches: Sequence[Batch]) -> SeqInputs:
-        S = len(batches)
-        B = len(batches[0])
-        L = max(b.src.shape[1] for b in batches)
-        T = max(b.tgt.shape[1] for b in batches)
-        src_ids = np.full((S, B, L + 1), self.eos, np.int64)
-        dec_in = np.full((S, B, T + 1), self.eos, np.int64)
-        dec_out = np.zeros((S, B, T + 1), np.int64)
-        src_len = np.stack([b.src_len for b in batches]).astype(np.int64)
-        tgt_len = np.stack([b.tgt_len for b in batches]).astype(np.int64)
-        for s, b in enumerate(batches):
-            src_ids[s, :, : b.src.shape[1]] = np.where(b.src >= 0, b.src, self.eos)
-            tgt = np.where(b.tgt >= 0, b.tgt, 0)
-            dec_in[s, :, 1 : b.tgt.shape[1] + 1] = np.where(b.tgt >= 0, tgt + self.out_offset, self.eos)
-            dec_out[s, :, : b.tgt.shape[1]] = tgt
-        dec_in[:, :, 0] = self.bos
-        src_ids[np.arange(L + 1)[None, None, :] == src_len[..., None]] = self.eos
-        dec_out[np.arange(T + 1)[None, None, :] == tgt_len[..., None]] = self.n_out
-        dev = self.device
-
-        def t(a: np.ndarray) -> Tensor:
-            return torch.as_tensor(a, device=dev)
-
-        return SeqInputs(
-            src_ids=t(src_ids),
-            src_valid=t(np.arange(L + 1)[None, None, :] <= src_len[..., None]),
-            src_last=t(src_len),
-            dec_in=t(dec_in),
-            dec_out=t(dec_out),
-            dec_valid=t(np.arange(T + 1)[None, None, :] <= tgt_len[..., None]),
-            src_len=src_len,
-            tgt_len=tgt_len,
+        return seq2seq_inputs(
+            batches,
+            src_eos=self.eos,
+            bos=self.bos,
+            tgt_eos=self.eos,
+            n_out=self.n_out,
+            out_offset=self.out_offset,
+            device=self.device,
         )
 
     # ------------------------------------------------------------ forward pieces

@@ -54,6 +54,7 @@ from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
 from .base import MODELS, Evaluation, ModelSpec, SeedModel, log_odds, nan_outside
+from .seq_inputs import SeqInputs, seq2seq_inputs
 
 _HEAD_TAG = 0x4EAD
 _BASE_TAG = 0xBA5E
@@ -112,20 +113,6 @@ class MultiHeadConfig:
     """Bank head ids: ``n_seeds`` rows (or one row for all seeds) of ``heads`` ids each."""
     base_seed: int | None = None
     """Seed of the non-head parameters, shared by all seeds; ``None``: the trainer's seed."""
-
-
-@dataclass
-class MHInputs:
-    """Tensors for ``S`` seeds of ``B`` pairs (built by :meth:`MultiHeadGRU.prepare`)."""
-
-    src_ids: Tensor  # [S, B, L+1] rows of E_src (EOS at src_len and as padding)
-    src_valid: Tensor  # [S, B, L+1]
-    src_last: Tensor  # [S, B]
-    dec_in: Tensor  # [S, B, T+1] rows of E_tgt
-    dec_out: Tensor  # [S, B, T+1] classes
-    dec_valid: Tensor  # [S, B, T+1]
-    src_len: np.ndarray
-    tgt_len: np.ndarray
 
 
 class MultiHeadGRU(SeedModel):
@@ -225,40 +212,19 @@ class MultiHeadGRU(SeedModel):
             for slot, j in enumerate(row):
                 self.init_head(s, slot, head_generator(j))
 
-    def prepare(self, batches: Sequence[Batch]) -> MHInputs:
-        S, B = len(batches), len(batches[0])
-        L = max(b.src.shape[1] for b in batches)
-        T = max(b.tgt.shape[1] for b in batches)
-        src_ids = np.full((S, B, L + 1), self.src_eos, np.int64)
-        dec_in = np.full((S, B, T + 1), self.tgt_eos, np.int64)
-        dec_out = np.zeros((S, B, T + 1), np.int64)
-        src_len = np.stack([b.src_len for b in batches]).astype(np.int64)
-        tgt_len = np.stack([b.tgt_len for b in batches]).astype(np.int64)
-        for s, b in enumerate(batches):
-            src_ids[s, :, : b.src.shape[1]] = np.where(b.src >= 0, b.src, self.src_eos)
-            dec_in[s, :, 1 : b.tgt.shape[1] + 1] = np.where(b.tgt >= 0, b.tgt, self.tgt_eos)
-            dec_out[s, :, : b.tgt.shape[1]] = np.maximum(b.tgt, 0)
-        dec_in[:, :, 0] = self.bos
-        dec_out[np.arange(T + 1)[None, None, :] == tgt_len[..., None]] = self.n_out
-        dev = self.device
-
-        def t(a: np.ndarray) -> Tensor:
-            return torch.as_tensor(a, device=dev)
-
-        return MHInputs(
-            src_ids=t(src_ids),
-            src_valid=t(np.arange(L + 1)[None, None, :] <= src_len[..., None]),
-            src_last=t(src_len),
-            dec_in=t(dec_in),
-            dec_out=t(dec_out),
-            dec_valid=t(np.arange(T + 1)[None, None, :] <= tgt_len[..., None]),
-            src_len=src_len,
-            tgt_len=tgt_len,
+    def prepare(self, batches: Sequence[Batch]) -> SeqInputs:
+        return seq2seq_inputs(
+            batches,
+            src_eos=self.src_eos,
+            bos=self.bos,
+            tgt_eos=self.tgt_eos,
+            n_out=self.n_out,
+            device=self.device,
         )
 
     # ------------------------------------------------------------ forward pieces
 
-    def encode_decode(self, inp: MHInputs) -> tuple[Tensor, Tensor]:
+    def encode_decode(self, inp: SeqInputs) -> tuple[Tensor, Tensor]:
         """Encoder states ``h [S, B, L+1, H]`` and decoder states ``s [S, B, T+1, H]``."""
         x = bt.embed(self.embed_src, inp.src_ids)
         h = gru_layer(x, self.enc_w_ih, self.enc_w_hh, self.enc_b_ih, self.enc_b_hh)
@@ -277,7 +243,7 @@ class MultiHeadGRU(SeedModel):
         q = torch.einsum("sbtd,shed->sbhte", s, self.attn_W)
         return torch.matmul(q, h.unsqueeze(2).transpose(-1, -2))
 
-    def head(self, s: Tensor, h: Tensor, logits: Tensor, inp: MHInputs) -> tuple[Tensor, Tensor]:
+    def head(self, s: Tensor, h: Tensor, logits: Tensor, inp: SeqInputs) -> tuple[Tensor, Tensor]:
         """Output logits ``[S, B, T+1, |O|+1]`` and per-head weights ``[S, B, nH, T+1, L+1]``."""
         logits = logits.masked_fill(~inp.src_valid[:, :, None, None, :], float("-inf"))
         alpha = torch.softmax(logits, dim=-1)
@@ -286,21 +252,21 @@ class MultiHeadGRU(SeedModel):
         hidden = torch.tanh(bt.linear(torch.cat([s, proj], dim=-1), self.out_M, self.out_bM))
         return bt.linear(hidden, self.out_U, self.out_bU), alpha
 
-    def token_mean_nll(self, out: Tensor, inp: MHInputs) -> Tensor:
+    def token_mean_nll(self, out: Tensor, inp: SeqInputs) -> Tensor:
         """Each seed's mean NLL over its valid target tokens (EOS included), ``[S]``."""
         nll = -torch.log_softmax(out, dim=-1).gather(-1, inp.dec_out.unsqueeze(-1)).squeeze(-1)
         valid = inp.dec_valid
         nll = torch.where(valid, nll, torch.zeros_like(nll))
         return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
 
-    def losses(self, inputs: MHInputs) -> Tensor:
+    def losses(self, inputs: SeqInputs) -> Tensor:
         h, s = self.encode_decode(inputs)
         out, _ = self.head(s, h, self.scores(s, h), inputs)
         return self.token_mean_nll(out, inputs)
 
     # ------------------------------------------------------------ probes
 
-    def beta(self, s: Tensor, h: Tensor, inp: MHInputs, T: int, L: int) -> Tensor:
+    def beta(self, s: Tensor, h: Tensor, inp: SeqInputs, T: int, L: int) -> Tensor:
         """``beta[S, N, T, L]``: log-odds of ``y_t`` with the context replaced by ``mean_h P_h h_l``."""
         H = self.H
         P_mean = self.proj_P.mean(dim=1)  # [S, H, H]
@@ -314,7 +280,7 @@ class MultiHeadGRU(SeedModel):
             result.append(log_odds(out, target[k].unsqueeze(-1).expand(*target.shape[1:], L)))
         return torch.stack(result)
 
-    def evaluate(self, inputs: MHInputs) -> Evaluation:
+    def evaluate(self, inputs: SeqInputs) -> Evaluation:
         T = int(inputs.tgt_len.max())
         L = int(inputs.src_len.max())
         with torch.no_grad():
