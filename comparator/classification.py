@@ -31,7 +31,7 @@ Entry point: :func:`run_classification`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from ktiw.theory.errors import KtiwError
 from . import checks as ck
 from . import thresholds as th
 from .experiment import ExperimentResult, provenance_meta, run_config, write_outputs
+from .presets import replace_fields
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,7 @@ class ClassificationPreset:
     """Bidirectional classifier encoder (the ``classifier`` model's option)."""
 
     def with_overrides(self, **fields: object) -> ClassificationPreset:
-        unknown = sorted(set(fields) - set(self.__dataclass_fields__))
-        if unknown:
-            raise KtiwError(f"unknown classification preset field(s): {', '.join(unknown)}")
-        return replace(self, **fields)  # type: ignore[arg-type]
+        return replace_fields(self, fields, "classification preset")
 
 
 PRESETS: dict[str, ClassificationPreset] = {

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from ktiw.theory.errors import KtiwError
 from . import thresholds as th
 from .checks import Verdict, _fmt
 from .experiment import ExperimentResult, provenance_meta, run_config, write_outputs
+from .presets import replace_fields
 from .stats import Interval, wilson_interval
 
 GROUPS = ("all-bad", "one-good", "random")
@@ -83,15 +84,12 @@ class MultiHeadPreset:
     """Seed of the random choice of heads for the combinations."""
 
     def with_overrides(self, **fields: object) -> MultiHeadPreset:
-        unknown = sorted(set(fields) - set(self.__dataclass_fields__))
-        if unknown:
-            raise KtiwError(f"unknown multihead preset field(s): {', '.join(unknown)}")
         for k, v in fields.items():
             if isinstance(v, int) and k not in ("base_seed", "combo_seed") and v < 1:
                 raise KtiwError(f"multihead preset field {k} must be >= 1, got {v}")
         if "heads" in fields and int(fields["heads"]) < 2:  # type: ignore[call-overload]
             raise KtiwError("the multihead experiment needs heads >= 2")
-        return replace(self, **fields)  # type: ignore[arg-type]
+        return replace_fields(self, fields, "multihead preset")
 
 
 PRESETS: dict[str, MultiHeadPreset] = {

@@ -10,8 +10,20 @@ still shows) is recorded in the README's "Verify" section.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from ktiw.theory.errors import KtiwError
+
+_Preset = TypeVar("_Preset")
+
+
+def replace_fields(preset: _Preset, fields: dict[str, object], what: str = "preset") -> _Preset:
+    """The frozen dataclass ``preset`` with ``fields`` replaced; unknown names are a one-line
+    :class:`KtiwError` (``unknown <what> field(s): ...``)."""
+    unknown = sorted(set(fields) - set(preset.__dataclass_fields__))
+    if unknown:
+        raise KtiwError(f"unknown {what} field(s): {', '.join(unknown)}")
+    return replace(preset, **fields)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
@@ -52,14 +64,11 @@ class VerifyPreset:
         for name, value in (("--seeds", seeds), ("--steps", steps)):
             if value is not None and value < 1:
                 raise KtiwError(f"{name} must be >= 1, got {value}")
-        unknown = sorted(set(fields) - set(self.__dataclass_fields__))
-        if unknown:
-            raise KtiwError(f"unknown preset field(s): {', '.join(unknown)}")
         if seeds is not None:
             fields["seeds"] = seeds
         if steps is not None:
             fields["steps"] = steps
-        return replace(self, **fields)  # type: ignore[arg-type]
+        return replace_fields(self, fields)
 
 
 _FIDELITY = (

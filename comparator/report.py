@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from . import thresholds as th
@@ -19,9 +20,9 @@ from .figures import write_figures
 
 def verdict_table(verdicts: list[Verdict], title: str = "ktiw verify") -> Table:
     """The terminal table: one row per verdict."""
-    table = Table(title=title)
-    table.add_column("check", style="bold", overflow="fold")
-    table.add_column("subject", overflow="fold")
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_lines=True)
+    table.add_column("check", style="bold", no_wrap=True)
+    table.add_column("subject", no_wrap=True)
     table.add_column("measured", overflow="fold")
     table.add_column("expected", overflow="fold")
     table.add_column("verdict", no_wrap=True)

@@ -147,6 +147,28 @@ def log_odds(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return z_y - torch.logsumexp(others, dim=-1)
 
 
+def context_probe(
+    from_s: torch.Tensor,
+    from_h: torch.Tensor,
+    out_U: torch.Tensor,
+    out_bU: torch.Tensor,
+    target: torch.Tensor,
+) -> torch.Tensor:
+    """The ``beta`` probe of a seq2seq output layer ``U tanh(M [s_t; c_t]) + b``.
+
+    With the context replaced by one source position, ``M [s_t; c] = from_s[t] + from_h[l]``
+    (``from_s = M_s s_t + b_M`` is ``[S, N, T, H]``, ``from_h = M_c P h_l`` is ``[S, N, L, H]``), and
+    ``beta[s, n, t, l] = log_odds(U tanh(from_s[t] + from_h[l]) + b, y_t)``, shape ``[S, N, T, L]``.
+    One seed at a time keeps memory at ``N*T*L*H``."""
+    L = from_h.shape[2]
+    result = []
+    for k in range(from_s.shape[0]):
+        z = torch.tanh(from_s[k].unsqueeze(2) + from_h[k].unsqueeze(1))
+        out = torch.matmul(z, out_U[k].T) + out_bU[k]
+        result.append(log_odds(out, target[k].unsqueeze(-1).expand(*target.shape[1:], L)))
+    return torch.stack(result)
+
+
 def build_model(
     name: str, model_config: dict[str, Any], dist: Distribution, n_seeds: int, *, uniform: bool
 ) -> tuple[SeedModel, Any]:

@@ -45,7 +45,7 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
-from .base import Evaluation, SeedModel, log_odds, nan_outside
+from .base import Evaluation, SeedModel, context_probe, nan_outside
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
 
@@ -206,13 +206,7 @@ class LSTMSeq2Seq(SeedModel):
         H = self.H
         from_s = bt.linear(s[:, :, :T], self.out_M[:, :, :H], self.out_bM)  # [S, N, T, H]
         from_h = bt.linear(bt.linear(h[:, :, :L], self.proj_P), self.out_M[:, :, H:])  # [S, N, L, H]
-        target = inp.dec_out[:, :, :T]
-        result = []
-        for k in range(self.n_seeds):  # one seed at a time keeps memory at N*T*L*H
-            z = torch.tanh(from_s[k].unsqueeze(2) + from_h[k].unsqueeze(1))
-            out = torch.matmul(z, self.out_U[k].T) + self.out_bU[k]
-            result.append(log_odds(out, target[k].unsqueeze(-1).expand(*target.shape[1:], L)))
-        return torch.stack(result)
+        return context_probe(from_s, from_h, self.out_U, self.out_bU, inp.dec_out[:, :, :T])
 
     def evaluate(self, inputs: SeqInputs) -> Evaluation:
         T = int(inputs.tgt_len.max())

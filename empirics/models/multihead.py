@@ -53,7 +53,7 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
-from .base import MODELS, Evaluation, ModelSpec, SeedModel, log_odds, nan_outside
+from .base import MODELS, Evaluation, ModelSpec, SeedModel, context_probe, nan_outside
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
 _HEAD_TAG = 0x4EAD
@@ -272,13 +272,7 @@ class MultiHeadGRU(SeedModel):
         P_mean = self.proj_P.mean(dim=1)  # [S, H, H]
         from_s = bt.linear(s[:, :, :T], self.out_M[:, :, :H], self.out_bM)
         from_h = bt.linear(bt.linear(h[:, :, :L], P_mean), self.out_M[:, :, H:])
-        target = inp.dec_out[:, :, :T]
-        result = []
-        for k in range(self.n_seeds):
-            z = torch.tanh(from_s[k].unsqueeze(2) + from_h[k].unsqueeze(1))
-            out = torch.matmul(z, self.out_U[k].T) + self.out_bU[k]
-            result.append(log_odds(out, target[k].unsqueeze(-1).expand(*target.shape[1:], L)))
-        return torch.stack(result)
+        return context_probe(from_s, from_h, self.out_U, self.out_bU, inp.dec_out[:, :, :T])
 
     def evaluate(self, inputs: SeqInputs) -> Evaluation:
         T = int(inputs.tgt_len.max())
