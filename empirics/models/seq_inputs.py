@@ -1,6 +1,7 @@
 """Turning ``S`` numpy batches into the padded tensors a seq2seq model consumes.
 
-Shared by every encoder-decoder model (:mod:`.lstm`, :mod:`.multihead`).  For pair ``b`` of
+Shared by every encoder-decoder model (:mod:`ktiw.empirics.models.lstm`,
+:mod:`ktiw.empirics.models.multihead`).  For pair ``b`` of
 seed ``s`` with source ``x_1..x_L`` and target ``y_1..y_T``:
 
 * ``src_ids[s, b] = x_1 .. x_L, EOS, EOS ...`` (EOS at ``src_len`` and as padding);
