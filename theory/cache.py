@@ -35,6 +35,18 @@ def entry_path(name: str, sources: Iterable[str], suffix: str) -> Path:
     return cache_dir() / f"{name}_{h.hexdigest()[:16]}{suffix}"
 
 
+def store(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + rename); a cache that cannot be
+    written (read-only home, full disk) is skipped, never an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
 def cached_values(name: str, sources: Iterable[str], key: str, build: Callable[[], object]) -> object:
     """A JSON value memoised under ``key`` in the entry ``name`` (a dict on disk), built on a miss.
 
@@ -49,13 +61,7 @@ def cached_values(name: str, sources: Iterable[str], key: str, build: Callable[[
         return table[key]
     value = build()
     table[key] = value
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass
+    store(path, json.dumps(table))
     return value
 
 
@@ -69,11 +75,5 @@ def cached_text(
     except OSError:
         pass
     text = build()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass
+    store(path, text)
     return text, path
