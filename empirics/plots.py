@@ -12,10 +12,15 @@ from pathlib import Path
 from .rundir import Run
 
 FIGURES = (
-    ("accuracy.png", "token_acc", "token accuracy"),
-    ("attention.png", "attn_acc", "attention accuracy (argmax = gold position)"),
-    ("beta.png", "beta_acc", "beta accuracy (argmax of the KTIW probe = gold position)"),
-    ("loss.png", "loss", "loss (token mean)"),
+    ("accuracy.png", "token_acc", "token accuracy", "share of target tokens predicted correctly"),
+    (
+        "attention.png",
+        "attn_acc",
+        "attention accuracy",
+        "share of tokens whose attention argmax = gold position",
+    ),
+    ("beta.png", "beta_acc", "beta accuracy", "share of tokens whose KTIW-probe argmax = gold position"),
+    ("loss.png", "loss", "loss", "token-mean cross-entropy"),
 )
 
 
@@ -34,14 +39,14 @@ def plot_run(run: Run, out_dir: Path | None = None) -> list[Path]:
     )
     diverged = {s["seed"] for s in run.summary.get("seeds", []) if s.get("diverged")}
     paths = []
-    for name, column, ylabel in FIGURES:
+    for name, column, ylabel, meaning in FIGURES:
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
         for seed in run.seeds:
             steps, values = run.curve(seed, column)
             ax.plot(steps, values, lw=1.0, alpha=0.8, ls="--" if seed in diverged else "-", label=str(seed))
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(f"{title}\n{meaning}", fontsize=9)
         if column != "loss":
             ax.set_ylim(-0.02, 1.02)
         if len(run.seeds) <= 10:
