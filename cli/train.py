@@ -12,6 +12,7 @@ import typer
 from ktiw.theory.errors import KtiwError
 
 from .errors import fail
+from .options import parse_key_values
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -36,23 +37,6 @@ def default_out(label: str, model: str, uniform: bool) -> Path:
     safe = re.sub(r"[^A-Za-z0-9=.,_-]+", "_", label).replace(":", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{safe}-{model}{'-uniform' if uniform else ''}-{stamp}"
-
-
-def parse_model_options(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings -> model config fields; VALUE is read as JSON when it parses
-    (``3``, ``true``, ``[[0,1]]``), else kept as a string."""
-    import json
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, raw = item.partition("=")
-        if not eq or not key.strip():
-            raise KtiwError(f"--opt expects KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
 
 
 def train(
@@ -127,7 +111,7 @@ def train(
         for key, val in named:
             if val is not None:
                 mc[key] = val
-        mc.update(parse_model_options(opt or []))
+        mc.update(parse_key_values(opt or [], "--opt"))
         if bidirectional:
             mc["bidirectional"] = True
         given = {

@@ -51,6 +51,14 @@ def verify(
             help="output directory (report.md, verdicts.json, figures, runs) [default: ktiw-verify]"
         ),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="override any field of the experiment's preset, e.g. --set hidden=128 (repeatable)",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print verdicts.json to stdout")] = False,
     reuse: Annotated[
         bool, typer.Option(help="reuse finished run directories under OUT/runs that have the same config")
@@ -62,11 +70,14 @@ def verify(
     from ktiw.comparator.report import verdict_table
     from ktiw.theory.errors import KtiwError
 
+    from .options import parse_key_values
+
     if experiment not in EXPERIMENTS:
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}")
     if threads < 1:
         raise KtiwError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
+    sets = parse_key_values(set_ or [], "--set")
     console = Console(stderr=json_output)
     common = {"device": device, "reuse": reuse, "progress": not json_output, "console": console}
     out_dir = (
@@ -77,20 +88,22 @@ def verify(
     if experiment == "copy":
         from ktiw.comparator.pipeline import run_verify
 
-        result = run_verify(specs or None, preset=preset, seeds=seeds, steps=steps, out_dir=out_dir, **common)
+        result = run_verify(
+            specs or None, preset=preset, seeds=seeds, steps=steps, out_dir=out_dir, overrides=sets, **common
+        )
     elif experiment == "multihead":
         from ktiw.comparator.multihead import run_multihead
 
         if specs:
             raise KtiwError("the multihead experiment takes no SPEC (its preset fixes the permutation task)")
-        overrides = {k: v for k, v in (("combinations", seeds), ("steps", steps)) if v is not None}
+        overrides = sets | {k: v for k, v in (("combinations", seeds), ("steps", steps)) if v is not None}
         result = run_multihead(preset, out_dir=out_dir, overrides=overrides, **common)
     else:
         from ktiw.comparator.classification import run_classification
 
         if specs and len(specs) > 1:
             raise KtiwError("the classification experiment takes at most one SPEC (a keyword:... spec)")
-        overrides = {k: v for k, v in (("seeds", seeds), ("steps", steps)) if v is not None}
+        overrides = sets | {k: v for k, v in (("seeds", seeds), ("steps", steps)) if v is not None}
         spec = specs[0] if specs else None
         result = run_classification(preset, spec=spec, out_dir=out_dir, overrides=overrides, **common)
     if json_output:

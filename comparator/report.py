@@ -22,13 +22,13 @@ def verdict_table(verdicts: list[Verdict], title: str = "ktiw verify") -> Table:
     """The terminal table: one row per verdict."""
     table = Table(title=title, box=box.SIMPLE_HEAD, show_lines=True)
     table.add_column("check", style="bold", no_wrap=True)
-    table.add_column("subject", no_wrap=True)
-    table.add_column("measured", overflow="fold")
-    table.add_column("expected", overflow="fold")
-    table.add_column("verdict", no_wrap=True)
+    table.add_column("verdict", no_wrap=True, min_width=7)
+    table.add_column("subject", overflow="fold", min_width=10)
+    table.add_column("measured", overflow="fold", min_width=12)
+    table.add_column("expected", overflow="fold", min_width=10)
     style = {True: "green", False: "bold red", None: "dim"}
     for v in verdicts:
-        table.add_row(v.name, v.subject, v.measured, v.expected, f"[{style[v.passed]}]{v.status}[/]")
+        table.add_row(v.name, f"[{style[v.passed]}]{v.status}[/]", v.subject, v.measured, v.expected)
     return table
 
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.cli.train import parse_model_options
+from ktiw.cli.options import parse_key_values
 from ktiw.empirics.models import MODELS, build_model
 from ktiw.empirics.trainer import TrainConfig, load_distribution
 from ktiw.theory import KtiwError, from_spec
@@ -29,15 +29,15 @@ def test_labelled_data_is_read_as_label_then_tokens(tmp_path) -> None:
     assert pairs.in_words == ["neg", "pos"] and pairs.src_len == 1  # read the other way round
 
 
-def test_parse_model_options() -> None:
-    assert parse_model_options(["heads=3", "embedding=8", "head_ids=[[0,1,2]]", "init=eps"]) == {
+def test_parse_key_values() -> None:
+    assert parse_key_values(["heads=3", "embedding=8", "head_ids=[[0,1,2]]", "init=eps"], "--opt") == {
         "heads": 3,
         "embedding": 8,
         "head_ids": [[0, 1, 2]],
         "init": "eps",
     }
-    with pytest.raises(KtiwError, match="KEY=VALUE"):
-        parse_model_options(["heads"])
+    with pytest.raises(KtiwError, match="--set expects KEY=VALUE"):
+        parse_key_values(["heads"], "--set")
 
 
 @pytest.mark.parametrize(("heads", "arrays"), [(1, 5), (3, 9)])
