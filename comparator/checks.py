@@ -55,6 +55,21 @@ class Verdict:
         return d
 
 
+class Outcome:
+    """What every result with ``verdicts`` shares: refuted or not, and the exit code."""
+
+    verdicts: list[Verdict]
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed is not False for v in self.verdicts)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no prediction is refuted, 1 otherwise (2 is reserved for bad input)."""
+        return 0 if self.passed else 1
+
+
 def _jsonable(obj: object) -> object:
     """Numbers for JSON: numpy scalars to Python, inf/NaN to strings JSON can hold."""
     if isinstance(obj, dict):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import FidelityTrace, SeedCurve, SuccessCount, Takeoff, Verdict
+from .checks import FidelityTrace, Outcome, SeedCurve, SuccessCount, Takeoff, Verdict
 
 
 @dataclass
@@ -48,7 +48,7 @@ class SpecEvidence:
 
 
 @dataclass
-class VerifyResult:
+class VerifyResult(Outcome):
     """The whole outcome: verdicts, the evidence behind them, and how it was produced."""
 
     verdicts: list[Verdict]
@@ -56,15 +56,6 @@ class VerifyResult:
     fidelity: list[FidelityTrace]
     meta: dict[str, object]
     out_dir: Path
-
-    @property
-    def passed(self) -> bool:
-        return all(v.passed is not False for v in self.verdicts)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when no prediction is refuted, 1 otherwise (2 is reserved for bad input)."""
-        return 0 if self.passed else 1
 
 
 def time_scale(evidence: list[SpecEvidence]) -> float | None:

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import Verdict, _jsonable
-from .report import _md_escape
+from .checks import Outcome, Verdict, _jsonable
+from .report import verdict_markdown
 
 
 @dataclass
-class ExperimentResult:
+class ExperimentResult(Outcome):
     """Verdicts of one experiment, the numbers behind them, and where the files went."""
 
     experiment: str
@@ -30,15 +30,6 @@ class ExperimentResult:
     meta: dict[str, Any]
     out_dir: Path
     figures: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(v.passed is not False for v in self.verdicts)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when no prediction is refuted, 1 otherwise (2 is reserved for bad input)."""
-        return 0 if self.passed else 1
 
 
 def run_config(
@@ -132,14 +123,8 @@ def write_outputs(result: ExperimentResult, sections: list[str]) -> dict[str, Pa
         "",
         "## Verdicts",
         "",
-        "| check | subject | measured | expected | verdict |",
-        "| --- | --- | --- | --- | --- |",
+        *verdict_markdown(result.verdicts),
     ]
-    for v in result.verdicts:
-        mark = {True: "pass", False: "**FAIL**", None: "n/a"}[v.passed]
-        lines.append(
-            f"| {v.name} | `{v.subject}` | {_md_escape(v.measured)} | {_md_escape(v.expected)} | {mark} |"
-        )
     lines += ["", "## Details", ""]
     lines += [f"* **{v.name}** (`{v.subject}`, {v.status}): {v.detail}" for v in result.verdicts]
     lines += [""]

@@ -32,6 +32,17 @@ def verdict_table(verdicts: list[Verdict], title: str = "ktiw verify") -> Table:
     return table
 
 
+def verdict_markdown(verdicts: list[Verdict]) -> list[str]:
+    """The verdict table as Markdown lines (header, rule, one row per verdict)."""
+    lines = ["| check | subject | measured | expected | verdict |", "| --- | --- | --- | --- | --- |"]
+    for v in verdicts:
+        mark = {True: "pass", False: "**FAIL**", None: "n/a"}[v.passed]
+        lines.append(
+            f"| {v.name} | `{v.subject}` | {_md_escape(v.measured)} | {_md_escape(v.expected)} | {mark} |"
+        )
+    return lines
+
+
 def _evidence_dict(e: SpecEvidence) -> dict[str, object]:
     return {
         "spec": e.spec,
@@ -116,14 +127,8 @@ def render_markdown(result: VerifyResult, figures: dict[str, Path]) -> str:
         "",
         "## Verdicts",
         "",
-        "| check | subject | measured | expected | verdict |",
-        "| --- | --- | --- | --- | --- |",
+        *verdict_markdown(result.verdicts),
     ]
-    for v in result.verdicts:
-        mark = {True: "pass", False: "**FAIL**", None: "n/a"}[v.passed]
-        lines.append(
-            f"| {v.name} | `{v.subject}` | {_md_escape(v.measured)} | {_md_escape(v.expected)} | {mark} |"
-        )
     refuted = [v for v in result.verdicts if v.passed is False]
     lines += ["", "## What the data refute", ""]
     if refuted:
