@@ -1,4 +1,14 @@
-"""Per-seed scalar metrics from one evaluation (the columns of ``curves.csv``).
+"""Evaluation of any model from its hook points, and the per-seed metrics of ``curves.csv``.
+
+:func:`evaluate` runs one forward pass with a :class:`~ktiw.empirics.models.hooks.Cache` and
+computes, for every model that exposes the hook points (see :mod:`ktiw.empirics.models.hooks`):
+
+* ``alpha[t, l]`` = ``ATTN`` (mean over heads for a multi-head model);
+* ``grad[t, l]`` = ``d loss / d ATTN_LOGITS[t, l]`` (the loss summed over seeds, so each
+  seed's slice is the derivative of that seed's loss; mean over heads);
+* ``beta[t, l]`` (the KTIW probe) = log-odds of the target ``y_t`` when every head attends
+  to position ``l`` only: ``log_odds(readout(READOUT_STATE[t] + sum_heads READOUT_VALUES[l]), y_t)``,
+  for all ``(t, l)`` in one batched pass (a few seeds at a time to bound memory).
 
 Over the scored target tokens ``(n, t)`` with ``t < tgt_len[n]``:
 
@@ -15,9 +25,18 @@ Attention metrics are NaN when the distribution has no alignment or the model no
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from .models.base import Evaluation
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from .models import hooks
+from .models.base import Evaluation, SeedModel, log_odds, nan_outside
+
+BETA_CHUNK_BYTES = 256 * 2**20
+"""Working memory of one chunk of seeds in the batched ``beta`` pass."""
 
 COLUMNS = ("loss", "token_acc", "attn_acc", "attn_acc_prev", "attn_acc_next", "beta_acc")
 
@@ -53,3 +72,73 @@ def seed_metrics(ev: Evaluation, tgt_len: np.ndarray, align: np.ndarray | None) 
         gold = align[:, :T]
         out["beta_acc"] = _match_rate(beta.argmax(-1), gold, scored & (gold >= 0))
     return out
+
+
+def evaluate(model: SeedModel, inputs: Any) -> Evaluation:
+    """Loss, accuracy and probe arrays of every seed of ``model`` on ``inputs`` (see module doc).
+
+    Parameters enter detached, so the only graph built is the one from the attention logits
+    to the loss (for ``grad``); nothing is accumulated in the parameters' ``.grad``."""
+    T = int(inputs.tgt_len.max())
+    L = int(inputs.src_len.max())
+    cache = hooks.Cache(grad_of=[hooks.ATTN_LOGITS])
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    with torch.enable_grad():
+        losses = functional_call(model, params, (inputs,), {"cache": cache})
+        logits = cache.get(hooks.ATTN_LOGITS)
+        grad = None
+        if logits is not None:
+            (grad,) = torch.autograd.grad(losses.sum(), logits)
+    with torch.no_grad():
+        target = model.targets(inputs)
+        pred = cache[hooks.OUT][:, :, :T].argmax(-1)
+        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
+
+        def np_(x: Tensor) -> np.ndarray:
+            return nan_outside(x[..., :T, :L].to("cpu", torch.float64).numpy(), src_len, tgt_len)
+
+        ev = Evaluation(
+            loss=losses.detach().to("cpu", torch.float64).numpy(),
+            correct=(pred == target[:, :, :T]).cpu().numpy(),
+        )
+        if logits is None or grad is None:
+            return ev
+        alpha = cache[hooks.ATTN]
+        if alpha.dim() == 5:  # [S, B, nH, T', L']: score the mean over heads, keep each head too
+            ev.extra = {"alpha_heads": _heads_np(alpha, T, L, src_len, tgt_len)}
+            ev.extra["grad_heads"] = _heads_np(grad, T, L, src_len, tgt_len)
+            alpha, grad = alpha.mean(dim=2), grad.mean(dim=2)
+        ev.attn_argmax = alpha[:, :, :T].argmax(-1).cpu().numpy()
+        ev.alpha, ev.grad = np_(alpha), np_(grad)
+        ev.beta = np_(beta_probe(model, cache, target, T, L))
+    return ev
+
+
+def _heads_np(x: Tensor, T: int, L: int, src_len: np.ndarray, tgt_len: np.ndarray) -> np.ndarray:
+    """``[S, N, nH, T, L]`` float32 per-head array, NaN outside the valid tokens/positions."""
+    arr = x[..., :T, :L].to("cpu", torch.float64).numpy().transpose(0, 2, 1, 3, 4)
+    return nan_outside(arr, src_len, tgt_len).transpose(0, 2, 1, 3, 4).astype(np.float32)
+
+
+def beta_probe(model: SeedModel, cache: hooks.Cache, target: Tensor, T: int, L: int) -> Tensor:
+    """``beta [S, N, T, L]``: log-odds of ``target[t]`` with every head attending to ``l`` alone.
+
+    All ``(t, l)`` pairs in one pass: ``pre[t, l] = state[t] + value[l]`` is formed by
+    broadcasting, ``model.readout`` maps it to class logits; seeds go in chunks of at most
+    :data:`BETA_CHUNK_BYTES` of readout input."""
+    values = cache[hooks.READOUT_VALUES]
+    if values.dim() == 5:  # [S, B, nH, L', K]: every head one-hot on l
+        values = values.sum(dim=2)
+    values = values[:, :, :L]
+    S, N, _, K = values.shape
+    state = cache.get(hooks.READOUT_STATE)
+    state = values.new_zeros(S, N, T, K) if state is None else state[:, :, :T]
+    per_seed = N * T * L * K * values.element_size()
+    chunk = max(1, BETA_CHUNK_BYTES // max(per_seed, 1))
+    out = []
+    for lo in range(0, S, chunk):
+        seeds = slice(lo, min(lo + chunk, S))
+        pre = state[seeds].unsqueeze(3) + values[seeds].unsqueeze(2)  # [s, N, T, L, K]
+        logits = model.readout(pre, seeds)
+        out.append(log_odds(logits, target[seeds, :, :T].unsqueeze(-1).expand(-1, -1, -1, L)))
+    return torch.cat(out)

@@ -15,15 +15,21 @@ A model trains ``S`` independent seeds at once.  To plug a new model into ``ktiw
    * :meth:`SeedModel.prepare` ``(batches)``: turn ``S`` numpy :class:`~ktiw.theory.distribution.Batch`
      objects (one per seed, all of the same size) into whatever tensors the model consumes,
      on ``device``/``dtype`` given;
-   * :meth:`SeedModel.losses` ``(inputs) -> Tensor[S]``: each seed's loss (token mean for
+   * :meth:`SeedModel.losses` ``(inputs, cache=None) -> Tensor[S]``: each seed's loss (token mean for
      sequence models).  The trainer minimises ``sum_s losses[s]`` over active seeds, so seeds
      stay independent as long as ``losses[s]`` depends only on slice ``[s]``;
-   * :meth:`SeedModel.evaluate` ``(inputs) -> Evaluation``: per-seed loss, which scored target
-     tokens are predicted correctly, and the probe arrays ``alpha``, ``beta``, ``grad``
-     (``[S, N, T, L]``; ``None`` for a model without attention).  A multi-head model reports the
-     attention the probes should score (e.g. the mean over heads) and may add extra arrays
-     in ``Evaluation.extra`` (saved in the probe ``.npz`` under their keys).  A classifier
-     uses ``T = 1``.
+   * :meth:`SeedModel.targets` ``(inputs) -> Tensor [S, B, T']``: the class each decoder
+     position should predict (for the accuracy and the ``beta`` probe).
+
+   Models with attention pass their intermediate tensors through the hook points of
+   :mod:`ktiw.empirics.models.hooks` (attention logits and weights, the readout's state and
+   per-position values, the class logits) and implement :meth:`SeedModel.readout`; then
+   :meth:`SeedModel.evaluate` (:func:`ktiw.empirics.probes.evaluate`) computes the loss, the
+   accuracy and the probe arrays ``alpha``, ``beta``, ``grad`` (``[S, N, T, L]``) with no
+   probe code in the model.  A model without attention exposes only ``OUT`` and gets
+   ``None`` probes; a multi-head model's heads axis gives the mean over heads plus the
+   per-head arrays ``alpha_heads`` and ``grad_heads`` (saved in the probe ``.npz``).  A
+   classifier uses ``T = 1``.
 
 4. Register it: ``MODELS["name"] = ModelSpec(ConfigClass, ModelClass, "one-line summary")``.
 
@@ -45,6 +51,8 @@ import torch
 from torch import nn
 
 from ktiw.theory.distribution import Batch, Distribution
+
+from .hooks import Cache
 
 
 @dataclass
@@ -83,12 +91,23 @@ class SeedModel(nn.Module, ABC):
         """Tensors for ``S`` batches (``batches[s]`` is seed ``s``'s data)."""
 
     @abstractmethod
-    def losses(self, inputs: Any) -> torch.Tensor:
-        """Each seed's loss, shape ``[S]`` (differentiable)."""
+    def losses(self, inputs: Any, cache: Cache | None = None) -> torch.Tensor:
+        """Each seed's loss, shape ``[S]`` (differentiable); named tensors go to ``cache``."""
 
     @abstractmethod
+    def targets(self, inputs: Any) -> torch.Tensor:
+        """The target class of every decoder position, ``[S, B, T']`` (int64)."""
+
+    def readout(self, pre: torch.Tensor, seeds: slice = slice(None)) -> torch.Tensor:
+        """Class logits from the readout input ``pre [S', ...]`` of seeds ``seeds`` (see
+        :mod:`.hooks`); the identity unless the model has an output layer."""
+        return pre
+
     def evaluate(self, inputs: Any) -> Evaluation:
         """Metrics and probe arrays for every seed (see :class:`Evaluation`)."""
+        from ktiw.empirics.probes import evaluate
+
+        return evaluate(self, inputs)
 
     @property
     def probe_arrays(self) -> int:
@@ -96,9 +115,9 @@ class SeedModel(nn.Module, ABC):
         the trainer sizes its probe schedule with it."""
         return 3
 
-    def forward(self, inputs: Any) -> torch.Tensor:
+    def forward(self, inputs: Any, cache: Cache | None = None) -> torch.Tensor:
         """Same as :meth:`losses` (so ``torch.func.functional_call`` works on any model)."""
-        return self.losses(inputs)
+        return self.losses(inputs, cache)
 
     @property
     def device(self) -> torch.device:
@@ -145,28 +164,6 @@ def log_odds(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     z_y = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1)
     others = logits.scatter(-1, target.unsqueeze(-1), float("-inf"))
     return z_y - torch.logsumexp(others, dim=-1)
-
-
-def context_probe(
-    from_s: torch.Tensor,
-    from_h: torch.Tensor,
-    out_U: torch.Tensor,
-    out_bU: torch.Tensor,
-    target: torch.Tensor,
-) -> torch.Tensor:
-    """The ``beta`` probe of a seq2seq output layer ``U tanh(M [s_t; c_t]) + b``.
-
-    With the context replaced by one source position, ``M [s_t; c] = from_s[t] + from_h[l]``
-    (``from_s = M_s s_t + b_M`` is ``[S, N, T, H]``, ``from_h = M_c P h_l`` is ``[S, N, L, H]``), and
-    ``beta[s, n, t, l] = log_odds(U tanh(from_s[t] + from_h[l]) + b, y_t)``, shape ``[S, N, T, L]``.
-    One seed at a time keeps memory at ``N*T*L*H``."""
-    L = from_h.shape[2]
-    result = []
-    for k in range(from_s.shape[0]):
-        z = torch.tanh(from_s[k].unsqueeze(2) + from_h[k].unsqueeze(1))
-        out = torch.matmul(z, out_U[k].T) + out_bU[k]
-        result.append(log_odds(out, target[k].unsqueeze(-1).expand(*target.shape[1:], L)))
-    return torch.stack(result)
 
 
 def build_model(

@@ -17,7 +17,8 @@ embedding ``N(0, 1)``, LSTM ``U(+-1/sqrt(hidden))``, ``v`` and ``W`` ``U(+-1/sqr
 A unidirectional encoder carries a keyword's evidence forward to every later ``h_l``, so
 attention need not sit on the keyword itself; the bidirectional one spreads it both ways.
 
-Probes (``T = 1``, ``L`` = source positions): ``alpha[0, l] = p_l``;
+Probes (computed by :mod:`ktiw.empirics.probes` from the hook points; ``T = 1``, ``L`` = source
+positions): ``alpha[0, l] = p_l``;
 ``beta[0, l]`` = log-odds of the *correct* label with the attention replaced by a one-hot on
 ``l``: ``(2y - 1) W h_l``; ``grad[0, l] = d loss / d a_l``, which for this model is
 ``(sigmoid(z) - y) p_l (W h_l - z)`` per example (divided by the batch size).
@@ -36,7 +37,9 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
-from .base import MODELS, Evaluation, ModelSpec, SeedModel, nan_outside
+from . import hooks
+from .base import MODELS, ModelSpec, SeedModel
+from .hooks import Cache, hook
 
 
 @dataclass
@@ -140,11 +143,28 @@ class AttentionClassifier(SeedModel):
             return h.new_zeros(h.shape[:3])
         return bt.linear(h, self.attn_v).squeeze(-1)
 
-    def head(self, h: Tensor, a: Tensor, inp: ClsInputs) -> tuple[Tensor, Tensor, Tensor]:
-        """``(z [S, B], p [S, B, L], W h [S, B, L])`` from attention logits ``a``."""
-        p = torch.softmax(a.masked_fill(~inp.src_valid, float("-inf")), dim=-1)
-        wh = bt.linear(h, self.score_W).squeeze(-1)
-        return (p * wh).sum(-1), p, wh
+    def head(
+        self, h: Tensor, a: Tensor, inp: ClsInputs, cache: Cache | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(z [S, B], p [S, B, L], W h [S, B, L])`` from attention logits ``a [S, B, L]``.
+
+        Hook points (see :mod:`.hooks`) with one decoder position: logits and weights
+        ``[S, B, 1, L]``, values ``W h_l`` ``[S, B, L, 1]`` (no state part), readout ``[0, z]``."""
+        a = hook(cache, hooks.ATTN_LOGITS, a.unsqueeze(2))
+        masked = a.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
+        p = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        wh = hook(cache, hooks.READOUT_VALUES, bt.linear(h, self.score_W))  # [S, B, L, 1]
+        pre = torch.matmul(p, wh)  # [S, B, 1, 1]
+        hook(cache, hooks.OUT, self.readout(pre))
+        return pre[:, :, 0, 0], p[:, :, 0], wh[..., 0]
+
+    def readout(self, pre: Tensor, seeds: slice = slice(None)) -> Tensor:
+        """Two class logits ``[0, z]`` from ``z = pre [..., 1]``: their log-odds of label ``y``
+        is ``(2y - 1) z`` and their cross-entropy is the binary cross-entropy of ``z``."""
+        return torch.cat([torch.zeros_like(pre), pre], dim=-1)
+
+    def targets(self, inputs: ClsInputs) -> Tensor:
+        return inputs.label.unsqueeze(-1)
 
     def bce(self, z: Tensor, inp: ClsInputs) -> Tensor:
         """Each seed's mean binary cross-entropy ``log(1 + e^z) - y z``, ``[S]``."""
@@ -152,35 +172,10 @@ class AttentionClassifier(SeedModel):
             z, inp.label.to(z.dtype), reduction="none"
         ).mean(dim=1)
 
-    def losses(self, inputs: ClsInputs) -> Tensor:
+    def losses(self, inputs: ClsInputs, cache: Cache | None = None) -> Tensor:
         h = self.states(inputs)
-        z, _, _ = self.head(h, self.logits(h), inputs)
+        z, _, _ = self.head(h, self.logits(h), inputs, cache)
         return self.bce(z, inputs)
-
-    def evaluate(self, inputs: ClsInputs) -> Evaluation:
-        with torch.no_grad():
-            h = self.states(inputs)
-        with torch.enable_grad():
-            a = self.logits(h).detach().requires_grad_(True)
-            z, p, wh = self.head(h, a, inputs)
-            loss = self.bce(z, inputs)
-            (grad,) = torch.autograd.grad(loss.sum(), a)
-        sign = (2 * inputs.label - 1).to(wh.dtype)
-        beta = sign.unsqueeze(-1) * wh
-        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
-
-        def np_(x: Tensor) -> np.ndarray:
-            return nan_outside(x.detach().to("cpu", torch.float64).numpy()[:, :, None, :], src_len, tgt_len)
-
-        correct = ((z > 0).long() == inputs.label).cpu().numpy()[:, :, None]
-        return Evaluation(
-            loss=loss.detach().cpu().double().numpy(),
-            correct=correct,
-            attn_argmax=p.argmax(-1).cpu().numpy()[:, :, None],
-            alpha=np_(p),
-            beta=np_(beta),
-            grad=np_(grad),
-        )
 
 
 MODELS["classifier"] = ModelSpec(

@@ -25,11 +25,11 @@ Model (defaults of the ``paper`` preset: hidden 256, 1 layer, unidirectional)::
 attention reads the top layer.  Initialisation is PyTorch's default for each piece:
 embedding ``N(0, 1)``, LSTM and linear weights/biases ``U(+-1/sqrt(fan_in))``.
 
-Probes (:meth:`LSTMSeq2Seq.evaluate`), on the scored tokens ``t < T`` (not EOS) and word
-positions ``l < L`` (not EOS):
-``alpha[t, l]``; ``beta[t, l] = log-odds of y_t`` from decoder step ``t`` with ``c_t``
-replaced by ``P h_l``; ``grad[t, l] = d loss / d score[t, l]`` (the uniform model's scores
-are zeros that still receive a gradient).
+Probes (computed by :mod:`ktiw.empirics.probes` from the model's hook points), on the scored
+tokens ``t < T`` (not EOS) and word positions ``l < L`` (not EOS): ``alpha[t, l]``;
+``beta[t, l] = log-odds of y_t`` from decoder step ``t`` with ``c_t`` replaced by ``P h_l``;
+``grad[t, l] = d loss / d score[t, l]`` (the uniform model's scores are zeros that still
+receive a gradient).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -45,7 +44,9 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
-from .base import Evaluation, SeedModel, context_probe, nan_outside
+from . import hooks
+from .base import SeedModel
+from .hooks import Cache, hook
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
 
@@ -177,13 +178,29 @@ class LSTMSeq2Seq(SeedModel):
         q = bt.linear(s, self.attn_W)
         return torch.matmul(q, h.transpose(-1, -2))
 
-    def head(self, s: Tensor, h: Tensor, logits: Tensor, inp: SeqInputs) -> tuple[Tensor, Tensor]:
-        """Output logits ``[S, B, T+1, |O|+1]`` and attention weights from the attention logits."""
-        logits = logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
-        alpha = torch.softmax(logits, dim=-1)
-        ctx = bt.linear(torch.matmul(alpha, h), self.proj_P)
-        hidden = torch.tanh(bt.linear(torch.cat([s, ctx], dim=-1), self.out_M, self.out_bM))
-        return bt.linear(hidden, self.out_U, self.out_bU), alpha
+    def head(
+        self, s: Tensor, h: Tensor, logits: Tensor, inp: SeqInputs, cache: Cache | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Output logits ``[S, B, T+1, |O|+1]`` and attention weights from the attention logits.
+
+        ``M [s_t; c_t] + b_M = (M_s s_t + b_M) + sum_l alpha[t, l] (M_c P h_l)``: the readout's
+        state part and per-position values (hook points, see :mod:`.hooks`)."""
+        H = self.H
+        logits = hook(cache, hooks.ATTN_LOGITS, logits)
+        masked = logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
+        alpha = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        state = hook(cache, hooks.READOUT_STATE, bt.linear(s, self.out_M[:, :, :H], self.out_bM))
+        context_map = torch.bmm(self.out_M[:, :, H:], self.proj_P)  # M_c P, [S, H, He]
+        values = hook(cache, hooks.READOUT_VALUES, bt.linear(h, context_map))
+        out = hook(cache, hooks.OUT, self.readout(state + torch.matmul(alpha, values)))
+        return out, alpha
+
+    def readout(self, pre: Tensor, seeds: slice = slice(None)) -> Tensor:
+        """``U tanh(pre) + b_U`` for seeds ``seeds`` (``pre [S', ..., H]``)."""
+        return bt.linear(torch.tanh(pre), self.out_U[seeds], self.out_bU[seeds])
+
+    def targets(self, inputs: SeqInputs) -> Tensor:
+        return inputs.dec_out
 
     def token_mean_nll(self, out: Tensor, inp: SeqInputs) -> Tensor:
         """Each seed's mean NLL over its valid target tokens (EOS included), ``[S]``."""
@@ -193,44 +210,8 @@ class LSTMSeq2Seq(SeedModel):
         nll = torch.where(valid, nll, torch.zeros_like(nll))
         return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
 
-    def losses(self, inputs: SeqInputs) -> Tensor:
+    def losses(self, inputs: SeqInputs, cache: Cache | None = None) -> Tensor:
         h, finals = self.encode(inputs)
         s = self.decode(inputs, finals)
-        out, _ = self.head(s, h, self.scores(s, h), inputs)
+        out, _ = self.head(s, h, self.scores(s, h), inputs, cache)
         return self.token_mean_nll(out, inputs)
-
-    # ------------------------------------------------------------ probes
-
-    def beta(self, s: Tensor, h: Tensor, inp: SeqInputs, T: int, L: int) -> Tensor:
-        """``beta[S, N, T, L]``: log-odds of ``y_t`` with the context replaced by ``P h_l``."""
-        H = self.H
-        from_s = bt.linear(s[:, :, :T], self.out_M[:, :, :H], self.out_bM)  # [S, N, T, H]
-        from_h = bt.linear(bt.linear(h[:, :, :L], self.proj_P), self.out_M[:, :, H:])  # [S, N, L, H]
-        return context_probe(from_s, from_h, self.out_U, self.out_bU, inp.dec_out[:, :, :T])
-
-    def evaluate(self, inputs: SeqInputs) -> Evaluation:
-        T = int(inputs.tgt_len.max())
-        L = int(inputs.src_len.max())
-        with torch.no_grad():
-            h, finals = self.encode(inputs)
-            s = self.decode(inputs, finals)
-            beta = self.beta(s, h, inputs, T, L)
-        with torch.enable_grad():
-            logits = self.scores(s, h).detach().requires_grad_(True)
-            out, alpha = self.head(s, h, logits, inputs)
-            loss = self.token_mean_nll(out, inputs)
-            (grad,) = torch.autograd.grad(loss.sum(), logits)
-        pred = out[:, :, :T].argmax(-1)
-        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
-
-        def np_(x: Tensor) -> np.ndarray:
-            return nan_outside(x.detach().to("cpu", torch.float64).numpy(), src_len, tgt_len)
-
-        return Evaluation(
-            loss=loss.detach().cpu().double().numpy(),
-            correct=(pred == inputs.dec_out[:, :, :T]).cpu().numpy(),
-            attn_argmax=alpha[:, :, :T].argmax(-1).cpu().numpy(),
-            alpha=np_(alpha[:, :, :T, :L]),
-            beta=np_(beta),
-            grad=np_(grad[:, :, :T, :L]),
-        )

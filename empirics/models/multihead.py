@@ -33,7 +33,8 @@ seed only chooses the data stream: that is how the multi-head experiment classif
 as good or bad on several data seeds and recombines good and bad heads.  Unset (``None``),
 the parameters come from the trainer's per-seed generator, as for every other model.
 
-Probes (scored tokens ``t < T``, word positions ``l < L``): ``alpha`` = mean over heads of
+Probes (computed by :mod:`ktiw.empirics.probes` from the hook points; scored tokens
+``t < T``, word positions ``l < L``): ``alpha`` = mean over heads of
 ``alpha_h`` (its argmax gives the attention accuracy), ``extra["alpha_heads"]`` the per-head
 weights ``[S, N, H, T, L]``; ``beta[t, l]`` = log-odds of ``y_t`` with the context replaced
 by ``(1/H) sum_h P_h h_l`` (every head looking at ``l`` only); ``grad`` = mean over heads of
@@ -53,7 +54,9 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
-from .base import MODELS, Evaluation, ModelSpec, SeedModel, context_probe, nan_outside
+from . import hooks
+from .base import MODELS, ModelSpec, SeedModel
+from .hooks import Cache, hook
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
 _HEAD_TAG = 0x4EAD
@@ -243,14 +246,29 @@ class MultiHeadGRU(SeedModel):
         q = torch.einsum("sbtd,shed->sbhte", s, self.attn_W)
         return torch.matmul(q, h.unsqueeze(2).transpose(-1, -2))
 
-    def head(self, s: Tensor, h: Tensor, logits: Tensor, inp: SeqInputs) -> tuple[Tensor, Tensor]:
-        """Output logits ``[S, B, T+1, |O|+1]`` and per-head weights ``[S, B, nH, T+1, L+1]``."""
-        logits = logits.masked_fill(~inp.src_valid[:, :, None, None, :], float("-inf"))
-        alpha = torch.softmax(logits, dim=-1)
-        ctx = torch.matmul(alpha, h.unsqueeze(2))  # [S, B, nH, T+1, H]
-        proj = torch.einsum("sbhte,shde->sbtd", ctx, self.proj_P) / self.nH
-        hidden = torch.tanh(bt.linear(torch.cat([s, proj], dim=-1), self.out_M, self.out_bM))
-        return bt.linear(hidden, self.out_U, self.out_bU), alpha
+    def head(
+        self, s: Tensor, h: Tensor, logits: Tensor, inp: SeqInputs, cache: Cache | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Output logits ``[S, B, T+1, |O|+1]`` and per-head weights ``[S, B, nH, T+1, L+1]``.
+
+        ``M [s_t; c_t] + b_M = (M_s s_t + b_M) + sum_h sum_l alpha_h[t, l] (M_c P_h h_l / nH)``:
+        the readout's state part and per-head, per-position values (hook points, see :mod:`.hooks`)."""
+        H = self.H
+        logits = hook(cache, hooks.ATTN_LOGITS, logits)
+        masked = logits.masked_fill(~inp.src_valid[:, :, None, None, :], float("-inf"))
+        alpha = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        state = hook(cache, hooks.READOUT_STATE, bt.linear(s, self.out_M[:, :, :H], self.out_bM))
+        context_map = torch.einsum("sdk,shke->shde", self.out_M[:, :, H:], self.proj_P) / self.nH
+        values = hook(cache, hooks.READOUT_VALUES, torch.einsum("sble,shde->sbhld", h, context_map))
+        pre = state + torch.matmul(alpha, values).sum(dim=2)
+        return hook(cache, hooks.OUT, self.readout(pre)), alpha
+
+    def readout(self, pre: Tensor, seeds: slice = slice(None)) -> Tensor:
+        """``U tanh(pre) + b_U`` for seeds ``seeds`` (``pre [S', ..., H]``)."""
+        return bt.linear(torch.tanh(pre), self.out_U[seeds], self.out_bU[seeds])
+
+    def targets(self, inputs: SeqInputs) -> Tensor:
+        return inputs.dec_out
 
     def token_mean_nll(self, out: Tensor, inp: SeqInputs) -> Tensor:
         """Each seed's mean NLL over its valid target tokens (EOS included), ``[S]``."""
@@ -259,53 +277,10 @@ class MultiHeadGRU(SeedModel):
         nll = torch.where(valid, nll, torch.zeros_like(nll))
         return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
 
-    def losses(self, inputs: SeqInputs) -> Tensor:
+    def losses(self, inputs: SeqInputs, cache: Cache | None = None) -> Tensor:
         h, s = self.encode_decode(inputs)
-        out, _ = self.head(s, h, self.scores(s, h), inputs)
+        out, _ = self.head(s, h, self.scores(s, h), inputs, cache)
         return self.token_mean_nll(out, inputs)
-
-    # ------------------------------------------------------------ probes
-
-    def beta(self, s: Tensor, h: Tensor, inp: SeqInputs, T: int, L: int) -> Tensor:
-        """``beta[S, N, T, L]``: log-odds of ``y_t`` with the context replaced by ``mean_h P_h h_l``."""
-        H = self.H
-        P_mean = self.proj_P.mean(dim=1)  # [S, H, H]
-        from_s = bt.linear(s[:, :, :T], self.out_M[:, :, :H], self.out_bM)
-        from_h = bt.linear(bt.linear(h[:, :, :L], P_mean), self.out_M[:, :, H:])
-        return context_probe(from_s, from_h, self.out_U, self.out_bU, inp.dec_out[:, :, :T])
-
-    def evaluate(self, inputs: SeqInputs) -> Evaluation:
-        T = int(inputs.tgt_len.max())
-        L = int(inputs.src_len.max())
-        with torch.no_grad():
-            h, s = self.encode_decode(inputs)
-            beta = self.beta(s, h, inputs, T, L)
-        with torch.enable_grad():
-            logits = self.scores(s, h).detach().requires_grad_(True)
-            out, alpha_h = self.head(s, h, logits, inputs)
-            loss = self.token_mean_nll(out, inputs)
-            (grad_h,) = torch.autograd.grad(loss.sum(), logits)
-        alpha = alpha_h.mean(dim=2)
-        pred = out[:, :, :T].argmax(-1)
-        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
-
-        def np_(x: Tensor) -> np.ndarray:
-            return nan_outside(x.detach().to("cpu", torch.float64).numpy(), src_len, tgt_len)
-
-        def heads_np(x: Tensor) -> np.ndarray:
-            """``[S, N, nH, T, L]`` per-head array, NaN outside the valid tokens/positions."""
-            arr = x.detach().to("cpu", torch.float64).numpy()[..., :T, :L].transpose(0, 2, 1, 3, 4)
-            return nan_outside(arr, src_len, tgt_len).transpose(0, 2, 1, 3, 4).astype(np.float32)
-
-        return Evaluation(
-            loss=loss.detach().cpu().double().numpy(),
-            correct=(pred == inputs.dec_out[:, :, :T]).cpu().numpy(),
-            attn_argmax=alpha[:, :, :T].argmax(-1).cpu().numpy(),
-            alpha=np_(alpha[:, :, :T, :L]),
-            beta=np_(beta),
-            grad=np_(grad_h.mean(dim=2)[:, :, :T, :L]),
-            extra={"alpha_heads": heads_np(alpha_h), "grad_heads": heads_np(grad_h)},
-        )
 
 
 MODELS["multihead"] = ModelSpec(

@@ -31,7 +31,9 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
-from .base import Evaluation, SeedModel, log_odds, nan_outside
+from . import hooks
+from .base import SeedModel
+from .hooks import Cache, hook
 
 
 @dataclass
@@ -102,11 +104,17 @@ class ToyModel(SeedModel):
         a = torch.zeros_like(self.a) if self.uniform else self.a
         return a.unsqueeze(1).expand(S, n, *a.shape[1:])
 
-    def outputs(self, inp: ToyInputs, logits: Tensor) -> tuple[Tensor, Tensor]:
-        """Output logits ``s [S, B, T, |O|]`` and ``alpha [S, B, T, L]``."""
-        alpha = torch.softmax(logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf")), dim=-1)
-        Bx = bt.embed(self.B, inp.src)  # [S, B, L, |O|]: rows B[x_l]
-        return torch.matmul(alpha, Bx), alpha
+    def outputs(self, inp: ToyInputs, logits: Tensor, cache: Cache | None = None) -> tuple[Tensor, Tensor]:
+        """Output logits ``s [S, B, T, |O|]`` and ``alpha [S, B, T, L]``; the readout's values
+        are the rows ``B[x_l]`` (hook points, see :mod:`.hooks`)."""
+        logits = hook(cache, hooks.ATTN_LOGITS, logits)
+        masked = logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
+        alpha = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        Bx = hook(cache, hooks.READOUT_VALUES, bt.embed(self.B, inp.src))  # [S, B, L, |O|]: rows B[x_l]
+        return hook(cache, hooks.OUT, torch.matmul(alpha, Bx)), alpha
+
+    def targets(self, inputs: ToyInputs) -> Tensor:
+        return inputs.tgt
 
     def token_mean_nll(self, s: Tensor, inp: ToyInputs) -> Tensor:
         nll = -torch.log_softmax(s, dim=-1).gather(-1, inp.tgt.unsqueeze(-1)).squeeze(-1)
@@ -114,31 +122,6 @@ class ToyModel(SeedModel):
         nll = torch.where(valid, nll, torch.zeros_like(nll))
         return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
 
-    def losses(self, inputs: ToyInputs) -> Tensor:
-        s, _ = self.outputs(inputs, self.logits(inputs))
+    def losses(self, inputs: ToyInputs, cache: Cache | None = None) -> Tensor:
+        s, _ = self.outputs(inputs, self.logits(inputs), cache)
         return self.token_mean_nll(s, inputs)
-
-    def evaluate(self, inputs: ToyInputs) -> Evaluation:
-        with torch.enable_grad():
-            logits = self.logits(inputs).detach().clone().requires_grad_(True)
-            s, alpha = self.outputs(inputs, logits)
-            loss = self.token_mean_nll(s, inputs)
-            (grad,) = torch.autograd.grad(loss.sum(), logits)
-        with torch.no_grad():
-            Bx = bt.embed(self.B, inputs.src)  # [S, N, L, |O|]
-            T, L = alpha.shape[2], alpha.shape[3]
-            target = inputs.tgt.unsqueeze(-1).expand(*inputs.tgt.shape, L)
-            beta = log_odds(Bx.unsqueeze(2).expand(-1, -1, T, -1, -1), target)
-        src_len, tgt_len = inputs.src_len[0], inputs.tgt_len[0]
-
-        def np_(x: Tensor) -> np.ndarray:
-            return nan_outside(x.detach().to("cpu", torch.float64).numpy(), src_len, tgt_len)
-
-        return Evaluation(
-            loss=loss.detach().cpu().double().numpy(),
-            correct=(s.argmax(-1) == inputs.tgt).cpu().numpy(),
-            attn_argmax=alpha.argmax(-1).cpu().numpy(),
-            alpha=np_(alpha),
-            beta=np_(beta),
-            grad=np_(grad),
-        )
