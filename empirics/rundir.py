@@ -139,7 +139,7 @@ class Run:
         path = probe_path(self.path, step)
         if not path.exists():
             raise KtiwError(f"no probes saved for step {step} in {self.path} (have {self.probe_steps})")
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
 

@@ -334,7 +334,7 @@ class Trainer:
             return
         path = self.run_dir / "probes" / "proxy.npz"
         if path.exists():
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 self.beta_px = z["beta_px"]
             return
         try:
