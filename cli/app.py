@@ -12,6 +12,7 @@ import typer
 from . import families as families_cmd
 from . import plot as plot_cmd
 from . import predict as predict_cmd
+from . import sweep as sweep_cmd
 from . import train as train_cmd
 from . import verify as verify_cmd
 from .errors import EXIT_BAD_INPUT, err_console, fail_usage, is_usage_error, user_errors
@@ -35,6 +36,7 @@ app.command("predict")(user_errors(predict_cmd.predict))
 app.command("train")(user_errors(train_cmd.train))
 app.command("verify")(user_errors(verify_cmd.verify))
 app.command("plot")(user_errors(plot_cmd.plot))
+app.command("sweep")(user_errors(sweep_cmd.sweep))
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ktiw.theory.errors import KtiwError
 
@@ -23,7 +24,7 @@ EXIT_BAD_INPUT = 2
 
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit-2 exception to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 

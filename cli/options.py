@@ -1,4 +1,5 @@
-"""Parsing of repeatable ``KEY=VALUE`` options (``ktiw train --opt``, ``ktiw verify --set``)."""
+"""Parsing of repeatable ``KEY=VALUE`` options (``ktiw train --opt``, ``ktiw verify --set``,
+``ktiw sweep --set KEY=V1,V2,...``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,59 @@ from typing import Any
 from ktiw.theory.errors import KtiwError
 
 
+def parse_value(raw: str) -> Any:
+    """VALUE read as JSON when it parses (``3``, ``true``, ``[[0,1]]``), else kept as a string."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _split_item(item: str, option: str) -> tuple[str, str]:
+    key, eq, raw = item.partition("=")
+    if not eq or not key.strip():
+        raise KtiwError(f"{option} expects KEY=VALUE, got {item!r}")
+    return key.strip(), raw
+
+
 def parse_key_values(items: list[str], option: str) -> dict[str, Any]:
-    """``KEY=VALUE`` strings -> a dict; VALUE is read as JSON when it parses (``3``, ``true``,
-    ``[[0,1]]``), else kept as a string.  A malformed item is a :class:`KtiwError` naming ``option``."""
+    """``KEY=VALUE`` strings -> a dict (values: :func:`parse_value`).  A malformed item is a
+    :class:`KtiwError` naming ``option``."""
     out: dict[str, Any] = {}
     for item in items:
-        key, eq, raw = item.partition("=")
-        if not eq or not key.strip():
-            raise KtiwError(f"{option} expects KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
+        key, raw = _split_item(item, option)
+        out[key] = parse_value(raw)
+    return out
+
+
+def _top_level_split(raw: str) -> list[str]:
+    """Split at commas outside brackets, braces and double quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, c in enumerate(raw):
+        if c == '"' and (i == 0 or raw[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and c in "[{":
+            depth += 1
+        elif not quoted and c in "]}":
+            depth -= 1
+        elif not quoted and depth == 0 and c == ",":
+            parts.append(raw[start:i])
+            start = i + 1
+    parts.append(raw[start:])
+    return parts
+
+
+def parse_key_value_lists(items: list[str], option: str) -> dict[str, list[Any]]:
+    """``KEY=V1,V2,...`` strings -> ``{KEY: [V1, V2, ...]}`` in the order given; each value as
+    :func:`parse_value` reads it (commas inside ``[...]``, ``{...}`` or quotes do not split).
+    A malformed item, an empty value or a key given twice is a :class:`KtiwError` naming ``option``."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, raw = _split_item(item, option)
+        if key in out:
+            raise KtiwError(f"{option} {key} is given twice; list its values once: {key}=V1,V2")
+        parts = _top_level_split(raw)
+        if any(not p.strip() for p in parts):
+            raise KtiwError(f"{option} {key}: empty value in {raw!r}")
+        out[key] = [parse_value(p.strip()) for p in parts]
     return out

@@ -1,0 +1,110 @@
+"""`ktiw sweep`: train a grid (specs x ``--set`` values x seeds), one task per training, on the
+local executor or on Ray; write the run directories and ``sweep.csv`` under ``--out``.
+
+Exit code 0 when every run finished, 1 when a task failed (re-run the same command to complete
+it), 2 for bad input.  The grid, resuming and ``sweep.csv`` live in :mod:`ktiw.comparator.sweep`,
+the executors in :mod:`ktiw.empirics.executor`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def sweep(
+    specs: Annotated[
+        list[str],
+        typer.Argument(metavar="SPEC...", help="distributions, e.g. permutation:L=8 subset:L=8,V=12"),
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=V1,V2,...",
+            help="one grid axis: a training field (lr, batch_size, steps, ...) or a model field "
+            "(hidden, ...) and its values (repeatable)",
+        ),
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="a count (2: seeds 0,1) or a list (3,5,7)")] = "1",
+    out: Annotated[
+        Path, typer.Option(help="output directory: one run directory per task + sweep.csv")
+    ] = Path("ktiw-sweep"),
+    model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
+    preset: Annotated[str, typer.Option(help="quick | paper: the settings --set does not vary")] = "quick",
+    executor: Annotated[str, typer.Option(help="local (in this process) or ray")] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join (default: RAY_ADDRESS, else a new local Ray)"),
+    ] = None,
+    cpus_per_task: Annotated[float, typer.Option(help="CPUs each Ray task asks for")] = 1,
+    gpus_per_task: Annotated[float, typer.Option(help="GPUs each Ray task asks for")] = 0,
+    seeds_per_task: Annotated[int, typer.Option(help="seeds trained as one batched task")] = 1,
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads per task (default: --cpus-per-task, at least 1)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+) -> None:
+    """Train every grid point as one task; skip finished runs, resume half-finished ones."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ktiw.comparator.sweep import grid_summary, plan_grid, run_sweep
+    from ktiw.empirics.executor import make_executor
+    from ktiw.empirics.presets import preset_values
+
+    from .errors import fail
+    from .options import parse_key_value_lists
+    from .train import parse_seeds
+
+    axes = parse_key_value_lists(set_ or [], "--set")
+    base = preset_values(preset, model)
+    base.pop("seeds")
+    base.update(
+        model=model,
+        preset=preset,
+        device=device,
+        threads=threads if threads is not None else max(1, int(cpus_per_task)),
+    )
+    runs = plan_grid(specs, base, axes, parse_seeds(seeds), seeds_per_task)
+    ex = make_executor(
+        executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
+    )
+    console = Console(highlight=False)
+    start = time.perf_counter()
+    try:
+        result = run_sweep(runs, out, ex, progress=not quiet)
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted; finished runs are in {out}/sweep.csv; run the same command to continue"
+        ) from None
+    wall = time.perf_counter() - start
+
+    table = Table(title=f"ktiw sweep ({len(runs)} runs, {executor})")
+    for col in ("spec", "settings", "success", "median takeoff", "mean final acc"):
+        table.add_column(col, justify="left" if col in ("spec", "settings") else "right")
+    for g in grid_summary(result):
+        takeoff = "never" if g["median_takeoff"] is None else f"{g['median_takeoff']:.0f}"
+        acc = "-" if g["mean_final_acc"] is None else f"{g['mean_final_acc']:.3f}"
+        table.add_row(
+            escape(g["spec"]), escape(g["settings"] or "-"), f"{g['success']}/{g['seeds']}", takeoff, acc
+        )
+    console.print(table)
+    counts: dict[str, int] = {}
+    for status in result.status.values():
+        key = "failed" if status.startswith("failed") else status
+        counts[key] = counts.get(key, 0) + 1
+    done = ", ".join(f"{n} {k}" for k, n in counts.items())
+    console.print(f"{done}; {escape(str(result.csv_path))} (wall {wall:.0f} s)")
+    if result.failed:
+        for name in result.failed:
+            console.print(
+                f"[bold red]failed:[/] {escape(name)}: {escape(result.status[name][len('failed: ') :])}"
+            )
+        console.print("run the same command again to complete the failed runs")
+        raise typer.Exit(1)
