@@ -12,6 +12,7 @@ import typer
 from . import families as families_cmd
 from . import plot as plot_cmd
 from . import predict as predict_cmd
+from . import presets as presets_cmd
 from . import sweep as sweep_cmd
 from . import train as train_cmd
 from . import verify as verify_cmd
@@ -26,8 +27,23 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"ktiw {version('ktiw')}")
+        except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+            typer.echo("ktiw (version unknown: not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="print the version and exit", callback=_version, is_eager=True
+    ),
+) -> None:
     """ktiw: KTIW (knowledge to translate individual words) drives attention learning."""
 
 
@@ -37,6 +53,7 @@ app.command("train")(user_errors(train_cmd.train))
 app.command("verify")(user_errors(verify_cmd.verify))
 app.command("plot")(user_errors(plot_cmd.plot))
 app.command("sweep")(user_errors(sweep_cmd.sweep))
+app.command("presets")(user_errors(presets_cmd.presets))
 
 
 def main() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,9 +32,27 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def default_out(label: str, model: str, uniform: bool) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9=.,_-]+", "_", label).replace(":", "_")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{safe}-{model}{'-uniform' if uniform else ''}-{stamp}"
+    """``runs/<label>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the same names
+    ``ktiw verify`` gives its runs."""
+    from ktiw.empirics.rundir import fresh_dir, run_name
+
+    return fresh_dir(Path("runs"), run_name(label, model, uniform))
+
+
+def preset_summary() -> str:
+    """The values ``--preset`` fills in, per preset and model, for ``train --help``."""
+    from ktiw.comparator.presets import PRESETS
+
+    lines = []
+    for (exp, name), p in PRESETS.items():
+        t = p.training
+        opts = ", ".join(f"{k} {v}" for k, v in t.model_config.items())
+        lines.append(
+            f"{name} / {t.model} (as `ktiw verify --experiment {exp}`): seeds {t.seeds}, steps {t.steps}, "
+            f"batch {t.batch_size}, lr {t.lr:g}, eval every {t.eval_every} on {t.eval_samples} samples"
+            + (f", {opts}" if opts else "")
+        )
+    return "\n\n".join(lines)
 
 
 def train(
@@ -71,7 +87,7 @@ def train(
     ] = None,
     toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps")] = None,
     toy_eps: Annotated[float | None, typer.Option(help="toy: eps of the eps init")] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
     threads: Annotated[int | None, typer.Option(help="CPU threads (1 is fastest on a busy CPU)")] = None,
     out: Annotated[
@@ -85,8 +101,8 @@ def train(
     """Train S seeds as one batched computation; write curves, probes, checkpoint, summary."""
     from rich.console import Console
 
+    from ktiw.comparator.presets import training_for
     from ktiw.empirics import trainer as tr
-    from ktiw.empirics.presets import preset_values
 
     console = Console(highlight=False)
     if resume is not None:
@@ -99,8 +115,16 @@ def train(
             raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")
         if spec is not None and data is not None:
             raise KtiwError("give either SPEC or --data, not both")
-        values = preset_values(preset, model)
-        mc: dict[str, Any] = dict(values.pop("model_config"))
+        block = training_for(preset, model)
+        values: dict[str, Any] = {
+            "seeds": list(range(block.seeds)),
+            "steps": block.steps,
+            "batch_size": block.batch_size,
+            "lr": block.lr,
+            "eval_every": block.eval_every,
+            "eval_samples": block.eval_samples,
+        }
+        mc: dict[str, Any] = dict(block.model_config)
         named = (
             ("hidden", hidden),
             ("layers", layers),
@@ -149,3 +173,9 @@ def train(
             f"interrupted; results so far kept in {run_dir} (continue with --resume {run_dir})"
         ) from None
     console.print(f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)")
+
+
+train.__doc__ = (
+    f"{train.__doc__}\n\n--preset fills every option not given, with the training block of the "
+    f"experiment that trains the model (the toy model takes the copy block):\n\n{preset_summary()}"
+)

@@ -13,91 +13,47 @@ Checks, all on the evaluation samples at the last step, pooled over seeds:
   occurrences of the log-odds of ``pos`` with the attention one-hot on that position,
   ``W h_l``; from the ``beta_uf`` probe) against ``c_i``: Kendall's tau-b over the words seen
   (scipy, ties handled).  Passes when ``tau > MIN_KENDALL_TAU`` and the two-sided p-value
-  is below :data:`~ktiw.comparator.thresholds.P_VALUE` (association beyond chance); refuted otherwise.
+  is below :data:`~ktiw.comparator.thresholds.P_VALUE` (association beyond chance); refuted
+  when ``tau <= MIN_KENDALL_TAU``; inconclusive otherwise.
 * ``attention-to-salient-words``: the normal model's attention ``alpha`` against the theory's
   stage-2 ranking ``C[x_l, y]`` (:func:`ktiw.theory.classification.stage2_scores`): top-5%
   match ``A(alpha, theory)`` must exceed its shuffled baseline by ``AGREEMENT_MIN_LIFT``;
   the mean per-example Kendall tau is reported beside that of the shuffled ranking.
 * ``agreement-table``: the paper's table (``A(alpha, beta_uf)``, ``A(beta_uf, beta_px)``,
-  ``A(Delta, beta_uf)``, ``A(alpha, beta)``) through :func:`ktiw.comparator.checks.check_agreement_table`.
+  ``A(Delta, beta_uf)``, ``A(alpha, beta)``; :func:`ktiw.comparator.measures.agreement_table`)
+  through :func:`ktiw.comparator.checks.check_agreement_table`.
   For this one-logit classifier ``A(Delta, beta_uf) = 1`` by construction: the uniform
   model's ``-grad_l = (y - sigmoid(z)) p_l (W h_l - z)`` is, for either label, an increasing
   function of ``beta_uf[l] = (2y - 1) W h_l``, so both have the same argmax.
 * ``classifier-accuracy`` (reported): the normal and uniform models' final accuracies.
 
-Entry point: :func:`run_classification`.
+The regime (drift, saddle) is the theory's, :func:`ktiw.theory.predict.predict`.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from rich.console import Console
 
+from ktiw.theory.distribution import Distribution
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.predict import Prediction, predict
 
 from . import checks as ck
 from . import thresholds as th
-from .experiment import ExperimentResult, provenance_meta, run_config, write_outputs
-from .presets import replace_fields
+from .framework import Figure, PlannedRun, Request
+from .measures import Agreement, Probes, agreement_table, last_probes, pool, tile
+from .presets import ClassificationPreset
+from .verdict import Status, Verdict, fmt
 
+if TYPE_CHECKING:
+    from ktiw.empirics.rundir import Run
 
-@dataclass(frozen=True)
-class ClassificationPreset:
-    """Sizes of the classification experiment."""
-
-    name: str
-    spec: str
-    hidden: int
-    seeds: int
-    steps: int
-    batch_size: int
-    lr: float
-    eval_every: int
-    eval_samples: int
-    proxy_steps: int = 200
-    bidirectional: bool = False
-    """Bidirectional classifier encoder (the ``classifier`` model's option)."""
-
-    def with_overrides(self, **fields: object) -> ClassificationPreset:
-        return replace_fields(self, fields, "classification preset")
-
-
-PRESETS: dict[str, ClassificationPreset] = {
-    "quick": ClassificationPreset(
-        name="quick",
-        spec="keyword:L=20,V=60,K=6",
-        hidden=32,
-        seeds=4,
-        steps=200,
-        batch_size=64,
-        lr=1e-3,
-        eval_every=10,
-        eval_samples=200,
-    ),
-    "paper": ClassificationPreset(
-        name="paper",
-        spec="keyword:L=40,V=1000,K=20",
-        hidden=256,
-        seeds=20,
-        steps=400,
-        batch_size=128,
-        lr=1e-3,
-        eval_every=20,
-        eval_samples=500,
-    ),
-}
-
-
-def get_preset(name: str) -> ClassificationPreset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise KtiwError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
+KINDS = ("normal", "uniform")
 
 
 # --------------------------------------------------------------------------- measurements
@@ -123,134 +79,71 @@ def word_scores(
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def score_association(scores: np.ndarray, signal: np.ndarray) -> dict[str, float]:
-    """Kendall's tau-b (scipy, with its p-value) between word scores and ``c_i`` over seen words."""
+@dataclass(frozen=True)
+class Association:
+    """Kendall's tau-b (scipy) between word scores and the co-occurrence ``c_i`` over the words
+    seen, its two-sided p-value, and the largest tau the tied ``c_i`` allow."""
+
+    tau: float
+    p_value: float
+    words: int
+    tau_max: float
+
+
+def score_association(scores: np.ndarray, signal: np.ndarray) -> Association:
+    """:class:`Association` of word scores with ``c_i`` (NaN tau when either is constant)."""
     from scipy.stats import kendalltau
 
     seen = ~np.isnan(scores)
     if seen.sum() < 2 or np.ptp(signal[seen]) == 0 or np.ptp(scores[seen]) == 0:
-        return {
-            "tau": float("nan"),
-            "p_value": float("nan"),
-            "words": int(seen.sum()),
-            "tau_max": float("nan"),
-        }
+        return Association(float("nan"), float("nan"), int(seen.sum()), float("nan"))
     res = kendalltau(scores[seen], signal[seen])
     # the largest tau-b any scores can reach against these (tied) signal values: a perfect
     # ranking, ties of the signal broken by an arbitrary strict order
     ranks = np.argsort(np.argsort(signal[seen], kind="stable"), kind="stable")
     best = kendalltau(ranks, signal[seen]).statistic
-    return {
-        "tau": float(res.statistic),
-        "p_value": float(res.pvalue),
-        "words": int(seen.sum()),
-        "tau_max": float(best),
-    }
+    return Association(float(res.statistic), float(res.pvalue), int(seen.sum()), float(best))
 
 
-def check_uniform_scores(spec: str, assoc: dict[str, float]) -> ck.Verdict:
-    """``uniform-scores-cooccurrence`` from :func:`score_association`'s numbers."""
-    tau, p = assoc["tau"], assoc["p_value"]
-    expected = f"tau > {th.MIN_KENDALL_TAU}, p < {th.P_VALUE}"
-    if np.isnan(tau):
-        return ck.Verdict(
-            "uniform-scores-cooccurrence",
-            spec,
-            "tau undefined",
-            expected,
-            None,
-            "the word scores or the co-occurrence signal are constant over the words seen",
-            assoc,
-        )
-    passed = tau > th.MIN_KENDALL_TAU and p < th.P_VALUE
-    detail = (
-        f"the uniform model's word scores rank words like the word-label co-occurrence "
-        f"(tau {tau:.2f}, p {p:.2g}, {assoc['words']} words; the largest tau these tied co-occurrence "
-        f"values allow is {assoc['tau_max']:.2f})"
-        if passed
-        else f"REFUTED: stage 1 says a uniform model's word scores follow the word-label co-occurrence, but "
-        f"tau = {tau:.2f} (p = {p:.2g}) over {assoc['words']} words"
-    )
-    return ck.Verdict(
-        "uniform-scores-cooccurrence", spec, f"tau = {tau:.2f} (p = {p:.2g})", expected, passed, detail, assoc
-    )
+@dataclass(frozen=True)
+class SalientAttention:
+    """The normal model's attention against the theory's stage-2 ranking: top-5% match and
+    its shuffled baseline, mean per-example Kendall tau (and for a shuffled ranking), and
+    where the attention's argmax lies relative to the theory's top position."""
+
+    agreement: float
+    baseline: float
+    tau: float
+    tau_shuffled: float
+    before: float
+    same: float
+    after: float
 
 
-def check_attention_salient(
-    spec: str,
-    agreement: float,
-    baseline: float,
-    tau: float,
-    tau_shuffled: float,
-    placement: dict[str, float] | None = None,
-) -> ck.Verdict:
-    """``attention-to-salient-words``: ``A(alpha, theory)`` at least ``AGREEMENT_MIN_LIFT`` above baseline."""
-    lift = agreement - baseline
-    numbers = {
-        "A(alpha,theory)": agreement,
-        "baseline": baseline,
-        "lift": lift,
-        "kendall_tau": tau,
-        "kendall_tau_shuffled": tau_shuffled,
-        "min_lift": th.AGREEMENT_MIN_LIFT,
-        "argmax_vs_theory_top": placement or {},
-    }
-    passed = lift >= th.AGREEMENT_MIN_LIFT
-    measured = f"A = {agreement:.2f} vs baseline {baseline:.2f}; tau {tau:.2f} vs {tau_shuffled:.2f}"
-    detail = (
-        "the trained attention goes to the words the theory ranks highest"
-        if passed
-        else "REFUTED: stage 2 says attention drifts to the words with the strongest co-occurrence with "
-        f"the label, but A(alpha, theory) = {agreement:.2f} is only {lift:.2f} above its shuffled "
-        f"baseline {baseline:.2f} "
-        f"(needs {th.AGREEMENT_MIN_LIFT})"
-    )
-    if placement:
-        detail += (
-            f"; attention argmax before / at / after the theory's top word: {placement['before']:.2f} / "
-            f"{placement['same']:.2f} / {placement['after']:.2f}"
-        )
-    return ck.Verdict(
-        "attention-to-salient-words",
-        spec,
-        measured,
-        f"A ≥ baseline + {th.AGREEMENT_MIN_LIFT}",
-        passed,
-        detail,
-        numbers,
-    )
+@dataclass
+class ClassificationMeasurement:
+    spec: str
+    regime: str
+    prediction: Prediction
+    accuracy_normal: float
+    accuracy_uniform: float
+    word_scores: np.ndarray
+    cooccurrence_pos: np.ndarray
+    association: Association
+    attention: SalientAttention
+    agreements: list[Agreement]
+    runs: dict[str, str]
 
 
-def measure(
-    normal: dict[str, np.ndarray], uniform: dict[str, np.ndarray], C: np.ndarray, seed: int = 0
-) -> dict[str, Any]:
-    """Every number the checks need from the last-step probes of the two runs and ``C [|I|, 2]``."""
+def salient_attention(normal: Probes, C: np.ndarray, rng: np.random.Generator) -> SalientAttention:
+    """:class:`SalientAttention` from the normal run's last-step probes and ``C [|I|, 2]``."""
     from ktiw.empirics import agreement as ag
-    from ktiw.theory.classification import stage2_scores, word_label_signal
+    from ktiw.theory.classification import stage2_scores
 
-    for key in ("src", "tgt"):
-        if not np.array_equal(normal[key], uniform[key]):
-            raise KtiwError(
-                "the normal and uniform runs were evaluated on different samples (eval_seed differs)"
-            )
     S = normal["alpha"].shape[0]
-    src, tgt, src_len = normal["src"], normal["tgt"], normal["src_len"]
-    n_in = C.shape[0]
-    signal = word_label_signal(C)
-    scores = word_scores(uniform["beta"], np.maximum(src, 0), tgt[:, 0], src_len, n_in)
-    assoc = score_association(scores, signal)
-
-    def pool(x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64).reshape(-1, *x.shape[2:])
-
-    def tile(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([x] * S, axis=0)
-
-    lens = tile(src_len)
-    theory = tile(stage2_scores(C, src, tgt))
-    alpha, beta = pool(normal["alpha"]), pool(normal["beta"])
-    beta_uf, delta = pool(uniform["beta"]), -pool(uniform["grad"])
-    rng = np.random.default_rng(seed)
+    lens = tile(normal["src_len"], S)
+    theory = tile(stage2_scores(C, normal["src"], normal["tgt"]), S)
+    alpha = pool(normal["alpha"])
     a_theory = ag.top_match(alpha, theory, th.TOP_FRACTION, lens)
     b_theory = ag.shuffled_baseline(alpha, theory, rng, th.TOP_FRACTION, lens)
     tau = ag.kendall_tau(alpha, theory, lens)
@@ -261,171 +154,240 @@ def measure(
     valid = np.arange(L)[None, None, :] < lens[:, None, None]
     top = np.where(valid, theory, -np.inf).argmax(-1)
     arg = np.where(valid, alpha, -np.inf).argmax(-1)
-    placement = {
-        "before": float(np.mean(arg < top)),
-        "same": float(np.mean(arg == top)),
-        "after": float(np.mean(arg > top)),
-    }
-    pairs = {
-        "A(alpha,beta_uf)": (alpha, beta_uf),
-        "A(beta_uf,beta_px)": (beta_uf, tile(normal["beta_px"]) if "beta_px" in normal else None),
-        "A(Delta,beta_uf)": (delta, beta_uf),
-        "A(alpha,beta)": (alpha, beta),
-    }
-    agreements, baselines = {}, {}
-    for name, (u, v) in pairs.items():
-        if v is None:
-            continue
-        agreements[name] = ag.top_match(u, v, th.TOP_FRACTION, lens)
-        baselines[name] = ag.shuffled_baseline(u, v, rng, th.TOP_FRACTION, lens)
-    return {
-        "word_scores": scores,
-        "signal": signal,
-        "association": assoc,
-        "A(alpha,theory)": a_theory,
-        "A(alpha,theory) baseline": b_theory,
-        "tau(alpha,theory)": tau,
-        "tau(alpha,shuffled theory)": tau_shuf,
-        "argmax_vs_theory_top": placement,
-        "agreements": agreements,
-        "baselines": baselines,
-    }
+    before, same, after = (float(np.mean(x)) for x in (arg < top, arg == top, arg > top))
+    return SalientAttention(a_theory, b_theory, tau, tau_shuf, before, same, after)
 
 
-def classification_verdicts(
-    spec: str, regime: str, m: dict[str, Any], acc: dict[str, float]
-) -> list[ck.Verdict]:
-    """The checks from :func:`measure`'s numbers and the final mean accuracies ``{"normal", "uniform"}``."""
+def measure_probes(
+    normal: Probes, uniform: Probes, C: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, Association, SalientAttention, list[Agreement]]:
+    """Word scores, ``c_i``, their association, the salient-attention numbers and the
+    agreement table from the last-step probes of the two runs and ``C [|I|, 2]``."""
+    from ktiw.theory.classification import word_label_signal
+
+    rng = np.random.default_rng(seed)
+    agreements = agreement_table(normal, uniform, rng)  # also checks the samples are the same
+    signal = word_label_signal(C)
+    scores = word_scores(
+        uniform["beta"], np.maximum(normal["src"], 0), normal["tgt"][:, 0], normal["src_len"], C.shape[0]
+    )
+    return scores, signal, score_association(scores, signal), salient_attention(normal, C, rng), agreements
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_uniform_scores(spec: str, a: Association) -> Verdict:
+    """``uniform-scores-cooccurrence`` from :func:`score_association`'s numbers."""
+    name, expected = "uniform-scores-cooccurrence", f"tau > {th.MIN_KENDALL_TAU}, p < {th.P_VALUE}"
+    numbers = {"tau": a.tau, "p_value": a.p_value, "words": a.words, "tau_max": a.tau_max}
+    if np.isnan(a.tau):
+        words = (
+            "The uniform-attention model's word scores or the word-label co-occurrence are constant "
+            "over the words seen, so they cannot be ranked."
+        )
+        return Verdict(name, spec, Status.INCONCLUSIVE, "tau undefined", expected, words, numbers)
+    what = (
+        f"Over {a.words} words, the uniform-attention model's score for each word ranks like the word's "
+        f"co-occurrence with the label with Kendall tau {a.tau:.2f} (p = {fmt(a.p_value, 2)}; at most "
+        f"{a.tau_max:.2f} possible)"
+    )
+    measured = f"tau = {a.tau:.2f} (p = {fmt(a.p_value, 2)})"
+    if a.tau <= th.MIN_KENDALL_TAU:
+        return Verdict(
+            name, spec, Status.REFUTED, measured, expected, what + "; stage 1 says they follow it.", numbers
+        )
+    if a.p_value < th.P_VALUE:
+        return Verdict(name, spec, Status.PASS, measured, expected, what + ", as stage 1 says.", numbers)
+    return Verdict(
+        name,
+        spec,
+        Status.INCONCLUSIVE,
+        measured,
+        expected,
+        what + ": the right direction, not significant.",
+        numbers,
+    )
+
+
+def check_attention_salient(spec: str, s: SalientAttention) -> Verdict:
+    """``attention-to-salient-words``: ``A(alpha, theory)`` at least ``AGREEMENT_MIN_LIFT`` above baseline."""
+    lift = s.agreement - s.baseline
+    numbers = {
+        "A(alpha,theory)": s.agreement,
+        "baseline": s.baseline,
+        "lift": lift,
+        "kendall_tau": s.tau,
+        "kendall_tau_shuffled": s.tau_shuffled,
+        "argmax_before_same_after": [s.before, s.same, s.after],
+    }
+    measured = f"A = {s.agreement:.2f} vs baseline {s.baseline:.2f}; tau {s.tau:.2f} vs {s.tau_shuffled:.2f}"
+    what = (
+        "The trained classifier's attention peaked among the words the theory ranks most salient in "
+        f"{s.agreement:.2f} "
+        f"of examples (chance {s.baseline:.2f}); its argmax lay before / at / after the theory's top word in "
+        f"{s.before:.2f} / {s.same:.2f} / {s.after:.2f}"
+    )
+    ok = lift >= th.AGREEMENT_MIN_LIFT
+    tail = (
+        ", as stage 2 says."
+        if ok
+        else f"; stage 2 says attention drifts there (needs {th.AGREEMENT_MIN_LIFT} above chance)."
+    )
+    return Verdict(
+        "attention-to-salient-words",
+        spec,
+        Status.PASS if ok else Status.REFUTED,
+        measured,
+        f"A ≥ baseline + {th.AGREEMENT_MIN_LIFT}",
+        what + tail,
+        numbers,
+    )
+
+
+def classification_verdicts(m: ClassificationMeasurement) -> list[Verdict]:
+    """The checks of the classification experiment from its measurement."""
+    acc = f"normal {m.accuracy_normal:.2f}, uniform {m.accuracy_uniform:.2f}"
     return [
-        ck.Verdict(
+        Verdict(
             "classifier-accuracy",
-            spec,
-            f"normal {acc['normal']:.2f}, uniform {acc['uniform']:.2f}",
+            m.spec,
+            Status.REPORTED,
+            acc,
             "none (reported)",
-            None,
-            "mean final accuracy over seeds on the evaluation samples",
-            dict(acc),
+            f"Mean final accuracy over seeds on the evaluation samples: {acc}.",
+            {"normal": m.accuracy_normal, "uniform": m.accuracy_uniform},
         ),
-        check_uniform_scores(spec, m["association"]),
-        check_attention_salient(
-            spec,
-            m["A(alpha,theory)"],
-            m["A(alpha,theory) baseline"],
-            m["tau(alpha,theory)"],
-            m["tau(alpha,shuffled theory)"],
-            m.get("argmax_vs_theory_top"),
-        ),
-        ck.check_agreement_table(spec, regime, m["agreements"], m["baselines"]),
+        check_uniform_scores(m.spec, m.association),
+        check_attention_salient(m.spec, m.attention),
+        ck.check_agreement_table(m.spec, m.regime, m.agreements, m.accuracy_normal >= th.SUCCESS_ACCURACY),
     ]
 
 
-# --------------------------------------------------------------------------- pipeline
+# --------------------------------------------------------------------------- the experiment
 
 
-def _figure(m: dict[str, Any], path: Path) -> Path:
-    import matplotlib
+@dataclass(frozen=True)
+class ClassificationSetup:
+    preset: ClassificationPreset
+    label: str
+    dist: Distribution
+    prediction: Prediction
+    data: Path | None
+    device: str
+    threads: int | None
 
-    matplotlib.use("Agg")
+    def run_name(self, kind: str) -> str:
+        from ktiw.empirics.rundir import run_name
+
+        return run_name(self.label, "classifier", kind == "uniform")
+
+
+class ClassificationExperiment:
+    name = "classification"
+    title = (
+        "The classification experiment: does a classifier's attention go to the words that "
+        "co-occur with the label?"
+    )
+
+    def setup(self, request: Request) -> ClassificationSetup:
+        from ktiw.theory import load_labelled
+        from ktiw.theory.families import from_spec
+
+        pre = request.preset
+        assert isinstance(pre, ClassificationPreset)
+        if len(request.specs) > 1 or (request.specs and request.data is not None):
+            raise KtiwError("the classification experiment takes one keyword:... SPEC or one --data file")
+        if request.data is not None:
+            dist, label = load_labelled(request.data), Path(request.data).stem
+        else:
+            dist = from_spec(request.specs[0] if request.specs else pre.spec)
+            label = dist.spec
+        if dist.n_out != 2 or dist.tgt_len != 1:
+            raise KtiwError(
+                f"{dist.spec}: the classification experiment needs a two-label distribution (keyword:...)"
+            )
+        return ClassificationSetup(
+            pre, label, dist, predict(dist), request.data, request.device, request.threads
+        )
+
+    def plan(self, setup: ClassificationSetup, done: Mapping[str, Run]) -> list[PlannedRun]:
+        t = setup.preset.training
+        return [
+            PlannedRun(
+                setup.run_name(kind),
+                t.train_config(
+                    preset=setup.preset.name,
+                    spec=None if setup.data else setup.dist.spec,
+                    data=setup.data,
+                    uniform=kind == "uniform",
+                    proxy_steps=0 if kind == "uniform" else t.proxy_steps,
+                    device=setup.device,
+                    threads=setup.threads,
+                ),
+            )
+            for kind in KINDS
+        ]
+
+    def measure(self, setup: ClassificationSetup, runs: Mapping[str, Run]) -> ClassificationMeasurement:
+        normal, uniform = runs[setup.run_name("normal")], runs[setup.run_name("uniform")]
+        C = setup.dist.cooccurrence().dense()
+        scores, signal, assoc, attention, agreements = measure_probes(
+            last_probes(normal), last_probes(uniform), C
+        )
+        acc = [float(np.mean([s["final_token_acc"] for s in r.summary["seeds"]])) for r in (normal, uniform)]
+        return ClassificationMeasurement(
+            setup.dist.spec,
+            setup.prediction.regime,
+            setup.prediction,
+            acc[0],
+            acc[1],
+            scores,
+            signal,
+            assoc,
+            attention,
+            agreements,
+            {"normal": str(normal.path), "uniform": str(uniform.path)},
+        )
+
+    def check(self, setup: ClassificationSetup, m: ClassificationMeasurement) -> list[Verdict]:
+        return classification_verdicts(m)
+
+    def figures(
+        self, setup: ClassificationSetup, m: ClassificationMeasurement, folder: Path
+    ) -> dict[str, Figure]:
+        caption = (
+            "Left: word scores of the uniform model against co-occurrence; right: agreements and baselines."
+        )
+        return {"classification": Figure(_figure(m, folder / "classification.png"), caption)}
+
+    def sections(self, setup: ClassificationSetup, m: ClassificationMeasurement) -> list[str]:
+        rows = ["## Agreement table", "", "| pair | A | shuffled baseline |", "| --- | --- | --- |"]
+        rows.append(f"| A(alpha, theory) | {m.attention.agreement:.3f} | {m.attention.baseline:.3f} |")
+        rows += [f"| {a.pair} | {a.value:.3f} | {a.baseline:.3f} |" for a in m.agreements]
+        return ["\n".join(rows)]
+
+
+def _figure(m: ClassificationMeasurement, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    from .figures import save
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    seen = ~np.isnan(m["word_scores"])
-    ax1.scatter(m["signal"][seen], m["word_scores"][seen], s=12)
-    ax1.set_xlabel("word-label co-occurrence c_i (theory, stage 1)")
-    ax1.set_ylabel("uniform model's word score (log-odds of pos)")
-    names = ["A(alpha,theory)", *m["agreements"]]
-    vals = [m["A(alpha,theory)"], *m["agreements"].values()]
-    base = [m["A(alpha,theory) baseline"], *m["baselines"].values()]
+    seen = ~np.isnan(m.word_scores)
+    ax1.scatter(m.cooccurrence_pos[seen], m.word_scores[seen], s=12)
+    ax1.set_xlabel("co-occurrence with the label, c_i")
+    ax1.set_ylabel("uniform model's word score")
+    names = ["A(alpha,theory)", *(a.pair for a in m.agreements)]
+    vals = [m.attention.agreement, *(a.value for a in m.agreements)]
+    base = [m.attention.baseline, *(a.baseline for a in m.agreements)]
     ax2.bar(range(len(vals)), vals)
     ax2.scatter(range(len(vals)), base, color="k", marker="_", s=300, label="shuffled baseline")
     ax2.set_xticks(range(len(vals)), [n[2:-1] for n in names], rotation=20, fontsize=8)
     ax2.set_ylim(0, 1)
     ax2.set_ylabel("top-5% match")
     ax2.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
-def run_classification(
-    preset: str = "quick",
-    *,
-    spec: str | None = None,
-    device: str = "auto",
-    out_dir: Path = Path("ktiw-verify-classification"),
-    reuse: bool = False,
-    progress: bool = True,
-    console: Console | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> ExperimentResult:
-    """Run the classification experiment (module docstring) on ``spec`` (default: the preset's
-    keyword distribution), write ``report.md``/``verdicts.json``/``figures/classification.png``
-    into ``out_dir`` and return the result (``exit_code`` 0 or 1)."""
-    import ktiw.empirics.models.classifier as clf
-    from ktiw.empirics.rundir import load_run
-    from ktiw.theory.families import from_spec
-
-    from .pipeline import obtain_run
-
-    start = time.perf_counter()
-    console = console or Console(stderr=True)
-    pre = get_preset(preset).with_overrides(**(overrides or {}))
-    dist = from_spec(spec or pre.spec)  # SpecError before any work
-    if dist.n_out != 2 or dist.tgt_len != 1:
-        raise KtiwError(
-            f"{dist.spec}: the classification experiment needs a two-label distribution (keyword:...)"
-        )
-    out_dir = Path(out_dir)
-    runs_dir = out_dir / "runs"
-    runs: dict[str, Any] = {}
-    for uniform in (False, True):
-        kind = "uniform" if uniform else "normal"
-        config = run_config(
-            dist.spec,
-            "classifier",
-            clf.ClassifierConfig(hidden=pre.hidden, bidirectional=pre.bidirectional),
-            preset=pre.name,
-            seeds=list(range(pre.seeds)),
-            steps=pre.steps,
-            batch_size=pre.batch_size,
-            lr=pre.lr,
-            eval_every=pre.eval_every,
-            eval_samples=pre.eval_samples,
-            device=device,
-            uniform=uniform,
-            proxy_steps=pre.proxy_steps if not uniform else 0,
-        )
-        if progress:
-            console.print(f"classification: training the {kind} classifier on {dist.spec} ...")
-        path, _ = obtain_run(config, runs_dir, f"classifier-{kind}", reuse, progress)
-        runs[kind] = load_run(path)
-    C = dist.cooccurrence().dense()
-    regime = "drift" if np.any(np.abs(C) > 0) else "saddle"
-    normal, uniform_run = runs["normal"], runs["uniform"]
-    m = measure(normal.probes(normal.probe_steps[-1]), uniform_run.probes(uniform_run.probe_steps[-1]), C)
-    acc = {}
-    for kind, run in runs.items():
-        acc[kind] = float(np.mean([s["final_token_acc"] for s in run.summary["seeds"]]))
-    verdicts = classification_verdicts(dist.spec, regime, m, acc)
-    numbers = {
-        "spec": dist.spec,
-        "regime": regime,
-        "accuracy": acc,
-        **{k: v for k, v in m.items() if k not in ("word_scores", "signal")},
-        "word_scores": m["word_scores"],
-        "cooccurrence_pos": m["signal"],
-        "runs": {k: str(r.path) for k, r in runs.items()},
-    }
-    meta = provenance_meta(
-        "classification", pre, time.perf_counter() - start, normal.config.get("device", device)
-    )
-    result = ExperimentResult("classification", verdicts, numbers, meta, out_dir)
-    result.figures["classification"] = _figure(m, out_dir / "figures" / "classification.png")
-    rows = ["## Agreement table", "", "| pair | A | shuffled baseline |", "| --- | --- | --- |"]
-    rows.append(f"| A(alpha, theory) | {m['A(alpha,theory)']:.3f} | {m['A(alpha,theory) baseline']:.3f} |")
-    rows += [f"| {k} | {v:.3f} | {m['baselines'][k]:.3f} |" for k, v in m["agreements"].items()]
-    rows += ["", f"Runs: {', '.join(f'{k}: `{r.path}`' for k, r in runs.items())}"]
-    write_outputs(result, ["\n".join(rows)])
-    return result
+EXPERIMENT = ClassificationExperiment()

@@ -1,29 +1,89 @@
-"""Sizes for ``ktiw verify``: ``quick`` (minutes on a 2-core CPU) and ``paper`` (BRIEF section 3).
+"""The one preset registry, keyed by ``(experiment, name)``: ``quick`` (minutes on a 2-core
+CPU) and ``paper`` (the paper's sizes) for every experiment of ``ktiw verify``.
 
-A preset fixes the training configuration of the LSTM runs, the default distributions
-(the headline contrast, permutation vs subset copying, at the preset's sequence length),
-and the toy-fidelity setups. ``--seeds``/``--steps``/``--device`` override single fields.
-How the ``quick`` sizes were chosen (the smallest sizes where the headline contrast
-still shows) is recorded in the README's "Verify" section.
+Every preset holds a :class:`Training` block: the model, its configuration and the
+optimisation settings.  ``ktiw train --preset NAME --model MODEL`` uses the very same block
+(:func:`training_for`), so ``quick`` means the same model and batch for both commands.
+``ktiw presets [EXPERIMENT]`` lists every field with its value and meaning
+(:func:`describe`); ``ktiw verify --set KEY=VALUE`` replaces one (:func:`with_overrides`).
+How the ``quick`` sizes were chosen is recorded in the README's "Verify" section.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TypeVar
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ktiw.theory.errors import KtiwError
 
-_Preset = TypeVar("_Preset")
+if TYPE_CHECKING:
+    from ktiw.empirics.trainer import TrainConfig
 
 
-def replace_fields(preset: _Preset, fields: dict[str, object], what: str = "preset") -> _Preset:
-    """The frozen dataclass ``preset`` with ``fields`` replaced; unknown names are a one-line
-    :class:`KtiwError` (``unknown <what> field(s): ...``)."""
-    unknown = sorted(set(fields) - set(preset.__dataclass_fields__))
-    if unknown:
-        raise KtiwError(f"unknown {what} field(s): {', '.join(unknown)}")
-    return replace(preset, **fields)  # type: ignore[type-var]
+@dataclass(frozen=True)
+class Training:
+    """How one experiment trains its runs; shared with ``ktiw train --preset``."""
+
+    model: str = field(metadata={"meaning": "model trained (ktiw train --model)"})
+    seeds: int = field(metadata={"meaning": "seeds per run (trained as one batched computation)"})
+    steps: int = field(metadata={"meaning": "optimiser steps per run (the budget)"})
+    batch_size: int = field(metadata={"meaning": "fresh samples per step and seed"})
+    lr: float = field(metadata={"meaning": "Adam learning rate"})
+    eval_every: int = field(metadata={"meaning": "evaluate every this many steps"})
+    eval_samples: int = field(metadata={"meaning": "fixed evaluation samples"})
+    model_config: Mapping[str, Any] = field(
+        metadata={"meaning": "the model's options (hidden size, heads, ...)"}
+    )
+    probe_every: int | None = field(
+        metadata={"meaning": "save probe arrays every this many steps (None: automatic)"}, default=None
+    )
+    proxy_steps: int = field(
+        metadata={"meaning": "training steps of the bag-of-words proxy beta_px (0: none)"}, default=200
+    )
+
+    def train_config(
+        self,
+        *,
+        preset: str,
+        spec: str | None = None,
+        data: Path | str | None = None,
+        uniform: bool = False,
+        seeds: list[int] | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        proxy_steps: int | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> TrainConfig:
+        """The trainer's config of one run with this block (``seeds`` default ``0 .. seeds-1``;
+        ``model_config`` replaces the block's options; the model's defaults fill the rest so
+        that the config equals what ``config.json`` records, for ``--reuse``)."""
+        from ktiw.empirics.models import MODELS
+        from ktiw.empirics.trainer import TrainConfig, resolve_device
+
+        options = dict(self.model_config if model_config is None else model_config)
+        spec_ = MODELS.get(self.model)
+        full = dataclasses.asdict(spec_.config(**options)) if spec_ is not None else options
+        return TrainConfig(
+            spec=spec,
+            data=None if data is None else str(data),
+            model=self.model,
+            uniform=uniform,
+            preset=preset,
+            seeds=list(range(self.seeds)) if seeds is None else list(seeds),
+            steps=self.steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            eval_every=self.eval_every,
+            eval_samples=self.eval_samples,
+            probe_every=self.probe_every,
+            proxy_steps=self.proxy_steps if proxy_steps is None else proxy_steps,
+            device=resolve_device(device),
+            threads=threads,
+            model_config=full,
+        )
 
 
 @dataclass(frozen=True)
@@ -39,37 +99,49 @@ class FidelitySetup:
 
 
 @dataclass(frozen=True)
-class VerifyPreset:
-    """Everything a ``ktiw verify`` run needs besides the distributions the user names."""
+class CopyPreset:
+    """The copying experiment: normal and uniform LSTM runs per distribution, six checks."""
 
-    name: str
-    specs: tuple[str, ...]
-    seeds: int
-    steps: int
-    batch_size: int
-    lr: float
-    eval_every: int
-    eval_samples: int
-    hidden: int
-    probe_every: int = 10
-    """Save probe arrays every this many steps (and at the last step); they give the ``xi`` curves."""
-    eps: float = 1e-3
-    """Symmetry-breaking size used for the theory's saddle takeoff (``predict(dist, eps)``)."""
-    fidelity: tuple[FidelitySetup, ...] = field(default_factory=tuple)
+    name: str = field(metadata={"meaning": "preset name"})
+    training: Training = field(metadata={"meaning": "training block"})
+    specs: tuple[str, ...] = field(metadata={"meaning": "default distributions (the headline contrast)"})
+    eps: float = field(
+        metadata={"meaning": "symmetry-breaking size of the theory's saddle takeoff"}, default=1e-3
+    )
+    fidelity: tuple[FidelitySetup, ...] = field(
+        metadata={"meaning": "toy-fidelity setups (spec, eps, lr, steps)"}, default=()
+    )
 
-    def with_overrides(
-        self, seeds: int | None = None, steps: int | None = None, **fields: object
-    ) -> VerifyPreset:
-        """The preset with ``--seeds``/``--steps`` (and, for tests, any other field) replaced."""
-        for name, value in (("--seeds", seeds), ("--steps", steps)):
-            if value is not None and value < 1:
-                raise KtiwError(f"{name} must be >= 1, got {value}")
-        if seeds is not None:
-            fields["seeds"] = seeds
-        if steps is not None:
-            fields["steps"] = steps
-        return replace_fields(self, fields)
 
+@dataclass(frozen=True)
+class MultiheadPreset:
+    """The multi-head rescue experiment (``training.model_config["heads"]`` heads per model)."""
+
+    name: str = field(metadata={"meaning": "preset name"})
+    training: Training = field(metadata={"meaning": "training block (training.seeds: ktiw train only)"})
+    spec: str = field(metadata={"meaning": "the permutation task"})
+    candidates: int = field(metadata={"meaning": "single-head initialisations to classify"})
+    pool_size: int = field(metadata={"meaning": "keep at most this many good and this many bad heads"})
+    combinations: int = field(metadata={"meaning": "models per group (--seeds)"})
+    data_seeds: int = field(metadata={"meaning": "data seeds each single head is trained on"}, default=3)
+    max_seeds_per_run: int = field(metadata={"meaning": "single-head seeds per batched run"}, default=64)
+    base_seed: int = field(metadata={"meaning": "seed of the parameters shared by all heads"}, default=0)
+    combo_seed: int = field(
+        metadata={"meaning": "seed of the random choice of heads for the combinations"}, default=0
+    )
+
+
+@dataclass(frozen=True)
+class ClassificationPreset:
+    """The classification experiment: normal and uniform classifier runs on a keyword task."""
+
+    name: str = field(metadata={"meaning": "preset name"})
+    training: Training = field(metadata={"meaning": "training block"})
+    spec: str = field(metadata={"meaning": "default keyword distribution"})
+
+
+Preset = CopyPreset | MultiheadPreset | ClassificationPreset
+P = TypeVar("P", CopyPreset, MultiheadPreset, ClassificationPreset)
 
 _FIDELITY = (
     # drift: 6!/2! = 360 sequences, uniform start; flow takeoff t = 37, run to t = 100.
@@ -81,43 +153,167 @@ _FIDELITY = (
     FidelitySetup("permutation:L=4", eps=1e-3, lr=0.05, steps=5000),
 )
 
-PRESETS: dict[str, VerifyPreset] = {
-    "quick": VerifyPreset(
+_QUICK = dict(batch_size=64, lr=1e-3, eval_every=10, eval_samples=50)
+_PAPER = dict(seeds=20, steps=200, batch_size=128, lr=1e-3, eval_every=10, eval_samples=50)
+
+PRESETS: dict[tuple[str, str], Preset] = {
+    ("copy", "quick"): CopyPreset(
         # the smallest sizes of the sweep in README "Verify" where the headline contrast holds:
         # at L=6 permutation and subset succeed equally fast; at L=8 subset reaches 95% by step
         # 80-90 and permutation at 110-190 (hidden 64), so a budget of 150 steps (1.5-2x the
         # subset's time, like the paper's 200 steps for L=40) separates them.
         name="quick",
+        training=Training(
+            model="lstm", seeds=8, steps=150, **_QUICK, model_config={"hidden": 64}, probe_every=10
+        ),
         specs=("permutation:L=8", "subset:L=8,V=12"),
-        seeds=8,
-        steps=150,
-        batch_size=64,
-        lr=1e-3,
-        eval_every=10,
-        eval_samples=50,
-        hidden=64,
-        probe_every=10,
         fidelity=_FIDELITY,
     ),
-    "paper": VerifyPreset(
+    ("copy", "paper"): CopyPreset(
         name="paper",
+        # probes every 5th evaluation: 20 seeds x 50 samples x 40 x 40 probes are large
+        training=Training(model="lstm", **_PAPER, model_config={"hidden": 256}, probe_every=50),
         specs=("permutation:L=40", "subset:L=40,V=60"),
-        seeds=20,
-        steps=200,
-        batch_size=128,
-        lr=1e-3,
-        eval_every=10,
-        eval_samples=50,
-        hidden=256,
-        probe_every=50,  # every 5th evaluation: 20 seeds x 50 samples x 40 x 40 probes are large
         fidelity=_FIDELITY,
+    ),
+    ("multihead", "quick"): MultiheadPreset(
+        name="quick",
+        training=Training(
+            model="multihead",
+            seeds=4,
+            steps=100,
+            **_QUICK,
+            model_config={"hidden": 64, "heads": 2},
+            proxy_steps=0,
+        ),
+        spec="permutation:L=10",
+        candidates=12,
+        pool_size=6,
+        combinations=20,
+    ),
+    ("multihead", "paper"): MultiheadPreset(
+        name="paper",
+        training=Training(
+            model="multihead", **_PAPER, model_config={"hidden": 256, "heads": 8}, proxy_steps=0
+        ),
+        spec="permutation:L=40",
+        candidates=150,
+        pool_size=20,
+        combinations=50,
+        max_seeds_per_run=60,
+    ),
+    ("classification", "quick"): ClassificationPreset(
+        name="quick",
+        training=Training(
+            model="classifier",
+            seeds=4,
+            steps=200,
+            **{**_QUICK, "eval_samples": 200},
+            model_config={"hidden": 32},
+        ),
+        spec="keyword:L=20,V=60,K=6",
+    ),
+    ("classification", "paper"): ClassificationPreset(
+        name="paper",
+        training=Training(
+            model="classifier",
+            **{**_PAPER, "steps": 400, "eval_every": 20, "eval_samples": 500},
+            model_config={"hidden": 256},
+        ),
+        spec="keyword:L=40,V=1000,K=20",
     ),
 }
 
 
-def get_preset(name: str) -> VerifyPreset:
-    """The preset called ``name`` or a one-line :class:`KtiwError` listing the valid ones."""
+def experiments() -> list[str]:
+    """Experiment names in registry order."""
+    return list(dict.fromkeys(e for e, _ in PRESETS))
+
+
+def preset_names(experiment: str | None = None) -> list[str]:
+    return list(dict.fromkeys(n for e, n in PRESETS if experiment in (None, e)))
+
+
+def get_preset(experiment: str, name: str) -> Preset:
+    """The preset ``(experiment, name)`` or a one-line :class:`KtiwError` listing the valid ones."""
+    if experiment not in experiments():
+        raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(experiments())}")
     try:
-        return PRESETS[name]
+        return PRESETS[(experiment, name)]
     except KeyError:
-        raise KtiwError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
+        valid = ", ".join(preset_names(experiment))
+        raise KtiwError(f"unknown preset {name!r}; valid presets: {valid}") from None
+
+
+def training_for(name: str, model: str) -> Training:
+    """The training block ``ktiw train --preset NAME --model MODEL`` uses: that of the first
+    experiment whose preset ``NAME`` trains ``MODEL``.  A model no experiment trains (``toy``)
+    takes the copy experiment's block with its own default configuration."""
+    if name not in preset_names():
+        raise KtiwError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}")
+    for (_, n), preset in PRESETS.items():
+        if n == name and preset.training.model == model:
+            return preset.training
+    base = PRESETS[("copy", name)].training
+    return dataclasses.replace(base, model=model, model_config={})
+
+
+def _names(obj: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(obj)]
+
+
+def valid_keys(preset: Preset) -> list[str]:
+    """Every key ``--set`` accepts for ``preset``: its own fields, the training block's, and
+    the model's configuration fields."""
+    from ktiw.empirics.models import MODELS
+
+    own = [n for n in _names(preset) if n not in ("name", "training")]
+    train = [n for n in _names(preset.training) if n not in ("model", "model_config")]
+    spec = MODELS.get(preset.training.model)
+    model = _names(spec.config) if spec is not None else list(preset.training.model_config)
+    return own + train + [m for m in model if m not in own + train]
+
+
+def with_overrides(preset: P, values: Mapping[str, Any]) -> P:
+    """``preset`` with ``values`` replaced wherever each key lives (the preset, its training
+    block, or the model configuration); an unknown key is a one-line :class:`KtiwError` naming
+    the valid ones."""
+    keys = valid_keys(preset)
+    unknown = sorted(set(values) - set(keys))
+    if unknown:
+        raise KtiwError(f"unknown preset field(s): {', '.join(unknown)}; valid: {', '.join(keys)}")
+    own, train, model = {}, {}, dict(preset.training.model_config)
+    for key, value in values.items():
+        if key in _names(preset):
+            default = getattr(preset, key)
+            own[key] = tuple(value) if isinstance(default, tuple) and isinstance(value, list) else value
+        elif key in _names(preset.training):
+            train[key] = value
+        else:
+            model[key] = value
+    training = dataclasses.replace(preset.training, **train, model_config=model)
+    return dataclasses.replace(preset, **own, training=training)
+
+
+def describe(preset: Preset) -> list[tuple[str, str, str]]:
+    """``(field, value, meaning)`` of every field of ``preset``, the training block's fields
+    as ``training.FIELD`` and the model options as ``training.model_config.KEY``."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            meaning = f.metadata.get("meaning", "")
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            elif f.name == "model_config":
+                for k, v in value.items():
+                    rows.append((f"{prefix}model_config.{k}", repr(v), f"{obj.model} option"))
+            elif f.name == "fidelity":
+                setups = "; ".join(f"{s.spec} eps={s.eps:g} lr={s.lr:g} steps={s.steps}" for s in value)
+                rows.append((f"{prefix}{f.name}", setups or "()", meaning))
+            else:
+                rows.append((f"{prefix}{f.name}", repr(value), meaning))
+
+    walk(preset, "")
+    return rows

@@ -1,18 +1,21 @@
-"""``--reuse``: find a finished run directory whose recorded config equals the requested one.
+"""``--reuse``: find a run directory whose recorded config equals the requested one.
 
 Two configs are *the same run* when every field that determines the numbers is equal:
 the training config's own fields, compared after a JSON round trip (tuples become lists),
-except :data:`IGNORED` (labels and provenance that do not change the numbers). A run
-counts as finished when its ``summary.json`` says ``"finished": true``.
+except :data:`IGNORED` (labels and provenance that do not change the numbers).  A requested
+``None`` (``probe_every``: automatic) matches whatever the trainer resolved it to.  A run
+counts as finished when its ``summary.json`` says ``"finished": true``; an unfinished one
+that has a checkpoint can be resumed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-IGNORED = frozenset({"preset", "versions", "git_commit", "out_dir", "progress"})
+IGNORED = frozenset({"preset", "versions", "git_commit", "out_dir", "progress", "device_requested"})
 """Config fields that do not change a run's numbers: the preset's name (its values are
 recorded field by field), package versions and git commit (provenance; recorded in the
 report), and output-only options."""
@@ -26,11 +29,12 @@ def normalise(config: dict[str, object]) -> dict[str, object]:
 def same_config(requested: dict[str, object], recorded: dict[str, object]) -> bool:
     """Whether a recorded ``config.json`` describes the requested run.
 
-    Every non-ignored field of ``requested`` must be present in ``recorded`` with an equal
-    value (fields the recorder adds on its own, such as versions, are not required back).
+    Every non-ignored, non-``None`` field of ``requested`` must be present in ``recorded``
+    with an equal value (fields the recorder adds on its own, such as versions, are not
+    required back).
     """
     want, have = normalise(requested), normalise(recorded)
-    return all(k in have and have[k] == v for k, v in want.items())
+    return all(k in have and have[k] == v for k, v in want.items() if v is not None)
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -42,13 +46,31 @@ def is_finished(run_dir: Path) -> bool:
     return bool(summary.get("finished")) and not summary.get("interrupted", False)
 
 
-def find_reusable(requested: dict[str, object], candidates: Iterable[Path]) -> Path | None:
-    """The first finished directory among ``candidates`` whose config equals ``requested``."""
+@dataclass(frozen=True)
+class Match:
+    path: Path
+    finished: bool
+
+
+def find_matching(requested: dict[str, object], candidates: Iterable[Path]) -> Match | None:
+    """A directory among ``candidates`` whose config equals ``requested``: the first finished
+    one, else the first unfinished one with a checkpoint to resume from, else ``None``."""
+    resumable = None
     for run_dir in sorted(candidates):
         try:
             recorded = json.loads((run_dir / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        if same_config(requested, recorded) and is_finished(run_dir):
-            return run_dir
-    return None
+        if not isinstance(recorded, dict) or not same_config(requested, recorded):
+            continue
+        if is_finished(run_dir):
+            return Match(run_dir, True)
+        if resumable is None and (run_dir / "checkpoint.pt").exists():
+            resumable = Match(run_dir, False)
+    return resumable
+
+
+def find_reusable(requested: dict[str, object], candidates: Iterable[Path]) -> Path | None:
+    """The first finished directory among ``candidates`` whose config equals ``requested``."""
+    match = find_matching(requested, candidates)
+    return match.path if match is not None and match.finished else None

@@ -1,7 +1,12 @@
-"""Small statistics the verdicts need: Wilson score intervals and Kendall's tau with the
-disagreeing pairs named, plus "first step a curve reaches a level".
+"""The statistics the verdicts need: intervals for display, exact tests for decisions.
 
-Pure numpy/math so that every formula can be checked against hand computations.
+* :func:`wilson_interval`: a proportion's Wilson score interval (figures, tables);
+* :func:`fisher_less`: one-sided Fisher exact test that one success rate is below another;
+* :func:`binomial_greater`, :func:`binomial_less`: one-sided exact binomial tests of a rate
+  against ``p0``;
+* :func:`kendall_order`: Kendall's tau-b and its one-sided p-value (scipy), with the
+  disagreeing pairs named;
+* :func:`median_or_inf`: a median where ``inf`` means "never".
 """
 
 from __future__ import annotations
@@ -51,87 +56,87 @@ def wilson_interval(k: int, n: int, z: float = WILSON_Z) -> Interval:
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # exact endpoints at the boundaries (avoid 1e-17 round-off outside [0, 1])
     low = 0.0 if k == 0 else max(0.0, centre - half)
     high = 1.0 if k == n else min(1.0, centre + half)
     return Interval(k, n, low, high)
 
 
+def fisher_less(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
+    """One-sided p-value of Fisher's exact test for "rate a < rate b" (``k`` successes of ``n``).
+
+    The table ``[[k_a, n_a - k_a], [k_b, n_b - k_b]]`` with the alternative that a's odds of
+    success are lower; the p-value is the hypergeometric probability of ``k_a`` or fewer
+    successes in a given the margins.  Example: 5/8 against 8/8 gives ``p = 0.1``.
+    """
+    from scipy.stats import fisher_exact
+
+    if n_a < 1 or n_b < 1:
+        return float("nan")
+    table = [[k_a, n_a - k_a], [k_b, n_b - k_b]]
+    return float(fisher_exact(table, alternative="less").pvalue)
+
+
+def binomial_greater(k: int, n: int, p0: float) -> float:
+    """One-sided exact binomial p-value of ``k`` successes in ``n`` for "rate > p0"."""
+    return _binomial(k, n, p0, "greater")
+
+
+def binomial_less(k: int, n: int, p0: float) -> float:
+    """One-sided exact binomial p-value of ``k`` successes in ``n`` for "rate < p0" (below the
+    level exactly when the one-sided Clopper-Pearson upper bound is below ``p0``)."""
+    return _binomial(k, n, p0, "less")
+
+
+def _binomial(k: int, n: int, p0: float, alternative: str) -> float:
+    from scipy.stats import binomtest
+
+    if n < 1:
+        return float("nan")
+    return float(binomtest(k, n, p0, alternative=alternative).pvalue)
+
+
 @dataclass(frozen=True)
 class KendallResult:
-    """Kendall's tau-b between two rankings of the same named items.
+    """Kendall's tau-b between two rankings of the same named items, with the one-sided
+    p-value of "positively associated" (:func:`scipy.stats.kendalltau`).
 
-    ``concordant``/``discordant`` count item pairs ordered the same / the opposite way;
     ``discordant_pairs`` names the disagreeing pairs as ``(a, b)`` where ``x`` ranks ``a``
-    before ``b`` and ``y`` ranks ``b`` before ``a``. Pairs tied in either ranking are
-    neither (listed in ``tied_pairs``). ``tau`` is NaN when it is undefined (fewer than two
-    items or one ranking all ties).
+    before ``b`` and ``y`` ranks ``b`` before ``a``; pairs tied in either ranking are in
+    ``tied_pairs``.  ``tau`` and ``p_value`` are NaN when undefined (fewer than two items or
+    one ranking all ties).
     """
 
     tau: float
+    p_value: float
     concordant: int
     discordant: int
     discordant_pairs: list[tuple[str, str]] = field(default_factory=list)
     tied_pairs: list[tuple[str, str]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "tau": None if math.isnan(self.tau) else self.tau,
-            "concordant": self.concordant,
-            "discordant": self.discordant,
-            "discordant_pairs": [list(p) for p in self.discordant_pairs],
-            "tied_pairs": [list(p) for p in self.tied_pairs],
-        }
 
+def kendall_order(names: Sequence[str], x: Sequence[float], y: Sequence[float]) -> KendallResult:
+    """Kendall's tau-b of ``x`` against ``y`` and its one-sided p-value (exact for small ``n``)."""
+    from scipy.stats import kendalltau
 
-def kendall_tau(names: Sequence[str], x: Sequence[float], y: Sequence[float]) -> KendallResult:
-    """Kendall's tau-b of ``x`` against ``y`` (``+inf`` allowed: "never", ties with itself).
-
-    ``tau_b = (n_c - n_d) / sqrt((n_0 - n_x)(n_0 - n_y))`` with ``n_0 = n(n-1)/2`` pairs,
-    ``n_x``/``n_y`` the pairs tied in ``x``/``y``; equal to scipy's ``kendalltau`` (variant b).
-    """
     if not (len(names) == len(x) == len(y)):
         raise ValueError("names, x and y must have the same length")
-    n = len(names)
-    nc = nd = tx = ty = 0
+    nc = nd = 0
     disc: list[tuple[str, str]] = []
     ties: list[tuple[str, str]] = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            sx = _sign(x[i], x[j])
-            sy = _sign(y[i], y[j])
-            tx += sx == 0
-            ty += sy == 0
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            sx, sy = np.sign(x[j] - x[i]) if x[i] != x[j] else 0, np.sign(y[j] - y[i]) if y[i] != y[j] else 0
             if sx == 0 or sy == 0:
                 ties.append((names[i], names[j]))
             elif sx == sy:
                 nc += 1
             else:
                 nd += 1
-                first, second = (names[i], names[j]) if sx > 0 else (names[j], names[i])
-                disc.append((first, second))
-    n0 = n * (n - 1) // 2
-    denom = math.sqrt((n0 - tx) * (n0 - ty))
-    tau = (nc - nd) / denom if denom > 0 else float("nan")
-    return KendallResult(tau, nc, nd, disc, ties)
-
-
-def _sign(a: float, b: float) -> int:
-    """Sign of ``b - a`` with ``inf == inf`` (both "never") counted as a tie."""
-    if a == b:
-        return 0
-    return 1 if b > a else -1
-
-
-def first_reach(steps: np.ndarray, values: np.ndarray, level: float) -> float:
-    """The first step at which ``values >= level``; ``inf`` if it never does.
-
-    ``steps`` must be increasing. NaN values never count as reaching.
-    """
-    steps = np.asarray(steps, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    hit = np.nonzero(np.nan_to_num(values, nan=-np.inf) >= level)[0]
-    return float(steps[hit[0]]) if hit.size else float("inf")
+                disc.append((names[i], names[j]) if sx > 0 else (names[j], names[i]))
+    if len(names) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return KendallResult(float("nan"), float("nan"), nc, nd, disc, ties)
+    res = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="greater")
+    return KendallResult(float(res.statistic), float(res.pvalue), nc, nd, disc, ties)
 
 
 def median_or_inf(values: Sequence[float]) -> float:

@@ -38,6 +38,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .curves import first_reach
+
 _CHUNK_ELEMENTS = 1 << 22
 """Pairwise ``[tokens, L, L]`` comparisons are done in chunks of about this many elements."""
 
@@ -268,15 +270,6 @@ def kendall_tau(
     return float(defined.mean()) if defined.size else math.nan
 
 
-def first_reach(agreement_curve: Sequence[float] | np.ndarray, target: float) -> int | None:
-    """Index of the first checkpoint with ``agreement_curve[k] >= target`` (``None`` if never)."""
-    curve = np.asarray(agreement_curve, dtype=np.float64)
-    if curve.ndim != 1:
-        raise ValueError("agreement_curve must be one-dimensional")
-    hits = np.nonzero(curve >= target)[0]
-    return int(hits[0]) if hits.size else None
-
-
 def xi(
     agreement_curve: Sequence[float] | np.ndarray,
     performance_curve: Sequence[float] | np.ndarray,
@@ -295,8 +288,8 @@ def xi(
     perf = np.asarray(performance_curve, dtype=np.float64)
     if perf.shape != np.shape(agreement_curve):
         raise ValueError("agreement_curve and performance_curve must have the same length")
-    k = first_reach(agreement_curve, target)
-    return None if k is None else float(perf[k])
+    k = first_reach(np.arange(perf.size), agreement_curve, target)
+    return None if math.isinf(k) else float(perf[int(k)])
 
 
 def xi_star(performance_curve: Sequence[float] | np.ndarray) -> float:

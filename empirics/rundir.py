@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,22 @@ CURVE_COLUMNS = (
     "beta_acc",
     "diverged",
 )
+
+
+def run_name(label: str, model: str, uniform: bool = False) -> str:
+    """The directory name of a run, the same for ``ktiw train`` and ``ktiw verify``:
+    ``<label>-<model>[-uniform]`` with the label made file-name safe
+    (``subset:L=10,V=15`` -> ``subset-L10-V15-lstm``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", re.sub(r"[:,]", "-", label).replace("=", ""))
+    return f"{safe}-{model}" + ("-uniform" if uniform else "")
+
+
+def fresh_dir(parent: Path, name: str) -> Path:
+    """``parent/name``, or ``parent/name-2``, ``-3``, ... when that already exists."""
+    target, k = Path(parent) / name, 2
+    while target.exists():
+        target, k = Path(parent) / f"{name}-{k}", k + 1
+    return target
 
 
 def write_json(path: Path, obj: Any) -> None:

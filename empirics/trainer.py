@@ -39,6 +39,7 @@ from ktiw.theory.errors import KtiwError
 
 from . import rundir
 from .batched import SeedAdam
+from .curves import SUCCESS_ACCURACY
 from .models import SeedModel, build_model
 from .probes import COLUMNS, seed_metrics
 
@@ -270,7 +271,7 @@ class Trainer:
         seeds = []
         for k, seed in enumerate(self.seeds):
             hist = self.history[seed]
-            reached = [st for st, acc in hist if acc >= 0.95]
+            reached = [st for st, acc in hist if acc >= SUCCESS_ACCURACY]
             seeds.append(
                 {
                     "seed": seed,

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from .distribution import ordered_subsets
 
@@ -132,12 +133,6 @@ def derive(H: int = 2, L: int = 3, K: int = 2) -> MultiHeadDerivation:
 # --------------------------------------------------------------------------- numbers
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def gradients(
     B: np.ndarray, a: np.ndarray, src: np.ndarray, tgt: np.ndarray, weights: np.ndarray | None = None
 ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -156,11 +151,11 @@ def gradients(
     H, T, _ = a.shape
     n = src.shape[0]
     w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=np.float64)
-    alpha = _softmax(a)  # [H, T, L]
+    alpha = softmax(a, axis=-1)  # [H, T, L]
     abar = alpha.mean(axis=0)  # [T, L]
     X = B[src]  # [n, L, O]
     s = np.einsum("tl,nlo->nto", abar, X)
-    p = _softmax(s)
+    p = softmax(s, axis=-1)
     logp_y = (
         np.take_along_axis(s, tgt[..., None], -1)[..., 0]
         - np.log(np.exp(s - s.max(-1, keepdims=True)).sum(-1))
@@ -251,7 +246,7 @@ def rescue_flow(
     p_correct = np.zeros(len(t))
     for i in range(len(t)):
         B, a = unpack(sol.y[:, i])
-        attn[:, i] = np.einsum("htt->h", _softmax(a)) / k
+        attn[:, i] = np.einsum("htt->h", softmax(a, axis=-1)) / k
         loss, _, _ = gradients(B, a, src, tgt)
         p_correct[i] = np.exp(-loss)
     takeoff: list[float | None] = []

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,6 @@ def _numeric() -> tuple[Any, Any]:
     return sp.lambdify(args, dX, modules=mods), sp.lambdify(args, da, modules=mods)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def gradients(
     B: np.ndarray, a: np.ndarray, src: np.ndarray, tgt: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -186,10 +181,10 @@ def gradients(
     if a.shape != (T, L):
         raise ValueError(f"a must have shape (T, L) = ({T}, {L}), got {a.shape}")
     N = n * T
-    alpha = np.broadcast_to(_softmax(a)[None], (n, T, L)).reshape(N, L)
+    alpha = np.broadcast_to(softmax(a, axis=-1)[None], (n, T, L)).reshape(N, L)
     X = np.broadcast_to(B[src][:, None], (n, T, L, K)).reshape(N, L, K)
     s = np.einsum("nl,nlo->no", alpha, X)
-    p = _softmax(s)
+    p = softmax(s, axis=-1)
     y = tgt.reshape(N, 1, 1)
     m = np.arange(L).reshape(L, 1)
     k = np.arange(K).reshape(1, K)

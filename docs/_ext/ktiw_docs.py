@@ -281,7 +281,14 @@ FIGURE_CAPTIONS = {
     "time where the run could fit a time scale).",
 }
 
-VERDICT_COLUMNS = ("name", "subject", "measured", "expected", "status")
+VERDICT_COLUMNS = ("name", "subject", "status", "measured", "expected")
+REFUTED = ("refuted", "FAIL")
+UNDECIDED = ("inconclusive", "n/a")
+
+
+def in_words(row: dict[str, Any]) -> str:
+    """A verdict's plain-words sentence (older stored runs call it ``detail``)."""
+    return str(row.get("sentence") or row.get("detail") or "")
 
 
 def verdict_rows(result: object) -> list[dict[str, Any]]:
@@ -318,7 +325,7 @@ def render_verify_results(out: Path, data: Path) -> Path:
             cells = [str(row.get(k, "")).replace("|", "\\|").replace("\n", " ") for k in keys]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "What each verdict rests on:", ""]
-        lines += [f"* **{r.get('name')}** (`{r.get('subject')}`): {r.get('detail', '')}" for r in rows]
+        lines += [f"* **{r.get('name')}** (`{r.get('subject')}`): {in_words(r)}" for r in rows]
         lines.append("")
     scalars = (
         {k: v for k, v in result.items() if not isinstance(v, list | dict)}
@@ -361,24 +368,24 @@ def render_verify_refuted(out: Path, data: Path) -> Path:
         text = "```{note}\nNo stored quick run yet (`docs/scripts/quick_verify.sh` makes one).\n```\n"
         return write_if_changed(out / "verify_refuted.md", text)
     rows = verdict_rows(json.loads(verdicts.read_text(encoding="utf-8")))
-    failed = [r for r in rows if r.get("status") == "FAIL" or r.get("passed") is False]
-    undecided = [r for r in rows if r.get("status") == "n/a" or ("passed" in r and r["passed"] is None)]
+    failed = [r for r in rows if r.get("status") in REFUTED or r.get("passed") is False]
+    undecided = [r for r in rows if r.get("status") in UNDECIDED or ("passed" in r and r["passed"] is None)]
     lines = [f"From `{verdicts.relative_to(ROOT)}` ({len(rows)} verdicts).", ""]
     if failed:
-        lines += [f"* **{r.get('name')}** (`{r.get('subject')}`): {r.get('detail')}" for r in failed]
+        lines += [f"* **{r.get('name')}** (`{r.get('subject')}`): {in_words(r)}" for r in failed]
     else:
         lines.append("No verdict of the stored run refutes a prediction.")
     rates = [r for r in rows if r.get("name") == "success-rate"]
     if rates:
         lines += [
             "",
-            "Success rates in the same run (seeds reaching the success accuracy, Wilson 95% interval):",
+            "Success rates in the same run (seeds reaching the success accuracy):",
             "",
         ]
         lines += [f"* `{r.get('subject')}`: {r.get('measured')}" for r in rates]
     if undecided:
         lines += ["", "Verdicts the run could not decide:", ""]
-        lines += [f"* **{r.get('name')}** (`{r.get('subject')}`): {r.get('detail')}" for r in undecided]
+        lines += [f"* **{r.get('name')}** (`{r.get('subject')}`): {in_words(r)}" for r in undecided]
     return write_if_changed(out / "verify_refuted.md", "\n".join(lines) + "\n")
 
 

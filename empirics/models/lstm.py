@@ -47,6 +47,7 @@ from .. import batched as bt
 from . import hooks
 from .base import SeedModel
 from .hooks import Cache, hook
+from .loss import token_mean_nll
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
 
@@ -203,12 +204,8 @@ class LSTMSeq2Seq(SeedModel):
         return inputs.dec_out
 
     def token_mean_nll(self, out: Tensor, inp: SeqInputs) -> Tensor:
-        """Each seed's mean NLL over its valid target tokens (EOS included), ``[S]``."""
-        logp = torch.log_softmax(out, dim=-1)
-        nll = -logp.gather(-1, inp.dec_out.unsqueeze(-1)).squeeze(-1)
-        valid = inp.dec_valid
-        nll = torch.where(valid, nll, torch.zeros_like(nll))
-        return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
+        """Each seed's mean NLL over its valid target tokens, ``[S]`` (:func:`.loss.token_mean_nll`)."""
+        return token_mean_nll(out, inp.dec_out, inp.dec_valid)
 
     def losses(self, inputs: SeqInputs, cache: Cache | None = None) -> Tensor:
         h, finals = self.encode(inputs)

@@ -57,6 +57,7 @@ from .. import batched as bt
 from . import hooks
 from .base import MODELS, ModelSpec, SeedModel
 from .hooks import Cache, hook
+from .loss import token_mean_nll
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
 _HEAD_TAG = 0x4EAD
@@ -271,11 +272,8 @@ class MultiHeadGRU(SeedModel):
         return inputs.dec_out
 
     def token_mean_nll(self, out: Tensor, inp: SeqInputs) -> Tensor:
-        """Each seed's mean NLL over its valid target tokens (EOS included), ``[S]``."""
-        nll = -torch.log_softmax(out, dim=-1).gather(-1, inp.dec_out.unsqueeze(-1)).squeeze(-1)
-        valid = inp.dec_valid
-        nll = torch.where(valid, nll, torch.zeros_like(nll))
-        return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
+        """Each seed's mean NLL over its valid target tokens, ``[S]`` (:func:`.loss.token_mean_nll`)."""
+        return token_mean_nll(out, inp.dec_out, inp.dec_valid)
 
     def losses(self, inputs: SeqInputs, cache: Cache | None = None) -> Tensor:
         h, s = self.encode_decode(inputs)

@@ -34,6 +34,7 @@ from .. import batched as bt
 from . import hooks
 from .base import SeedModel
 from .hooks import Cache, hook
+from .loss import token_mean_nll
 
 
 @dataclass
@@ -117,10 +118,8 @@ class ToyModel(SeedModel):
         return inputs.tgt
 
     def token_mean_nll(self, s: Tensor, inp: ToyInputs) -> Tensor:
-        nll = -torch.log_softmax(s, dim=-1).gather(-1, inp.tgt.unsqueeze(-1)).squeeze(-1)
-        valid = inp.tgt_valid
-        nll = torch.where(valid, nll, torch.zeros_like(nll))
-        return nll.sum(dim=(1, 2)) / valid.sum(dim=(1, 2)).to(nll.dtype)
+        """Each seed's mean NLL over its valid target tokens, ``[S]`` (:func:`.loss.token_mean_nll`)."""
+        return token_mean_nll(s, inp.tgt, inp.tgt_valid)
 
     def losses(self, inputs: ToyInputs, cache: Cache | None = None) -> Tensor:
         s, _ = self.outputs(inputs, self.logits(inputs), cache)

@@ -1,9 +1,8 @@
-"""Each check on synthetic numbers whose verdict is known by construction: one case that
-must pass and one that must fail (with a refutation that names the prediction)."""
+"""Each check's verdicts on synthetic numbers whose answer is known by construction: pass,
+refuted, inconclusive (too little evidence) and reported, including the cases that used to
+pass or refute wrongly (5/8 vs 8/8; a budget in which nothing learns; one pair of takeoffs)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -12,9 +11,9 @@ from scipy.special import expit
 from ktiw.comparator import thresholds as th
 from ktiw.comparator.checks import (
     FidelityTrace,
-    SeedCurve,
     SuccessCount,
     Takeoff,
+    TokenShare,
     check_agreement_table,
     check_ktiw_before_attention,
     check_ktiw_under_uniform,
@@ -22,119 +21,140 @@ from ktiw.comparator.checks import (
     check_takeoff_order,
     check_toy_fidelity,
     measured_takeoff,
-    overall_passed,
 )
+from ktiw.comparator.measures import Agreement, SeedCurve
+from ktiw.comparator.verdict import Status, Verdict, exit_code
+
+PASS, REFUTED, INCONCLUSIVE, REPORTED = Status.PASS, Status.REFUTED, Status.INCONCLUSIVE, Status.REPORTED
 
 
-def _sigmoid_curve(t: np.ndarray, t0: float, width: float = 20.0) -> np.ndarray:
-    return expit((t - t0) / width)
-
-
-def test_toy_fidelity_pass_and_fail() -> None:
-    t_flow = np.linspace(0, 500, 2001)
-    flow = 0.25 + 0.75 * _sigmoid_curve(t_flow, 200)
-    t_gd = np.arange(0, 1001) * 0.5
-    close = 0.25 + 0.75 * _sigmoid_curve(t_gd, 200) + 0.01 * np.sin(t_gd)  # |diff| <= 0.01
-    ok = check_toy_fidelity(FidelityTrace("subset:L=4,V=6", "drift", 0.5, t_gd, close, t_flow, flow))
-    assert ok.passed is True
-    assert ok.numbers["max_abs_diff"] == pytest.approx(0.01, abs=2e-4)
-    # a time-scale error of 10% moves the curve by far more than 0.02 near the takeoff
-    late = 0.25 + 0.75 * _sigmoid_curve(t_gd, 220)
-    bad = check_toy_fidelity(FidelityTrace("permutation:L=4", "saddle", 0.5, t_gd, late, t_flow, flow))
-    assert bad.passed is False
-    expected = np.max(np.abs(late - (0.25 + 0.75 * _sigmoid_curve(t_gd, 200))))
-    assert bad.numbers["max_abs_diff"] == pytest.approx(expected, abs=1e-3)
-    assert "REFUTED" in bad.detail and "permutation:L=4" in bad.detail
-
-
-def test_ktiw_under_uniform_drift_and_saddle() -> None:
-    assert check_ktiw_under_uniform("subset", "drift", 0.8, 0.1).passed is True
-    bad = check_ktiw_under_uniform("subset", "drift", 0.4, 0.1)
-    assert bad.passed is False and "0.4" in bad.detail
-    # "most" is a strict majority
-    assert check_ktiw_under_uniform("subset", "drift", th.MOST, 0.1).passed is False
-    assert check_ktiw_under_uniform("perm", "saddle", 0.12, 0.1).passed is True
-    bad = check_ktiw_under_uniform("perm", "saddle", 0.6, 0.1)
-    assert bad.passed is False and "0.5 above" in bad.detail
-    assert check_ktiw_under_uniform("x", "ambiguous", 0.6, 0.1).passed is None
-
-
-def _seed(seed: int, beta_t0: float, attn_t0: float, succeeded: bool = True) -> SeedCurve:
-    steps = np.arange(0, 201, 10, dtype=float)
+def seed_curve(seed: int, t0: float, succeeded: bool, steps: int = 200, beta_lead: float = 10.0) -> SeedCurve:
+    """Token accuracy crosses 0.5 at ``t0 + 10``, attention at ``t0``, beta at ``t0 - beta_lead``."""
+    s = np.arange(0, steps + 1, 10, dtype=float)
     return SeedCurve(
-        seed,
-        steps,
-        token_acc=_sigmoid_curve(steps, attn_t0 + 10),
-        attn_acc=_sigmoid_curve(steps, attn_t0, 5),
-        beta_acc=_sigmoid_curve(steps, beta_t0, 5),
-        succeeded=succeeded,
+        seed, s, expit((s - t0 - 10) / 8), expit((s - t0) / 8), expit((s - t0 + beta_lead) / 8), succeeded
     )
 
 
-def test_ktiw_before_attention() -> None:
-    good = [_seed(0, 50, 100), _seed(1, 60, 80), _seed(2, 120, 90), _seed(3, 10, 10, succeeded=False)]
-    v = check_ktiw_before_attention("subset", good)
-    assert v.passed is True
-    assert (v.numbers["ktiw_first"], v.numbers["counted_seeds"]) == (2, 3)
-    # beta reaching 0.5 at step 50 -> first grid step with value >= 0.5 is 50
-    assert v.numbers["seeds"][0]["step_beta"] == 50.0 and v.numbers["seeds"][0]["step_attn"] == 100.0
-    bad = check_ktiw_before_attention("subset", [_seed(0, 100, 50), _seed(1, 60, 80), _seed(2, 150, 30)])
-    assert bad.passed is False and "[0, 2]" in bad.detail
-    # exactly half is not "most"
-    half = check_ktiw_before_attention("subset", [_seed(0, 100, 50), _seed(1, 60, 80)])
-    assert half.passed is False
-    assert check_ktiw_before_attention("perm", [_seed(0, 1, 1, succeeded=False)]).passed is None
-    # a seed that succeeds without attention ever reaching 0.5 is not counted either way
-    never = check_ktiw_before_attention("perm", [_seed(0, 50, 10_000), _seed(1, 100, 50)])
-    assert never.passed is False and never.numbers["counted_seeds"] == 1
-    assert never.numbers["succeeded_without_attention"] == [0]
-    assert check_ktiw_before_attention("perm", [_seed(0, 50, 10_000)]).passed is None
+def test_toy_fidelity_pass_and_refuted() -> None:
+    t_flow = np.linspace(0, 500, 2001)
+    flow = 0.25 + 0.75 * expit((t_flow - 200) / 20)
+    t_gd = np.arange(0, 1001) * 0.5
+    close = 0.25 + 0.75 * expit((t_gd - 200) / 20) + 0.01 * np.sin(t_gd)  # |diff| <= 0.01
+    ok = check_toy_fidelity(FidelityTrace("subset:L=4,V=6", "drift", 0.5, t_gd, close, t_flow, flow))
+    assert ok.status is PASS and ok.numbers["max_abs_diff"] == pytest.approx(0.01, abs=2e-4)
+    late = 0.25 + 0.75 * expit((t_gd - 220) / 20)  # a 10% time-scale error
+    bad = check_toy_fidelity(FidelityTrace("permutation:L=4", "saddle", 0.5, t_gd, late, t_flow, flow))
+    assert bad.status is REFUTED and "permutation:L=4" in bad.sentence
 
 
-def test_success_rate_contrast() -> None:
-    ok = check_success_rates([SuccessCount("subset", "drift", 5, 5), SuccessCount("perm", "saddle", 2, 5)])
-    assert [v.passed for v in ok] == [True, True]
-    assert ok[0].numbers["low"] == pytest.approx(0.5655, abs=1e-4)  # Wilson 5/5
-    # drift: 2/5 -> upper bound 0.77 < 0.9 refutes "nearly all"; saddle equal to drift refutes contrast
-    bad = check_success_rates([SuccessCount("subset", "drift", 2, 5), SuccessCount("perm", "saddle", 2, 5)])
-    assert [v.passed for v in bad] == [False, False]
-    assert "0.13 below 0.9" in bad[0].detail
-    assert "difference 0" in bad[1].detail
-    # 4/5 is still consistent with "nearly all" (upper bound 0.96)
-    assert check_success_rates([SuccessCount("s", "drift", 4, 5)])[0].passed is True
-    assert check_success_rates([SuccessCount("p", "saddle", 0, 5)])[0].passed is None
+def test_ktiw_under_uniform_all_statuses() -> None:
+    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.8, 0.1)).status is PASS
+    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.4, 0.1)).status is REFUTED
+    assert (
+        check_ktiw_under_uniform("s", "drift", TokenShare(th.MOST, 0.1)).status is REFUTED
+    )  # strict majority
+    # a budget in which the model learned nothing cannot refute
+    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.4, 0.1), learned=False).status is INCONCLUSIVE
+    assert check_ktiw_under_uniform("p", "saddle", TokenShare(0.12, 0.1)).status is PASS
+    assert check_ktiw_under_uniform("p", "saddle", TokenShare(0.6, 0.1)).status is REFUTED
+    assert check_ktiw_under_uniform("x", "ambiguous", TokenShare(0.6, 0.1)).status is REPORTED
+    assert check_ktiw_under_uniform("f", "drift", None).status is INCONCLUSIVE  # no gold alignment
 
 
-def test_takeoff_order() -> None:
-    seeds_fast = [_seed(i, 10, 30 + i) for i in range(3)]
-    seeds_never = [_seed(i, 10, 10_000) for i in range(3)]
-    fast = measured_takeoff("subset", 400.0, seeds_fast)
-    never = measured_takeoff("perm", 1100.0, seeds_never)
-    assert fast.measured_median == 40.0 and math.isinf(never.measured_median)
-    v = check_takeoff_order([fast, never])
-    assert v.passed is True and v.numbers["tau"] == 1.0
-    bad = check_takeoff_order([Takeoff("a", 1.0, 300.0), Takeoff("b", 2.0, 200.0), Takeoff("c", 3.0, 100.0)])
-    assert bad.passed is False and bad.numbers["tau"] == -1.0
-    assert "a predicted before b, measured after" in bad.detail
-    assert check_takeoff_order([fast]).passed is None
-    tied = check_takeoff_order([Takeoff("a", 1.0, math.inf), Takeoff("b", 2.0, math.inf)])
-    assert tied.passed is None
+def test_ktiw_before_attention_needs_a_significant_majority() -> None:
+    first = [seed_curve(i, 60, True) for i in range(8)]  # beta crosses 10 steps before attention
+    v = check_ktiw_before_attention("s", first)
+    assert v.status is PASS and v.numbers["ktiw_first"] == 8 and v.numbers["p_value"] == pytest.approx(0.5**8)
+    # 3 of 4 agree: the right direction, but P(X >= 3 | 4, 1/2) = 5/16 is no evidence
+    few = [seed_curve(i, 60, True, beta_lead=10 if i < 3 else -20) for i in range(4)]
+    assert check_ktiw_before_attention("s", few).status is INCONCLUSIVE
+    late = [seed_curve(i, 60, True, beta_lead=-20) for i in range(6)]
+    assert check_ktiw_before_attention("s", late).status is REFUTED
+    # seeds that never attend are listed, not counted; nothing to count is inconclusive
+    never = [seed_curve(i, 10_000, True) for i in range(3)]
+    v = check_ktiw_before_attention("s", never)
+    assert v.status is INCONCLUSIVE and "3 of 3 successful seeds learned without attention" in v.sentence
 
 
-def test_agreement_table() -> None:
-    base = dict.fromkeys(
-        ("A(alpha,beta_uf)", "A(beta_uf,beta_px)", "A(Delta,beta_uf)", "A(alpha,beta)"), 0.05
-    )
-    good = dict.fromkeys(base, 0.7)
-    assert check_agreement_table("subset", "drift", good, base).passed is True
-    weak = {**good, "A(Delta,beta_uf)": 0.1}
-    v = check_agreement_table("subset", "drift", weak, base)
-    assert v.passed is False and "A(Delta,beta_uf)" in v.detail and "short by 0.05" in v.detail
-    assert check_agreement_table("perm", "saddle", weak, base).passed is None
+def _rates(*counts: tuple[str, str, int, int]) -> dict[str, Verdict]:
+    return {v.subject: v for v in check_success_rates([SuccessCount(*c) for c in counts], steps=150)}
 
 
-def test_overall_ignores_not_applicable() -> None:
-    a = check_ktiw_under_uniform("s", "drift", 0.9, 0.1)
-    n = check_ktiw_under_uniform("x", "ambiguous", 0.9, 0.1)
-    f = check_ktiw_under_uniform("s", "drift", 0.2, 0.1)
-    assert overall_passed([a, n]) and not overall_passed([a, n, f])
+def test_success_rate_five_of_eight_against_eight_is_inconclusive() -> None:
+    # Fisher: p = 0.1 >= 0.05 (the intervals [0.31, 0.86] and [0.68, 1] overlap)
+    v = _rates(("perm", "saddle", 5, 8), ("sub", "drift", 8, 8))
+    assert v["perm"].status is INCONCLUSIVE and v["perm"].numbers["fisher_p"]["sub"] == pytest.approx(0.1)
+    assert v["sub"].status is PASS
+
+
+def test_success_rate_passes_only_on_an_exact_test() -> None:
+    v = _rates(("perm", "saddle", 1, 8), ("sub", "drift", 8, 8))  # Fisher p = 9/12870
+    assert v["perm"].status is PASS and "fewer than" in v["perm"].sentence
+    v = _rates(("perm", "saddle", 8, 8), ("sub", "drift", 8, 8))  # no contrast at all
+    assert v["perm"].status is REFUTED
+    v = _rates(("perm", "saddle", 0, 8), ("sub", "drift", 2, 8))  # the drift side excludes 0.9
+    assert v["sub"].status is REFUTED
+    assert _rates(("sub", "drift", 3, 4))["sub"].status is INCONCLUSIVE  # 3/4: P = 5/16
+    assert _rates(("perm", "saddle", 0, 8))["perm"].status is INCONCLUSIVE  # nothing to compare with
+    assert _rates(("a", "ambiguous", 3, 8), ("s", "drift", 8, 8))["a"].status is REPORTED
+
+
+def test_short_budget_does_not_refute() -> None:
+    # nothing learned anywhere: every success-rate row is inconclusive
+    v = _rates(("perm", "saddle", 0, 2), ("sub", "drift", 0, 2))
+    assert {x.status for x in v.values()} == {INCONCLUSIVE}
+    assert "no distribution learned" in v["sub"].sentence
+    # the drift distribution did not learn in most seeds: the saddle comparison says nothing
+    v = _rates(("perm", "saddle", 1, 8), ("sub", "drift", 2, 8))
+    assert v["perm"].status is INCONCLUSIVE and "did not learn" in v["perm"].sentence
+
+
+def test_takeoff_order_needs_three_measured_takeoffs() -> None:
+    two = [Takeoff("a", 100.0, 40.0), Takeoff("b", 400.0, 90.0), Takeoff("c", 800.0, float("inf"))]
+    v = check_takeoff_order(two)
+    assert v.status is INCONCLUSIVE and "Only 2" in v.sentence  # tau = 1 over one pair is no evidence
+    three = [Takeoff("a", 1.0, 10.0), Takeoff("b", 2.0, 20.0), Takeoff("c", 3.0, 30.0)]
+    assert check_takeoff_order(three).status is INCONCLUSIVE  # best p is 1/3! = 0.17
+    four = [*three, Takeoff("d", 4.0, 40.0)]
+    v = check_takeoff_order(four)
+    assert v.status is PASS and v.numbers["p_value"] == pytest.approx(1 / 24)
+    reversed_ = [Takeoff(t.spec, t.predicted, 100.0 - t.measured_median) for t in four]
+    v = check_takeoff_order(reversed_)
+    assert v.status is REFUTED and "measured after" in v.sentence
+    assert check_takeoff_order([Takeoff("x", None, 10.0)] * 3).status is INCONCLUSIVE
+
+
+def test_measured_takeoff_is_median_first_reach() -> None:
+    seeds = [seed_curve(0, 40, True), seed_curve(1, 60, True), seed_curve(2, 10_000, False)]
+    t = measured_takeoff("s", 100.0, seeds)
+    assert t.measured_per_seed[:2] == (40.0, 60.0) and t.measured_median == 60.0
+
+
+def test_agreement_table_statuses() -> None:
+    good = [Agreement(p, 0.6, 0.1) for p in ("A(alpha,beta_uf)", "A(alpha,beta)")]
+    assert check_agreement_table("s", "drift", good).status is PASS
+    short = [*good, Agreement("A(Delta,beta_uf)", 0.15, 0.1)]
+    v = check_agreement_table("s", "drift", short)
+    assert v.status is REFUTED and "A(Delta,beta_uf)" in v.sentence
+    assert check_agreement_table("s", "drift", short, learned=False).status is INCONCLUSIVE
+    assert check_agreement_table("p", "saddle", short).status is REPORTED
+
+
+def _v(status: Status) -> Verdict:
+    return Verdict("c", "s", status, "", "", "")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "code"),
+    [
+        ([PASS, REPORTED], 0),
+        ([PASS, INCONCLUSIVE], 0),
+        ([PASS, REFUTED], 1),
+        ([INCONCLUSIVE, REFUTED], 1),
+        ([INCONCLUSIVE, REPORTED], 3),
+        ([], 3),
+    ],
+)
+def test_exit_codes(statuses: list[Status], code: int) -> None:
+    assert exit_code([_v(s) for s in statuses]) == code

@@ -3,16 +3,20 @@ known answers, and one tiny real end-to-end run of each."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
 import numpy as np
 import pytest
-import torch
 
 from ktiw.comparator import classification as cl
 from ktiw.comparator import multihead as mh
-from ktiw.comparator.stats import wilson_interval
+from ktiw.comparator.experiments import verify
+from ktiw.comparator.verdict import Status
+
+PASS, REFUTED, INCONCLUSIVE, REPORTED = Status.PASS, Status.REFUTED, Status.INCONCLUSIVE, Status.REPORTED
+TOY = mh.ToyRescue(120.0, 185.0, None)
 
 # --------------------------------------------------------------------------- multihead logic
 
@@ -30,33 +34,27 @@ def test_classify_head(success: list[bool], best: list[float], label: str) -> No
     assert mh.classify_head(success, best) == label
 
 
-def test_newcombe_difference_by_hand() -> None:
-    a, b = wilson_interval(8, 10), wilson_interval(2, 10)
-    d, low, high = mh.newcombe_difference(a, b)
-    assert d == pytest.approx(0.6)
-    assert low == pytest.approx(0.6 - math.hypot(0.8 - a.low, b.high - 0.2))
-    assert high == pytest.approx(0.6 + math.hypot(a.high - 0.8, 0.2 - b.low))
-    assert 0 < low < d < high < 1
-
-
 def _rescue(k_one: int, k_bad: int, n: int = 10, pools: dict | None = None) -> dict:
     vs = mh.rescue_verdicts(
         pools or {"good": 3, "bad": 4, "neither": 5},
         {"all-bad": (k_bad, n), "one-good": (k_one, n), "random": (5, n)},
-        {"broken_head": 120.0, "zero_next_to_broken": 185.0, "lone_zero": None},
+        TOY,
     )
     return {v.name: v for v in vs}
 
 
 def test_rescue_verdicts_known_answers() -> None:
-    assert _rescue(9, 1)["rescue"].passed is True
-    assert _rescue(2, 5)["rescue"].passed is False  # success falls: refuted
-    assert _rescue(4, 4)["rescue"].passed is False  # no rise at all: refuted
-    assert _rescue(5, 4)["rescue"].passed is None  # rise inside the noise: inconclusive
+    v = _rescue(9, 1)["rescue"]
+    assert v.status is PASS and v.numbers["fisher_p"] < 0.05
+    assert _rescue(2, 5)["rescue"].status is REFUTED  # success falls
+    assert _rescue(4, 4)["rescue"].status is REFUTED  # no rise at all
+    assert _rescue(5, 4)["rescue"].status is INCONCLUSIVE  # rise inside the noise
+    # 6/10 vs 2/10: Fisher's one-sided p = 0.085, not significant at 0.05
+    assert _rescue(6, 2)["rescue"].status is INCONCLUSIVE
     v = _rescue(9, 1)
-    assert v["head-pools"].passed is None and v["random-heads"].passed is None
-    assert v["toy-rescue"].passed is True
-    assert "REFUTED" in _rescue(2, 5)["rescue"].detail
+    assert v["head-pools"].status is REPORTED and v["random-heads"].status is REPORTED
+    assert v["toy-rescue"].status is PASS
+    assert "one good head rescues" in _rescue(2, 5)["rescue"].sentence
 
 
 def test_paired_accuracy_verdict_known_answers() -> None:
@@ -65,22 +63,22 @@ def test_paired_accuracy_verdict_known_answers() -> None:
         return next(v for v in vs if v.name == "rescue-accuracy")
 
     rise = verdict([0.9 + 0.001 * i for i in range(12)], [0.5 - 0.002 * i for i in range(12)])
-    assert rise.passed is True and rise.numbers["mean_difference"] == pytest.approx(
+    assert rise.status is PASS and rise.numbers["mean_difference"] == pytest.approx(
         0.4 + 0.003 * 5.5, abs=1e-9
     )
-    assert verdict([0.5] * 6, [0.6] * 6).passed is False
-    assert verdict([0.7, 0.5, 0.6], [0.6, 0.6, 0.55]).passed is None  # 3 pairs cannot reach p < 0.05
+    assert verdict([0.5] * 6, [0.6] * 6).status is REFUTED
+    assert verdict([0.7, 0.5, 0.6], [0.6, 0.6, 0.55]).status is INCONCLUSIVE  # 3 pairs cannot reach p < 0.05
 
 
 def test_rescue_without_good_heads_is_not_a_verdict() -> None:
     vs = mh.rescue_verdicts({"good": 0, "bad": 4, "neither": 8}, {"all-bad": (1, 10), "one-good": (0, 0)})
     rescue = next(v for v in vs if v.name == "rescue")
-    assert rescue.passed is None and "no good heads" in rescue.detail
+    assert rescue.status is INCONCLUSIVE and "No good heads" in rescue.sentence
 
 
 def test_toy_rescue_fails_when_the_zero_head_stays() -> None:
-    vs = mh.rescue_verdicts({"good": 1}, {}, {"zero_next_to_broken": None, "lone_zero": None})
-    assert next(v for v in vs if v.name == "toy-rescue").passed is False
+    vs = mh.rescue_verdicts({"good": 1}, {}, mh.ToyRescue(100.0, None, None))
+    assert next(v for v in vs if v.name == "toy-rescue").status is REFUTED
 
 
 def test_choose_combinations_structure() -> None:
@@ -115,20 +113,24 @@ def test_score_association_and_its_verdict() -> None:
     signal = np.array([0.3, 0.2, 0.0, 0.0, -0.1, -0.4] * 3)
     good = signal * 5 + np.linspace(0, 0.01, 18)
     res = cl.score_association(good, signal)
-    assert res["tau"] > 0.8 and res["p_value"] < 1e-4
+    assert res.tau > 0.8 and res.p_value < 1e-4
     # a perfect ranking reaches the largest tau the tied signal allows
     perfect = cl.score_association(np.argsort(np.argsort(signal, kind="stable")).astype(float), signal)
-    assert perfect["tau"] == pytest.approx(perfect["tau_max"]) and perfect["tau_max"] < 1
-    assert cl.check_uniform_scores("k", res).passed is True
+    assert perfect.tau == pytest.approx(perfect.tau_max) and perfect.tau_max < 1
+    assert cl.check_uniform_scores("k", res).status is PASS
     bad = cl.score_association(-good, signal)
-    assert cl.check_uniform_scores("k", bad).passed is False
+    assert cl.check_uniform_scores("k", bad).status is REFUTED
     flat = cl.score_association(np.ones(18), signal)
-    assert math.isnan(flat["tau"]) and cl.check_uniform_scores("k", flat).passed is None
+    assert math.isnan(flat.tau) and cl.check_uniform_scores("k", flat).status is INCONCLUSIVE
+    weak = cl.Association(tau=0.1, p_value=0.3, words=18, tau_max=0.9)
+    assert cl.check_uniform_scores("k", weak).status is INCONCLUSIVE
 
 
 def test_attention_salient_verdict() -> None:
-    assert cl.check_attention_salient("k", 0.5, 0.05, 0.3, 0.0).passed is True
-    assert cl.check_attention_salient("k", 0.1, 0.05, 0.0, 0.0).passed is False
+    assert cl.check_attention_salient("k", cl.SalientAttention(0.5, 0.05, 0.3, 0.0, 0, 1, 0)).status is PASS
+    assert (
+        cl.check_attention_salient("k", cl.SalientAttention(0.1, 0.05, 0.0, 0.0, 0, 1, 0)).status is REFUTED
+    )
 
 
 def _synthetic_probes(attend_keyword: bool) -> tuple[dict, dict, np.ndarray]:
@@ -144,7 +146,7 @@ def _synthetic_probes(attend_keyword: bool) -> tuple[dict, dict, np.ndarray]:
     alpha[:, target[:, None, :].repeat(1, 1)] = 0.5
     score_pos = C[b.src, 1]  # the uniform model's log-odds of pos per position, like the theory
     beta_uf = (score_pos * (2 * b.tgt[:, :1] - 1))[None, :, None, :].repeat(S, 0)
-    common = {"src": b.src, "tgt": b.tgt, "src_len": b.src_len}
+    common = {"src": b.src, "tgt": b.tgt, "src_len": b.src_len, "tgt_len": b.tgt_len}
     normal = {**common, "alpha": alpha, "beta": beta_uf.copy()}
     uniform = {**common, "alpha": np.full_like(alpha, 1 / L), "beta": beta_uf, "grad": -beta_uf}
     return normal, uniform, C
@@ -155,47 +157,63 @@ def from_spec_keyword_positions(probes: dict) -> np.ndarray:
     return np.tile((probes["src"] < 4).argmax(axis=1), 2)
 
 
+def _measured(normal: dict, uniform: dict, C: np.ndarray) -> cl.ClassificationMeasurement:
+    scores, signal, assoc, attention, agreements = cl.measure_probes(normal, uniform, C)
+    return cl.ClassificationMeasurement(
+        "k",
+        "drift",
+        None,
+        1.0,
+        0.9,
+        scores,
+        signal,
+        assoc,
+        attention,
+        agreements,
+        {},  # type: ignore[arg-type]
+    )
+
+
 def test_measure_on_synthetic_probes_with_known_answers() -> None:
     normal, uniform, C = _synthetic_probes(attend_keyword=True)
-    m = cl.measure(normal, uniform, C)
-    assert m["A(alpha,theory)"] == pytest.approx(1.0)
-    assert m["argmax_vs_theory_top"]["same"] == 1.0
-    assert m["A(alpha,theory) baseline"] < 0.4
-    assert m["association"]["tau"] > 0.5
-    vs = {v.name: v for v in cl.classification_verdicts("k", "drift", m, {"normal": 1.0, "uniform": 0.9})}
-    assert vs["attention-to-salient-words"].passed is True
-    assert vs["uniform-scores-cooccurrence"].passed is True
-    assert vs["agreement-table"].passed is True
+    m = _measured(normal, uniform, C)
+    assert m.attention.agreement == pytest.approx(1.0)
+    assert m.attention.same == 1.0
+    assert m.attention.baseline < 0.4
+    assert m.association.tau > 0.5
+    vs = {v.name: v for v in cl.classification_verdicts(m)}
+    assert vs["attention-to-salient-words"].status is PASS
+    assert vs["uniform-scores-cooccurrence"].status is PASS
+    assert vs["agreement-table"].status is PASS
     wrong, uniform2, _ = _synthetic_probes(attend_keyword=False)
-    m2 = cl.measure(wrong, uniform2, C)
-    assert m2["A(alpha,theory)"] < 0.2
+    m2 = _measured(wrong, uniform2, C)
+    assert m2.attention.agreement < 0.2
     # attention one position after the keyword (wrapping to 0 for a keyword at the end)
     kw_last = (from_spec_keyword_positions(wrong) == 7).mean()
-    assert m2["argmax_vs_theory_top"]["after"] == pytest.approx(1 - kw_last)
-    assert m2["argmax_vs_theory_top"]["before"] == pytest.approx(kw_last)
-    vs2 = {v.name: v for v in cl.classification_verdicts("k", "drift", m2, {"normal": 1.0, "uniform": 0.9})}
-    assert vs2["attention-to-salient-words"].passed is False
+    assert m2.attention.after == pytest.approx(1 - kw_last)
+    assert m2.attention.before == pytest.approx(kw_last)
+    vs2 = {v.name: v for v in cl.classification_verdicts(m2)}
+    assert vs2["attention-to-salient-words"].status is REFUTED
 
 
 # --------------------------------------------------------------------------- tiny real runs
 
 
-def _check_outputs(result, names: set[str], optional: frozenset = frozenset()) -> dict:  # type: ignore[no-untyped-def]
+def _check_outputs(result, names: set[str]) -> dict:  # type: ignore[no-untyped-def]
     doc = json.loads((result.out_dir / "verdicts.json").read_text())
-    assert names <= {v["name"] for v in doc["verdicts"]} <= names | optional
-    assert doc["exit_code"] == result.exit_code == (0 if result.passed else 1)
+    assert {v["name"] for v in doc["verdicts"]} == names
+    assert doc["exit_code"] == result.exit_code
     report = (result.out_dir / "report.md").read_text()
     assert all(n in report for n in names)
-    for p in result.figures.values():
-        assert p.exists() and p.stat().st_size > 0
+    for f in result.figures.values():
+        assert f.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return doc
 
 
 def test_multihead_end_to_end_tiny(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    torch.set_num_threads(1)
     # 6 training steps give no good heads; label the 3 candidates good, bad, bad by order
     # so that every group is trained (the classification rule itself is tested above)
-    order = iter(["good", "bad", "bad"])
+    order = itertools.cycle(["good", "bad", "bad"])  # heads are labelled in order 0, 1, 2 each time
     monkeypatch.setattr(mh, "classify_head", lambda success, best: next(order))
     tiny = dict(
         spec="permutation:L=3",
@@ -211,32 +229,33 @@ def test_multihead_end_to_end_tiny(tmp_path, monkeypatch) -> None:  # type: igno
         data_seeds=2,
         max_seeds_per_run=4,  # 2 heads x 2 data seeds per run: candidates 0-1, then 2
     )
-    r = mh.run_multihead("quick", device="cpu", out_dir=tmp_path / "mh", progress=False, overrides=tiny)
+    r = verify("multihead", overrides=tiny, device="cpu", out_dir=tmp_path / "mh", progress=False)
     doc = _check_outputs(r, {"head-pools", "rescue", "rescue-accuracy", "random-heads", "toy-rescue"})
-    assert doc["numbers"]["labels"] == {"0": "good", "1": "bad", "2": "bad"}
+    m = doc["measurement"]
+    assert m["labels"] == {"0": "good", "1": "bad", "2": "bad"}
     second = json.loads((tmp_path / "mh" / "runs" / "single-heads-1" / "config.json").read_text())
     assert second["seeds"] == [4, 5] and second["model_config"]["head_ids"] == [[2], [2]]
-    assert doc["numbers"]["good_pool"] == [0] and doc["numbers"]["bad_pool"] == [1, 2]
-    for g in ("all-bad", "one-good", "random"):
-        assert doc["numbers"]["successes"][g]["n"] == 2
-    assert all(0 in row for row in doc["numbers"]["combinations"]["one-good"])
+    assert m["good_pool"] == [0] and m["bad_pool"] == [1, 2]
+    assert all(m["successes"][g][1] == 2 for g in ("all-bad", "one-good", "random"))
+    assert all(0 in row for row in m["combinations"]["one-good"])
     # the one-good run really trained bank head 0 next to a bad head
     cfg = json.loads((tmp_path / "mh" / "runs" / "one-good" / "config.json").read_text())
-    assert cfg["model_config"]["head_ids"] == doc["numbers"]["combinations"]["one-good"]
-    order = iter(["good", "bad", "bad"])
-    # the combinations reuse the single-head run's bank: --reuse finds every run again
-    r2 = mh.run_multihead(
-        "quick", device="cpu", out_dir=tmp_path / "mh", reuse=True, progress=False, overrides=tiny
+    assert cfg["model_config"]["head_ids"] == m["combinations"]["one-good"]
+    # --reuse finds every run again
+    r2 = verify(
+        "multihead", overrides=tiny, device="cpu", out_dir=tmp_path / "mh", reuse=True, progress=False
     )
-    assert r2.numbers["runs"] == r.numbers["runs"]
+    assert {x["how"] for x in r2.meta["runs"].values()} == {"reused"}
+    assert {k: x["path"] for k, x in r2.meta["runs"].items()} == {
+        k: x["path"] for k, x in r.meta["runs"].items()
+    }
 
 
 def test_classification_end_to_end_tiny(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    torch.set_num_threads(1)
     tiny = dict(hidden=8, seeds=2, steps=6, batch_size=16, eval_every=3, eval_samples=30, proxy_steps=5)
-    r = cl.run_classification(
-        "quick",
-        spec="keyword:L=6,V=12,K=2",
+    r = verify(
+        "classification",
+        specs=["keyword:L=6,V=12,K=2"],
         device="cpu",
         out_dir=tmp_path / "cl",
         progress=False,
@@ -251,18 +270,19 @@ def test_classification_end_to_end_tiny(tmp_path) -> None:  # type: ignore[no-un
             "agreement-table",
         },
     )
-    assert set(doc["numbers"]["agreements"]) == {
+    assert [a["pair"] for a in doc["measurement"]["agreements"]] == [
         "A(alpha,beta_uf)",
         "A(beta_uf,beta_px)",
         "A(Delta,beta_uf)",
         "A(alpha,beta)",
-    }
+    ]
+    assert doc["measurement"]["regime"] == "drift"  # from theory.predict, not a rule of its own
 
 
-def test_classification_rejects_a_copy_task(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_experiment_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from ktiw.theory.errors import KtiwError
 
-    with pytest.raises(KtiwError):
-        cl.run_classification("quick", spec="permutation:L=4", out_dir=tmp_path, progress=False)
-    with pytest.raises(KtiwError):
-        mh.run_multihead("nope", out_dir=tmp_path, progress=False)
+    with pytest.raises(KtiwError, match="two-label"):
+        verify("classification", specs=["permutation:L=4"], out_dir=tmp_path, progress=False)
+    with pytest.raises(KtiwError, match="valid presets"):
+        verify("multihead", "nope", out_dir=tmp_path, progress=False)

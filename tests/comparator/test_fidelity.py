@@ -9,21 +9,24 @@ import numpy as np
 import pytest
 
 from ktiw.comparator.checks import check_toy_fidelity
-from ktiw.comparator.fidelity import fidelity_trace, toy_gradient_descent
+from ktiw.comparator.fidelity import fidelity_trace
 from ktiw.comparator.presets import PRESETS, FidelitySetup
+from ktiw.comparator.verdict import Status
+from ktiw.empirics.full_batch import toy_gradient_descent
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.families import from_spec
 
 
 @pytest.fixture(scope="module")
 def traces():
-    return [fidelity_trace(s) for s in PRESETS["quick"].fidelity]
+    return [fidelity_trace(s) for s in PRESETS[("copy", "quick")].fidelity]
 
 
 def test_descent_follows_flow_for_drift_and_saddle(traces) -> None:
     assert [t.regime for t in traces] == ["drift", "saddle"]
     for tr in traces:
         v = check_toy_fidelity(tr)
-        assert v.passed is True, v.detail
+        assert v.status is Status.PASS, v.sentence
         # both took off within the horizon, so the comparison covers the whole takeoff
         assert tr.alpha_gd[0] < 0.5 < tr.alpha_gd[-1]
 
@@ -38,7 +41,7 @@ def test_start_is_uniform_attention(traces) -> None:
 def test_wrong_time_scale_is_refuted(traces) -> None:
     for tr in traces:
         stretched = replace(tr, t_gd=tr.t_gd * 1.2)
-        assert check_toy_fidelity(stretched).passed is False
+        assert check_toy_fidelity(stretched).status is Status.REFUTED
 
 
 def test_gap_is_euler_error_halving_with_lr() -> None:
@@ -51,6 +54,6 @@ def test_gap_is_euler_error_halving_with_lr() -> None:
 
 def test_rejects_non_copy_and_large_support() -> None:
     with pytest.raises(KtiwError):
-        toy_gradient_descent("iid:L=2,V=3", 0.0, 0.1, 1)
+        fidelity_trace(FidelitySetup("iid:L=2,V=3", 0.0, 0.1, 1))
     with pytest.raises(KtiwError):
-        toy_gradient_descent("subset:L=8,V=12", 0.0, 0.1, 1)
+        toy_gradient_descent(from_spec("subset:L=8,V=12"), 0.0, 0.1, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ktiw.comparator.reuse import find_reusable, same_config
+from ktiw.comparator.reuse import find_matching, find_reusable, same_config
 
 BASE = {
     "spec": "subset:L=4,V=6",
@@ -42,3 +42,18 @@ def test_find_reusable_needs_equal_config_and_finished_run(tmp_path: Path) -> No
     (tmp_path / "d-broken").mkdir()
     (tmp_path / "d-broken" / "config.json").write_text("{not json")
     assert find_reusable(BASE, tmp_path.iterdir()) == good
+
+
+def test_unfinished_run_with_checkpoint_is_offered_for_resuming(tmp_path: Path) -> None:
+    half = _run(tmp_path, "a-half", BASE, finished=False)
+    assert find_matching(BASE, tmp_path.iterdir()) is None  # no checkpoint: nothing to resume
+    (half / "checkpoint.pt").write_bytes(b"")
+    match = find_matching(BASE, tmp_path.iterdir())
+    assert match is not None and match.path == half and not match.finished
+    done = _run(tmp_path, "b-done", BASE)
+    assert find_matching(BASE, tmp_path.iterdir()).path == done  # a finished run wins
+
+
+def test_requested_none_matches_the_resolved_value() -> None:
+    assert same_config({**BASE, "probe_every": None}, {**BASE, "probe_every": 10})
+    assert not same_config({**BASE, "probe_every": 5}, {**BASE, "probe_every": 10})

@@ -181,9 +181,8 @@ def test_stored_verify_run_is_rendered_with_its_refuted_checks(ext: ModuleType, 
             "subject": "all",
             "measured": "tau undefined",
             "expected": "tau > 0",
-            "status": "n/a",
-            "passed": None,
-            "detail": "needs two distributions",
+            "status": "inconclusive",
+            "sentence": "needs two distributions",
         },
     ]
     doc = {
@@ -204,7 +203,7 @@ def test_stored_verify_run_is_rendered_with_its_refuted_checks(ext: ModuleType, 
         if line.startswith("| success-rate") or line.startswith("| takeoff")
     ]
     assert len(table) == 3
-    assert "| success-rate | permutation:L=4 | 5/5 | < 1 | FAIL |" in table
+    assert "| success-rate | permutation:L=4 | FAIL | 5/5 | < 1 |" in table
     assert "* **success-rate** (`permutation:L=4`): REFUTED: as often as drift" in page
     assert '| preset | `"quick"` |' in page and "| exit_code | `1` |" in page
     assert "![success](/_generated/verify_figures/success.png)" in page

@@ -14,7 +14,6 @@ from scipy.stats import kendalltau
 
 from ktiw.empirics.agreement import (
     baseline_expectation,
-    first_reach,
     gold_attention,
     gold_mask,
     kendall_tau,
@@ -27,6 +26,7 @@ from ktiw.empirics.agreement import (
     xi,
     xi_star,
 )
+from ktiw.empirics.curves import first_reach
 
 PROPS = settings(max_examples=25, deadline=None)
 
@@ -160,7 +160,8 @@ def test_xi_and_xi_star() -> None:
     assert xi(agreement, perf, 0.5) == 0.7
     assert xi(agreement, perf, 0.3) == 0.4  # reaching the target exactly counts
     assert xi(agreement, perf, 0.95) is None
-    assert first_reach(agreement, 0.0) == 0
+    assert first_reach(range(4), agreement, 0.0) == 0
+    assert first_reach(range(4), [0.1, float("nan"), 0.4, 0.49], 0.5) == float("inf")
     assert xi_star(perf) == 0.95
     with pytest.raises(ValueError, match="same length"):
         xi(agreement, perf[:2], 0.5)

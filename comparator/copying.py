@@ -1,0 +1,330 @@
+"""``ktiw verify`` (experiment ``copy``): the six checks of the copying experiment.
+
+For every distribution (specs, or the user's ``--data`` file of pairs): the theory's
+:func:`~ktiw.theory.predict.predict` (once), one normally trained LSTM run and one
+uniform-attention LSTM run (all seeds batched), both evaluated on the same fixed samples
+(the trainer draws them from its ``eval_seed``, so seed ``s`` of one run pairs with seed
+``s`` of the other, example by example), and the toy-fidelity traces of the preset.
+
+Measurements (at the last step unless said otherwise):
+
+* success per seed (:func:`ktiw.empirics.curves.succeeded`);
+* ``beta_uf`` share: top-1 match of the uniform run's ``beta`` probe with the gold position,
+  pooled over seeds and tokens, with its shuffled baseline (needs a gold alignment);
+* timing (checks 3 and 5): the ``beta_acc``/``attn_acc`` columns of the normal run's curves;
+* the agreement table (:func:`ktiw.comparator.measures.agreement_table`);
+* ``xi``: the mean token accuracy of the normal run at the first probe step where its
+  ``A(alpha, gold)`` reaches each agreement value; ``xi*`` its best mean token accuracy;
+* the time scale (theory time per step, computed once) that draws the theory's curves over
+  the measured ones; no verdict depends on it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ktiw.theory.distribution import Distribution
+from ktiw.theory.errors import KtiwError
+from ktiw.theory.predict import Prediction, predict
+
+from . import checks as ck
+from . import thresholds as th
+from .framework import Figure, PlannedRun, Request
+from .measures import (
+    Agreement,
+    Probes,
+    SeedCurve,
+    agreement_table,
+    last_probes,
+    pool,
+    scored,
+    seed_curves,
+    tile,
+)
+from .presets import CopyPreset
+from .verdict import Verdict
+
+if TYPE_CHECKING:
+    from ktiw.empirics.rundir import Run
+
+KINDS = ("normal", "uniform")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One distribution to verify: parsed once, predicted once."""
+
+    label: str
+    dist: Distribution
+    prediction: Prediction
+    data: Path | None = None
+
+    @property
+    def regime(self) -> str:
+        return self.prediction.regime
+
+    def run_name(self, kind: str) -> str:
+        from ktiw.empirics.rundir import run_name
+
+        return run_name(self.label, "lstm", kind == "uniform")
+
+
+@dataclass(frozen=True)
+class CopySetup:
+    preset: CopyPreset
+    subjects: tuple[Subject, ...]
+    device: str
+    threads: int | None
+
+
+@dataclass
+class TheoryCurve:
+    """The 2-D flow's curves for one copy distribution, in gradient-flow time ``t``."""
+
+    t: np.ndarray
+    alpha_d: np.ndarray
+    p_correct: np.ndarray
+
+
+@dataclass
+class SpecMeasurement:
+    """Everything measured for one distribution."""
+
+    spec: str
+    regime: str
+    prediction: Prediction
+    seeds: list[SeedCurve]
+    uniform_seeds: list[SeedCurve]
+    success: ck.SuccessCount
+    takeoff: ck.Takeoff
+    token_share: ck.TokenShare | None
+    agreements: list[Agreement]
+    xi: dict[str, float | None]
+    xi_star: float | None
+    runs: dict[str, str]
+    theory: TheoryCurve | None = None
+
+
+@dataclass
+class CopyMeasurement:
+    specs: list[SpecMeasurement]
+    fidelity: list[ck.FidelityTrace]
+    steps: int
+    time_scale: float | None = None
+    """Theory time per training step (see :func:`time_scale`)."""
+    notes: list[str] = field(default_factory=list)
+
+
+class CopyExperiment:
+    name = "copy"
+    title = (
+        "The copying experiment: does the theory's regime (drift or saddle) predict whether, how often "
+        "and in what order an attention LSTM learns to copy?"
+    )
+
+    def setup(self, request: Request) -> CopySetup:
+        from ktiw.theory import load_pairs
+        from ktiw.theory.families import from_spec
+
+        preset = request.preset
+        assert isinstance(preset, CopyPreset)
+        if request.data is not None:
+            if request.specs:
+                raise KtiwError("give either SPECs or --data, not both")
+            dist = load_pairs(request.data)
+            subjects = [
+                Subject(Path(request.data).stem, dist, predict(dist, eps=preset.eps), Path(request.data))
+            ]
+        else:
+            dists = [from_spec(s) for s in (request.specs or preset.specs)]
+            for d in dists:
+                if not d.aligned:
+                    raise KtiwError(
+                        f"{d.spec}: verify needs a distribution with a gold alignment (or --data)"
+                    )
+            if len({d.spec for d in dists}) != len(dists):
+                raise KtiwError("a distribution is named twice")
+            subjects = [Subject(d.spec, d, predict(d, eps=preset.eps)) for d in dists]
+        return CopySetup(preset, tuple(subjects), request.device, request.threads)
+
+    def plan(self, setup: CopySetup, done: Mapping[str, Run]) -> list[PlannedRun]:
+        t = setup.preset.training
+        runs = []
+        for s in setup.subjects:
+            for kind in KINDS:
+                cfg = t.train_config(
+                    spec=None if s.data else s.dist.spec,
+                    data=s.data,
+                    preset=setup.preset.name,
+                    uniform=kind == "uniform",
+                    # beta_px is read from the normal run (same samples); the uniform run need not train it
+                    proxy_steps=0 if kind == "uniform" else t.proxy_steps,
+                    device=setup.device,
+                    threads=setup.threads,
+                )
+                runs.append(PlannedRun(s.run_name(kind), cfg))
+        return runs
+
+    def measure(self, setup: CopySetup, runs: Mapping[str, Run]) -> CopyMeasurement:
+        from .fidelity import fidelity_trace
+
+        specs = [
+            _measure_subject(s, runs[s.run_name("normal")], runs[s.run_name("uniform")])
+            for s in setup.subjects
+        ]
+        m = CopyMeasurement(
+            specs, [fidelity_trace(f) for f in setup.preset.fidelity], setup.preset.training.steps
+        )
+        m.time_scale = time_scale([e.takeoff for e in specs])
+        for e, s in zip(specs, setup.subjects, strict=True):
+            if m.time_scale:
+                e.theory = theory_curve(s.dist, setup.preset.eps, m.time_scale * m.steps)
+        return m
+
+    def check(self, setup: CopySetup, m: CopyMeasurement) -> list[Verdict]:
+        by_name: dict[str, list[Verdict]] = {n: [] for n in ck.CHECK_NAMES}
+        by_name["toy-fidelity"] = [ck.check_toy_fidelity(t) for t in m.fidelity]
+        for e in m.specs:
+            learned = e.success.k > 0
+            by_name["ktiw-under-uniform"].append(
+                ck.check_ktiw_under_uniform(e.spec, e.regime, e.token_share, learned)
+            )
+            by_name["ktiw-before-attention"].append(ck.check_ktiw_before_attention(e.spec, e.seeds))
+            by_name["agreement-table"].append(
+                ck.check_agreement_table(e.spec, e.regime, e.agreements, learned)
+            )
+        by_name["success-rate"] = ck.check_success_rates([e.success for e in m.specs], m.steps)
+        by_name["takeoff-order"] = [ck.check_takeoff_order([e.takeoff for e in m.specs])]
+        return [v for n in ck.CHECK_NAMES for v in by_name[n]]
+
+    def figures(self, setup: CopySetup, m: CopyMeasurement, folder: Path) -> dict[str, Figure]:
+        from .figures import copy_figures
+
+        return copy_figures(m, folder)
+
+    def sections(self, setup: CopySetup, m: CopyMeasurement) -> list[str]:
+        return [agreement_section(m.specs)]
+
+
+def _measure_subject(s: Subject, normal: Run, uniform: Run) -> SpecMeasurement:
+    seeds_n, seeds_u = seed_curves(normal), seed_curves(uniform)
+    pn, pu = last_probes(normal), last_probes(uniform)
+    agreements = agreement_table(pn, pu, np.random.default_rng(0))
+    xi, xi_star = xi_values(normal, agreements)
+    return SpecMeasurement(
+        spec=s.dist.spec,
+        regime=s.regime,
+        prediction=s.prediction,
+        seeds=seeds_n,
+        uniform_seeds=seeds_u,
+        success=ck.SuccessCount(s.dist.spec, s.regime, sum(x.succeeded for x in seeds_n), len(seeds_n)),
+        takeoff=ck.measured_takeoff(s.dist.spec, s.prediction.takeoff_time, seeds_n),
+        token_share=token_share(pu, np.random.default_rng(1)) if s.dist.aligned else None,
+        agreements=agreements,
+        xi=xi,
+        xi_star=xi_star,
+        runs={"normal": str(normal.path), "uniform": str(uniform.path)},
+    )
+
+
+def token_share(uniform: Probes, rng: np.random.Generator) -> ck.TokenShare:
+    """Share of scored target tokens whose uniform-run ``beta`` argmax is the gold position
+    (top-1 match, pooled over seeds), its shuffled baseline and the share per seed."""
+    from ktiw.empirics import agreement as ag
+
+    S, L = uniform["beta"].shape[0], uniform["src"].shape[1]
+    mask = tile(scored(uniform) & (uniform["align"] >= 0), S)
+    lens, beta_uf = tile(uniform["src_len"], S), pool(uniform["beta"])
+    gold = tile(ag.gold_attention(uniform["align"], L), S)
+    top1 = 1.0 / L  # ceil(L_n / L) = 1 position: exact argmax match with the gold position
+    share = ag.top_match(beta_uf, gold, top1, lens, mask)
+    base = ag.shuffled_baseline(beta_uf, gold, rng, top1, lens, mask)
+    tok = ag.top_match_tokens(beta_uf, gold, top1, lens, mask).reshape(S, -1)
+    return ck.TokenShare(share, base, tuple(float(np.nanmean(row)) for row in tok))
+
+
+def xi_values(run: Run, agreements: list[Agreement]) -> tuple[dict[str, float | None], float | None]:
+    """``xi`` for each agreement value and ``xi*`` (see the module docstring)."""
+    from ktiw.empirics import agreement as ag
+
+    if not run.probe_steps:
+        return {}, None
+    curve, perf = [], []
+    for step in run.probe_steps:
+        p = run.probes(step)
+        if not np.any(p["align"] >= 0):
+            return {}, None  # no gold attention to follow
+        S, L = p["alpha"].shape[0], p["src"].shape[1]
+        gold = tile(ag.gold_attention(p["align"], L), S)
+        mask = tile(scored(p) & (p["align"] >= 0), S)
+        curve.append(ag.top_match(pool(p["alpha"]), gold, th.TOP_FRACTION, tile(p["src_len"], S), mask))
+        perf.append(float(np.mean(run.curves["token_acc"][run.curves["step"] == step])))
+    return {a.pair: ag.xi(curve, perf, a.value) for a in agreements}, ag.xi_star(perf)
+
+
+def time_scale(takeoffs: list[ck.Takeoff]) -> float | None:
+    """Theory time per training step, one factor shared by all distributions.
+
+    For every distribution with a finite predicted takeoff time ``t*`` and a finite measured
+    median step ``s*`` to 50% attention accuracy, ``t*/s*`` is one estimate; the factor is
+    their geometric mean (``None`` if there is none).  Used only to draw the theory's curves
+    over the measured ones; no verdict depends on it.
+    """
+    ratios = [
+        t.predicted / t.measured_median
+        for t in takeoffs
+        if t.predicted is not None
+        and math.isfinite(t.predicted)
+        and math.isfinite(t.measured_median)
+        and t.measured_median > 0
+        and t.predicted > 0
+    ]
+    return float(np.exp(np.mean(np.log(ratios)))) if ratios else None
+
+
+def theory_curve(dist: Distribution, eps: float, t_max: float) -> TheoryCurve | None:
+    """The 2-D flow's curves for a copy distribution up to ``t_max`` (``None`` otherwise)."""
+    from ktiw.theory.flow import copy_flow
+    from ktiw.theory.predict import copy_reduction
+
+    kv = copy_reduction(dist)
+    if kv is None or kv[0] < 2 or not math.isfinite(t_max) or t_max <= 0:
+        return None
+    k, V = kv
+    flow = copy_flow(k, V, eps=eps if k == V else 0.0, t_max=t_max, n_points=600)
+    return TheoryCurve(flow.t, flow.alpha_d, flow.p_correct)
+
+
+def agreement_section(specs: list[SpecMeasurement]) -> str:
+    """The report's agreement table: value (shuffled baseline) per pair, then ``xi`` and ``xi*``."""
+    from .verdict import fmt
+
+    rows = [e for e in specs if e.agreements]
+    if not rows:
+        return "## Agreement table\n\nNo agreement table (no probes)."
+    cols = list(dict.fromkeys(a.pair for e in rows for a in e.agreements))
+    lines = [
+        "## Agreement table",
+        "",
+        "Each cell: agreement (shuffled baseline); `xi` per agreement in the same order.",
+        "",
+        "| distribution | " + " | ".join(cols) + " | xi | xi* |",
+        "| --- " * (len(cols) + 3) + "|",
+    ]
+    for e in rows:
+        got = {a.pair: a for a in e.agreements}
+        cells = " | ".join(
+            f"{fmt(got[c].value)} ({fmt(got[c].baseline)})" if c in got else "n/a" for c in cols
+        )
+        xi = ", ".join(fmt(e.xi.get(c)) for c in cols) if e.xi else "n/a"
+        lines.append(f"| `{e.spec}` | {cells} | {xi} | {fmt(e.xi_star)} |")
+    return "\n".join(lines)
+
+
+EXPERIMENT = CopyExperiment()

@@ -1,0 +1,71 @@
+"""The experiments ``ktiw verify`` can run, by name, and :func:`verify`, the entry point.
+
+Adding an experiment: write one module with an object that follows
+:class:`~ktiw.comparator.framework.Experiment`, add its presets to
+:mod:`ktiw.comparator.presets`, and list it in :data:`EXPERIMENTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ktiw.theory.errors import KtiwError
+
+from . import classification, copying, multihead
+from .framework import Executor, ExperimentResult, Request, execute_runs, run_experiment
+from .presets import get_preset, with_overrides
+
+EXPERIMENTS = {e.name: e for e in (copying.EXPERIMENT, multihead.EXPERIMENT, classification.EXPERIMENT)}
+
+SEEDS_FIELD = {"copy": "seeds", "multihead": "combinations", "classification": "seeds"}
+"""The preset field ``--seeds`` sets, per experiment."""
+
+
+def verify(
+    experiment: str = "copy",
+    preset: str = "quick",
+    *,
+    specs: tuple[str, ...] | list[str] = (),
+    data: Path | None = None,
+    seeds: int | None = None,
+    steps: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    out_dir: Path | None = None,
+    reuse: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+    executor: Executor = execute_runs,
+) -> ExperimentResult:
+    """Run ``experiment`` with preset ``preset`` (``overrides`` and ``--seeds``/``--steps``
+    applied) and write its report into ``out_dir`` (default ``ktiw-verify`` for ``copy``,
+    ``ktiw-verify-EXPERIMENT`` otherwise).  Bad input raises :class:`KtiwError` before any training."""
+    if experiment not in EXPERIMENTS:
+        raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}")
+    values = dict(overrides or {})
+    for flag, key, value in (("--seeds", SEEDS_FIELD[experiment], seeds), ("--steps", "steps", steps)):
+        if value is not None:
+            if value < 1:
+                raise KtiwError(f"{flag} must be >= 1, got {value}")
+            values[key] = value
+    chosen = with_overrides(get_preset(experiment, preset), values)
+    request = Request(chosen, tuple(specs), data, device, threads)
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else Path("ktiw-verify" + ("" if experiment == "copy" else f"-{experiment}"))
+    )
+    return run_experiment(
+        EXPERIMENTS[experiment],
+        request,
+        out,
+        reuse=reuse,
+        progress=progress,
+        console=console,
+        executor=executor,
+    )

@@ -1,0 +1,215 @@
+"""The experiment protocol and the one driver behind ``ktiw verify``.
+
+An experiment (:class:`Experiment`) declares, as plain functions of typed objects:
+
+* ``setup(request)``: parse the distributions once and make each prediction once (bad
+  input raises :class:`~ktiw.theory.errors.KtiwError` here, before anything is trained);
+* ``plan(setup, done)``: the training runs it needs, as named :class:`PlannedRun` (a
+  :class:`~ktiw.empirics.trainer.TrainConfig` each).  The driver calls it again with the runs
+  finished so far until it asks for nothing new, so an experiment may plan in phases (the
+  multi-head experiment chooses its combinations from its single-head runs);
+* ``measure(setup, runs)``: turn the loaded run directories into a typed measurement;
+* ``check(setup, measurement)``: pure functions to :class:`~ktiw.comparator.verdict.Verdict` rows;
+* ``figures(setup, measurement, folder)`` and ``sections(setup, measurement)``: what the
+  report shows besides the verdicts.
+
+The driver (:func:`run_experiment`) plans, trains or reuses (through one function,
+:func:`execute_runs`, which an executor may replace), measures, checks, and writes
+``report.md``, ``verdicts.json`` and the figures (:mod:`ktiw.comparator.report`).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rich.console import Console
+
+from .verdict import Verdict, exit_code
+
+if TYPE_CHECKING:
+    from ktiw.empirics.rundir import Run
+    from ktiw.empirics.trainer import TrainConfig
+
+    from .presets import Preset
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for: a preset (overrides applied), the distributions, the device."""
+
+    preset: Preset
+    specs: tuple[str, ...] = ()
+    """Distribution specs; empty: the preset's defaults."""
+    data: Path | None = None
+    """A data file to verify instead of specs."""
+    device: str = "auto"
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run an experiment needs: its directory name under ``OUT/runs`` and config."""
+
+    name: str
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure file and its caption."""
+
+    path: Path
+    caption: str
+
+
+class Experiment(Protocol):
+    """What an experiment module provides (see the module docstring)."""
+
+    name: str
+    title: str
+
+    def setup(self, request: Request) -> Any: ...
+
+    def plan(self, setup: Any, done: Mapping[str, Run]) -> list[PlannedRun]: ...
+
+    def measure(self, setup: Any, runs: Mapping[str, Run]) -> Any: ...
+
+    def check(self, setup: Any, measurement: Any) -> list[Verdict]: ...
+
+    def figures(self, setup: Any, measurement: Any, folder: Path) -> dict[str, Figure]: ...
+
+    def sections(self, setup: Any, measurement: Any) -> list[str]: ...
+
+
+@dataclass
+class ExperimentResult:
+    """The one result type: verdicts, the measurement behind them, and where the files went."""
+
+    experiment: str
+    title: str
+    verdicts: list[Verdict]
+    measurement: Any
+    meta: dict[str, Any]
+    out_dir: Path
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdicts)
+
+
+@dataclass(frozen=True)
+class ObtainedRun:
+    """A finished run directory and how it was obtained (``trained``, ``reused``, ``resumed``)."""
+
+    path: Path
+    how: str
+
+
+Executor = Callable[..., dict[str, ObtainedRun]]
+
+
+def execute_runs(
+    runs: Sequence[PlannedRun], runs_dir: Path, *, reuse: bool = False, progress: bool = True
+) -> dict[str, ObtainedRun]:
+    """Train or reuse every planned run; the one place ``ktiw verify`` trains.
+
+    With ``reuse``, a finished directory under ``runs_dir`` with the same config
+    (:func:`ktiw.comparator.reuse.same_config`) is reused, and an unfinished one (interrupted,
+    with a checkpoint) is resumed from its checkpoint.  Otherwise the run is trained into
+    ``runs_dir/NAME`` (``NAME-2``, ... when taken; :func:`ktiw.empirics.rundir.fresh_dir`).
+    """
+    from dataclasses import asdict
+
+    from ktiw.empirics.rundir import fresh_dir
+    from ktiw.empirics.trainer import resume, train
+
+    from .reuse import find_matching
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, ObtainedRun] = {}
+    for run in runs:
+        if reuse:
+            found = find_matching(asdict(run.config), [p for p in runs_dir.iterdir() if p.is_dir()])
+            if found is not None and found.finished:
+                out[run.name] = ObtainedRun(found.path, "reused")
+                continue
+            if found is not None:
+                out[run.name] = ObtainedRun(resume(found.path, progress=progress), "resumed")
+                continue
+        out[run.name] = ObtainedRun(
+            train(run.config, fresh_dir(runs_dir, run.name), progress=progress), "trained"
+        )
+    return out
+
+
+def provenance(command: str | None = None) -> dict[str, Any]:
+    """Command line, Python, package versions and git commit."""
+    from ktiw.empirics.trainer import provenance as versions
+
+    argv = sys.argv
+    cmd = command or ("ktiw " + " ".join(argv[1:]) if argv and "ktiw" in argv[0] else "ktiw verify")
+    return {"command": cmd, "python": platform.python_version(), **versions()}
+
+
+def run_experiment(
+    experiment: Experiment,
+    request: Request,
+    out_dir: Path,
+    *,
+    reuse: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+    executor: Executor = execute_runs,
+) -> ExperimentResult:
+    """Plan, train or reuse, measure, check, and write the report (module docstring)."""
+    from ktiw.empirics.rundir import load_run
+
+    from .report import write_report
+
+    start = time.perf_counter()
+    console = console or Console(stderr=True)
+    setup = experiment.setup(request)
+    out_dir = Path(out_dir)
+    done: dict[str, Run] = {}
+    how: dict[str, str] = {}
+    while True:
+        todo = [r for r in experiment.plan(setup, done) if r.name not in done]
+        if not todo:
+            break
+        for r in todo:
+            r.config.validate()
+        if progress:
+            console.print(f"{experiment.name}: {len(todo)} run(s): {', '.join(r.name for r in todo)}")
+        for name, got in executor(todo, out_dir / "runs", reuse=reuse, progress=progress).items():
+            done[name] = load_run(got.path)
+            how[name] = got.how
+            if progress and got.how != "trained":
+                console.print(f"{got.how} {got.path} for {name}")
+    measurement = experiment.measure(setup, done)
+    verdicts = experiment.check(setup, measurement)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = experiment.figures(setup, measurement, out_dir / "figures")
+    from dataclasses import asdict
+
+    preset = request.preset
+    meta: dict[str, Any] = {
+        "experiment": experiment.name,
+        "preset": preset.name,
+        "preset_values": asdict(preset),
+        "device": next(iter(done.values())).config.get("device") if done else request.device,
+        "runs": {name: {"path": str(run.path), "how": how[name]} for name, run in done.items()},
+        **provenance(),
+    }
+    result = ExperimentResult(
+        experiment.name, experiment.title, verdicts, measurement, meta, out_dir, figures
+    )
+    meta["wall_time_s"] = time.perf_counter() - start
+    write_report(result, experiment.sections(setup, measurement))
+    return result

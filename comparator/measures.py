@@ -1,0 +1,132 @@
+"""Measurements every experiment shares, from run directories and probe arrays to typed numbers.
+
+* :func:`seed_curves`: one :class:`SeedCurve` per seed of a run (success by
+  :func:`ktiw.empirics.curves.succeeded`, the one success criterion);
+* :func:`agreement_table`: the paper's agreement table, one definition for every experiment:
+  ``A(alpha, beta_uf)`` (normal attention, uniform run's ``beta``), ``A(beta_uf, beta_px)``,
+  ``A(Delta, beta_uf)`` with ``Delta = -grad`` of the uniform run (the direction gradient
+  descent moves the attention logits) and ``A(alpha, beta)`` (the normal run's own probe),
+  each with its shuffled baseline (:mod:`ktiw.empirics.agreement`, top-5% match);
+* :func:`pool`, :func:`tile`, :func:`scored`: probe arrays ``[S, N, T, L]`` pooled over seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ktiw.theory.errors import KtiwError
+
+from . import thresholds as th
+
+if TYPE_CHECKING:
+    from ktiw.empirics.rundir import Run
+
+Probes = dict[str, np.ndarray]
+"""The arrays of one probe file (:mod:`ktiw.empirics.rundir`)."""
+
+AGREEMENT_PAIRS = ("A(alpha,beta_uf)", "A(beta_uf,beta_px)", "A(Delta,beta_uf)", "A(alpha,beta)")
+
+
+@dataclass(frozen=True)
+class SeedCurve:
+    """One seed's evaluation curve."""
+
+    seed: int
+    steps: np.ndarray
+    token_acc: np.ndarray
+    attn_acc: np.ndarray
+    beta_acc: np.ndarray
+    succeeded: bool
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One agreement ``A(u, v)`` (top-5% match) and its shuffled baseline."""
+
+    pair: str
+    value: float
+    baseline: float
+
+    @property
+    def lift(self) -> float:
+        return self.value - self.baseline
+
+
+def seed_curves(run: Run) -> list[SeedCurve]:
+    """Per-seed curves of a loaded run (a diverged seed has not succeeded)."""
+    from ktiw.empirics.curves import succeeded
+
+    diverged = {s["seed"]: bool(s["diverged"]) for s in run.summary.get("seeds", [])}
+    out = []
+    for seed in run.seeds:
+        steps, token = run.curve(seed, "token_acc")
+        _, attn = run.curve(seed, "attn_acc")
+        _, beta = run.curve(seed, "beta_acc")
+        _, div = run.curve(seed, "diverged")
+        ok = succeeded(steps, token, diverged.get(seed, False) or bool(np.any(div)))
+        out.append(SeedCurve(seed, steps.astype(float), token, attn, beta, ok))
+    return out
+
+
+def last_probes(run: Run) -> Probes:
+    """The probe arrays of the run's last probe step."""
+    if not run.probe_steps:
+        raise KtiwError(f"{run.path} has no probe files")
+    return run.probes(run.probe_steps[-1])
+
+
+def scored(p: Probes) -> np.ndarray:
+    """Target tokens inside the target length, ``[N, T]``."""
+    T = p["tgt"].shape[1]
+    return np.arange(T)[None, :] < p["tgt_len"][:, None]
+
+
+def pool(x: np.ndarray) -> np.ndarray:
+    """``[S, N, ...] -> [S*N, ...]`` (float64)."""
+    return np.asarray(x, dtype=np.float64).reshape(-1, *x.shape[2:])
+
+
+def tile(x: np.ndarray, S: int) -> np.ndarray:
+    """Per-example array ``[N, ...]`` repeated for every seed, pooled like :func:`pool`."""
+    return np.concatenate([x] * S, axis=0)
+
+
+def same_samples(normal: Probes, uniform: Probes) -> None:
+    """:class:`KtiwError` unless both runs were evaluated on the same samples and seed count."""
+    if not all(np.array_equal(normal[k], uniform[k]) for k in ("src", "tgt")):
+        raise KtiwError("the normal and uniform runs were evaluated on different samples (eval_seed differs)")
+    if normal["alpha"].shape[0] != uniform["beta"].shape[0]:
+        raise KtiwError("the normal and uniform runs have different numbers of seeds")
+
+
+def agreement_table(normal: Probes, uniform: Probes, rng: np.random.Generator) -> list[Agreement]:
+    """The agreement table from the last-step probes of a normal and a uniform run (module
+    docstring), pooled over seeds and scored target tokens; ``A(beta_uf, beta_px)`` only when
+    the normal run computed the proxy."""
+    from ktiw.empirics import agreement as ag
+
+    same_samples(normal, uniform)
+    S = normal["alpha"].shape[0]
+    lens, mask = tile(normal["src_len"], S), tile(scored(normal), S)
+    alpha, beta = pool(normal["alpha"]), pool(normal["beta"])
+    beta_uf, delta = pool(uniform["beta"]), -pool(uniform["grad"])
+    beta_px = tile(normal["beta_px"].astype(np.float64), S) if "beta_px" in normal else None
+    pairs = dict(
+        zip(
+            AGREEMENT_PAIRS,
+            ((alpha, beta_uf), (beta_uf, beta_px), (delta, beta_uf), (alpha, beta)),
+            strict=True,
+        )
+    )
+    return [
+        Agreement(
+            name,
+            ag.top_match(u, v, th.TOP_FRACTION, lens, mask),
+            ag.shuffled_baseline(u, v, rng, th.TOP_FRACTION, lens, mask),
+        )
+        for name, (u, v) in pairs.items()
+        if v is not None
+    ]
