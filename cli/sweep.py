@@ -54,16 +54,16 @@ def sweep(
     from rich.markup import escape
     from rich.table import Table
 
+    from ktiw.comparator.presets import training_for
     from ktiw.comparator.sweep import grid_summary, plan_grid, run_sweep
     from ktiw.empirics.executor import make_executor
-    from ktiw.empirics.presets import preset_values
 
     from .errors import fail
     from .options import parse_key_value_lists
     from .train import parse_seeds
 
     axes = parse_key_value_lists(set_ or [], "--set")
-    base = preset_values(preset, model)
+    base = training_for(preset, model).train_values()
     base.pop("seeds")
     base.update(
         model=model,

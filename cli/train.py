@@ -115,16 +115,8 @@ def train(
             raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")
         if spec is not None and data is not None:
             raise KtiwError("give either SPEC or --data, not both")
-        block = training_for(preset, model)
-        values: dict[str, Any] = {
-            "seeds": list(range(block.seeds)),
-            "steps": block.steps,
-            "batch_size": block.batch_size,
-            "lr": block.lr,
-            "eval_every": block.eval_every,
-            "eval_samples": block.eval_samples,
-        }
-        mc: dict[str, Any] = dict(block.model_config)
+        values = training_for(preset, model).train_values()
+        mc: dict[str, Any] = values.pop("model_config")
         named = (
             ("hidden", hidden),
             ("layers", layers),

@@ -44,6 +44,19 @@ class Training:
         metadata={"meaning": "training steps of the bag-of-words proxy beta_px (0: none)"}, default=200
     )
 
+    def train_values(self) -> dict[str, Any]:
+        """The :class:`~ktiw.empirics.trainer.TrainConfig` fields this block sets (``ktiw train``
+        and ``ktiw sweep`` fill what the user did not give from these)."""
+        return {
+            "seeds": list(range(self.seeds)),
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "eval_every": self.eval_every,
+            "eval_samples": self.eval_samples,
+            "model_config": dict(self.model_config),
+        }
+
     def train_config(
         self,
         *,

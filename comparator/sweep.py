@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from ktiw.empirics.curves import first_reach
 from ktiw.theory.errors import KtiwError
 
 from . import thresholds as th
-from .figures import slug
 from .reuse import is_finished, normalise
-from .stats import first_reach, median_or_inf
+from .stats import median_or_inf
 
 SWEEP_CSV = "sweep.csv"
 FIXED_KEYS = {
@@ -136,7 +136,9 @@ def _value_text(value: Any) -> str:
 def run_name(spec: str, model: str, uniform: bool, settings: Mapping[str, Any], seeds: Sequence[int]) -> str:
     """``<spec>-<model>[-uniform]-<key><value>...-seed<s>`` (``-seeds<a>-<b>`` for a chunk),
     file-name safe: ``permutation-L8-lstm-lr0.003-seed1``."""
-    parts = [slug(spec), model, *(["uniform"] if uniform else [])]
+    from ktiw.empirics.rundir import run_name as base_name
+
+    parts = [base_name(spec, model, uniform)]
     parts += [f"{k}{_value_text(v)}" for k, v in settings.items() if k != "uniform"]
     parts.append(f"seed{seeds[0]}" if len(seeds) == 1 else f"seeds{seeds[0]}-{seeds[-1]}")
     return "-".join(parts)

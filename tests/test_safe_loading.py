@@ -9,8 +9,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIRED = {("np", "load"): ("allow_pickle", False), ("numpy", "load"): ("allow_pickle", False),
-            ("torch", "load"): ("weights_only", True)}
+REQUIRED = {
+    ("np", "load"): ("allow_pickle", False),
+    ("numpy", "load"): ("allow_pickle", False),
+    ("torch", "load"): ("weights_only", True),
+}
 FORBIDDEN = {("pickle", "load"), ("pickle", "loads"), ("marshal", "loads"), ("marshal", "load")}
 
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from ktiw.cli.app import app
 from ktiw.cli.options import parse_key_value_lists
-from ktiw.comparator.stats import first_reach
 from ktiw.comparator.sweep import plan_grid, run_sweep
+from ktiw.empirics.curves import first_reach
 from ktiw.empirics.executor import LocalExecutor, TaskResult, run_task
 from ktiw.empirics.rundir import load_run
 from ktiw.theory.errors import KtiwError

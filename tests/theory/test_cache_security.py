@@ -102,9 +102,7 @@ def test_concurrent_cold_cache_processes_lose_nothing(private_cache) -> None:
     entry verifies against the index (no torn writes, no lost index records)."""
     env = dict(os.environ, KTIW_CACHE_DIR=str(private_cache))
     src = str(cache.THEORY)
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, src, who], env=env) for who in ("a", "b", "c")
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, src, who], env=env) for who in ("a", "b", "c")]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     table = json.loads(cache.read_verified(cache.entry_path("table", ["formula.py"], ".json")))
     assert table == {f"{w}-{i}": i * 1.5 for w in "abc" for i in range(40)}
