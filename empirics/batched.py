@@ -11,8 +11,9 @@ order, which may change with ``S``; the tests bound the difference in float64).
       [i, f, g, o] = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
       c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g),   h_t = sigmoid(o) tanh(c_t)
 
-  The input projection for all time steps is one batched matmul; the recurrence is a
-  loop of ``baddbmm`` calls.
+  The input projection for all time steps is one batched matmul (or, for a layer fed by an
+  embedding, :func:`embedding_gates`: a GEMM over the vocabulary); the recurrence is
+  :class:`LSTMRecurrence`, a loop of ``baddbmm`` calls with a hand-written backward.
 * :func:`embed`: per-seed embedding lookup.
 * :class:`SeedAdam`: Adam (PyTorch's defaults and formula) with a per-seed step counter
   and a per-seed ``active`` mask: a frozen seed (diverged, or stopped early) keeps its
@@ -24,6 +25,7 @@ order, which may change with ``S``; the tests bound the difference in float64).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 
 import torch
@@ -48,45 +50,171 @@ def embed(table: Tensor, ids: Tensor) -> Tensor:
     return torch.nn.functional.embedding(ids + offset, table.reshape(S * V, d))
 
 
+def embedding_gates(table: Tensor, ids: Tensor, w_ih: Tensor, bias: Tensor) -> Tensor:
+    """``E[ids] W_ih^T + bias`` computed as ``(E W_ih^T + bias)[ids]``: one small GEMM over the
+    ``V`` rows of the embedding table ``E [S, V, d]`` instead of one per position (``ids [S, ...]``);
+    the backward pass sums each row's gradient first (``embedding`` backward) and then does
+    two ``V``-row GEMMs.  Exactly the same function; for an LSTM or GRU layer fed by an
+    embedding it removes the input projection's FLOPs (half of an LSTM layer's)."""
+    return embed(linear(table, w_ih, bias), ids)
+
+
 def lstm_layer(
-    x: Tensor,
-    w_ih: Tensor,
+    x: Tensor | None,
+    w_ih: Tensor | None,
     w_hh: Tensor,
     b_ih: Tensor,
     b_hh: Tensor,
     h0: Tensor | None = None,
     c0: Tensor | None = None,
     last: Tensor | None = None,
+    *,
+    gates_x: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Run one LSTM layer over ``x [S, B, L, in]``.
 
     ``w_ih [S, 4H, in]``, ``w_hh [S, 4H, H]``, ``b_* [S, 4H]``; ``h0``/``c0 [S, B, H]`` (zeros if
     ``None``).  Returns ``(outputs [S, B, L, H], (h_n, c_n))`` where the final state is taken at
     position ``last [S, B]`` (the last valid position of each padded sequence; ``L - 1`` when
-    ``None``).
+    ``None``).  ``gates_x [S, B, L, 4H]``: the input projection ``x W_ih^T + b_ih + b_hh``
+    already computed (e.g. by :func:`embedding_gates`); then ``x`` and ``w_ih`` are unused.
     """
-    S, B = x.shape[:2]
+    if gates_x is None:
+        assert x is not None and w_ih is not None
+        gates_x = linear(x, w_ih, b_ih + b_hh)  # [S, B, L, 4H]: all time steps in one GEMM
+    S, B = gates_x.shape[:2]
     H = w_hh.shape[2]
-    gates_x = linear(x, w_ih, b_ih + b_hh)  # [S, B, L, 4H]
-    h = x.new_zeros(S, B, H) if h0 is None else h0
-    c = x.new_zeros(S, B, H) if c0 is None else c0
-    w_hh_t = w_hh.transpose(1, 2)
-    hs, cs = [], []
-    # unbind once: indexing gates_x[:, :, t] per step would make backward allocate L full-size zeros
-    for gx in gates_x.unbind(2):
-        gates = torch.baddbmm(gx, h, w_hh_t)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        hs.append(h)
-        cs.append(c)
-    out = torch.stack(hs, dim=2)
+    h0 = gates_x.new_zeros(S, B, H) if h0 is None else h0
+    c0 = gates_x.new_zeros(S, B, H) if c0 is None else c0
+    out, cs = LSTMRecurrence.apply(gates_x, w_hh, h0, c0)
     if last is None:
-        return out, (h, c)
+        return out, (out[:, :, -1], cs[:, :, -1])
     idx = last.view(S, B, 1, 1).expand(S, B, 1, H)
-    h_n = out.gather(2, idx).squeeze(2)
-    c_n = torch.stack(cs, dim=2).gather(2, idx).squeeze(2)
-    return out, (h_n, c_n)
+    return out, (out.gather(2, idx).squeeze(2), cs.gather(2, idx).squeeze(2))
+
+
+def _cell_forward(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Pointwise part of an LSTM step: activated gates ``[i, f, g, o]``, ``c_t``, ``h_t``."""
+    H = c.shape[-1]
+    ifo = torch.sigmoid(gates)
+    g = torch.tanh(gates[..., 2 * H : 3 * H])
+    i, f, o = ifo[..., :H], ifo[..., H : 2 * H], ifo[..., 3 * H :]
+    c_new = f * c + i * g
+    acts = torch.cat([i, f, g, o], dim=-1)
+    return acts, c_new, o * torch.tanh(c_new)
+
+
+def _cell_backward(dh: Tensor, dc: Tensor, acts: Tensor, c: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Pointwise part of an LSTM step's backward: ``d gates`` (pre-activation) and ``d c_{t-1}``.
+
+    ``dh``/``dc``: the loss's derivative in ``h_t``/``c_t`` from later steps and outputs."""
+    H = c.shape[-1]
+    i, f, g, o = acts[..., :H], acts[..., H : 2 * H], acts[..., 2 * H : 3 * H], acts[..., 3 * H :]
+    tc = torch.tanh(c)
+    dc = dc + dh * o * (1 - tc * tc)
+    d_gates = torch.cat(
+        [dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)], dim=-1
+    )
+    return d_gates, dc * f
+
+
+class _Cells:
+    """The two pointwise cell functions, eager or fused by ``torch.compile`` (see :func:`fuse_cells`)."""
+
+    def __init__(self) -> None:
+        self.forward, self.backward = _cell_forward, _cell_backward
+        self.fused = False
+
+    def set(self, fused: bool) -> bool:
+        if fused == self.fused:
+            return self.fused
+        if not fused:
+            self.__init__()  # type: ignore[misc]
+            return False
+        try:
+            fwd = torch.compile(_cell_forward, dynamic=True)
+            bwd = torch.compile(_cell_backward, dynamic=True)
+            with torch.no_grad():  # the cells always run without autograd (inside LSTMRecurrence)
+                probe = torch.zeros(2, 2, 4)
+                fwd(probe, probe[..., :1].contiguous())
+                one = probe[..., :1].contiguous()
+                bwd(one, one, probe, one, one)
+        except Exception as err:  # no C++ compiler, unsupported platform, ...
+            warnings.warn(f"torch.compile unavailable, LSTM cells stay unfused: {err}", stacklevel=2)
+            return False
+        self.forward, self.backward, self.fused = fwd, bwd, True
+        return True
+
+
+_CELLS = _Cells()
+
+
+def fuse_cells(enabled: bool) -> bool:
+    """Use ``torch.compile``-fused pointwise LSTM cells (one kernel per step instead of ~10
+    forward and ~25 backward elementwise kernels) in :class:`LSTMRecurrence`.  Compiles once
+    per process (dynamic shapes, so any number of seeds or batch size reuses the kernels);
+    returns whether fused cells are in use (``False`` where ``torch.compile`` fails).  The
+    fused and eager cells compute the same formulas; their results may differ in the last
+    bits, so a run uses one or the other throughout (the trainer records which)."""
+    return _CELLS.set(enabled)
+
+
+class LSTMRecurrence(torch.autograd.Function):
+    """The LSTM recurrence given the input gates, with a hand-written backward pass.
+
+    Forward, per step ``t`` (one ``baddbmm`` and the pointwise cell :func:`_cell_forward`)::
+
+        [i, f, g, o] = act(gates_x[t] + h_{t-1} W_hh^T),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)
+
+    Backward, per step, the recurrent product ``d h_{t-1} = d gates_t W_hh`` (one ``baddbmm``
+    that also adds the output's gradient) and :func:`_cell_backward`; the weight gradient
+    ``d W_hh = sum_t d gates_t^T h_{t-1}`` is one GEMM over all steps afterwards, and
+    ``d gates_x = d gates``.  Returns ``(h [S, B, L, H], c [S, B, L, H])``.
+    """
+
+    @staticmethod
+    def forward(ctx, gates_x: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        L = gates_x.shape[2]
+        w_t = w_hh.transpose(1, 2)
+        cell = _CELLS.forward
+        acts, hs, cs = [], [], []
+        h, c = h0, c0.detach().contiguous()
+        for t in range(L):
+            a, c, h = cell(torch.baddbmm(gates_x[:, :, t], h, w_t), c)
+            acts.append(a)
+            hs.append(h)
+            cs.append(c)
+        out = torch.stack(hs, dim=2)
+        # per-step tensors are kept as they are (fresh, contiguous): the fused cells then see
+        # the same memory layout at every step and compile once
+        ctx.save_for_backward(w_hh, h0, c0, out)
+        ctx.acts, ctx.cs = acts, cs
+        return out, torch.stack(cs, dim=2)
+
+    @staticmethod
+    def backward(ctx, d_hs: Tensor | None, d_cs: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # type: ignore[override]
+        w_hh, h0, c0, out = ctx.saved_tensors
+        acts, cs = ctx.acts, ctx.cs
+        L = len(acts)
+        S, B, G = acts[0].shape
+        H = G // 4
+        cell = _CELLS.backward
+        d_gates: list[Tensor] = []
+        dh = h0.new_zeros(S, B, H) if d_hs is None else d_hs[:, :, L - 1].contiguous()
+        dc = c0.new_zeros(S, B, H)
+        for t in range(L - 1, -1, -1):
+            if d_cs is not None:
+                dc = dc + d_cs[:, :, t]
+            dg, dc = cell(dh, dc, acts[t], cs[t], cs[t - 1] if t > 0 else c0.detach().contiguous())
+            d_gates.append(dg)
+            if t > 0 and d_hs is not None:
+                dh = torch.baddbmm(d_hs[:, :, t - 1], dg, w_hh)
+            else:
+                dh = torch.bmm(dg, w_hh)
+        dg_all = torch.stack(d_gates[::-1], dim=1)  # [S, L, B, 4H]
+        h_prev = torch.cat([h0.unsqueeze(1), out[:, :, :-1].transpose(1, 2)], dim=1)  # [S, L, B, H]
+        d_w_hh = torch.bmm(dg_all.reshape(S, L * B, G).transpose(1, 2), h_prev.reshape(S, L * B, H))
+        return dg_all.transpose(1, 2), d_w_hh, dh, dc
 
 
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:

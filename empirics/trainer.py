@@ -37,6 +37,7 @@ import torch
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
+from . import batched as bt
 from . import rundir
 from .batched import SeedAdam
 from .curves import SUCCESS_ACCURACY
@@ -78,6 +79,10 @@ class TrainConfig:
     """CPU threads for torch (``None``: torch's default).  On a CPU shared with other jobs, 1
     thread can be many times faster for small models (see benchmarks/README.md)."""
     model_config: dict[str, Any] = field(default_factory=dict)
+    fused_cells: bool | None = None
+    """Fuse the LSTM's pointwise cell with ``torch.compile`` (:func:`ktiw.empirics.batched.fuse_cells`;
+    ~20-40 s of compilation once, then several times fewer kernels per step).  ``None``: when
+    ``seeds x batch_size x hidden x steps >= 2**24`` (e.g. the paper preset with 20 seeds)."""
 
     def validate(self) -> None:
         """Raise :class:`KtiwError` for impossible values."""
@@ -116,7 +121,7 @@ class TrainConfig:
         return TrainConfig(**{k: v for k, v in values.items() if k in known})
 
 
-RECORD_ONLY = frozenset({"versions", "git_commit", "device_requested", "threads_used"})
+RECORD_ONLY = frozenset({"versions", "git_commit", "device_requested", "threads_used", "fused_cells_used"})
 """Keys ``config.json`` holds besides the :class:`TrainConfig` fields."""
 
 
@@ -216,6 +221,7 @@ class Trainer:
             self.model.init_seed(k, torch.Generator().manual_seed(seed))
         self.model.to(self.device)
         self.model_config = asdict(model_cfg)
+        self.fused_cells = bt.fuse_cells(self._want_fused_cells())
         self.opt = SeedAdam(self.model.named_parameters(), S, lr=cfg.lr)
         self.rngs = [np.random.default_rng([1, seed]) for seed in self.seeds]
         self.eval_batch = self.dist.sample(cfg.eval_samples, np.random.default_rng([2, cfg.eval_seed]))
@@ -247,8 +253,16 @@ class Trainer:
         record["model_config"] = self.model_config
         record["probe_every"] = self.probe_every
         record["threads_used"] = torch.get_num_threads()
+        record["fused_cells_used"] = self.fused_cells
         record.update(provenance())
         return record
+
+    def _want_fused_cells(self) -> bool:
+        cfg = self.cfg
+        if cfg.fused_cells is not None:
+            return cfg.fused_cells
+        hidden = int(self.model_config.get("hidden", 0) or 0)
+        return len(self.seeds) * cfg.batch_size * hidden * cfg.steps >= 2**24
 
     def _probe_every(self) -> int:
         cfg = self.cfg

@@ -140,36 +140,48 @@ class LSTMSeq2Seq(SeedModel):
 
     # ------------------------------------------------------------ forward pieces
 
+    def _layer(
+        self,
+        params: nn.ParameterDict,
+        name: str,
+        x: Tensor | None,
+        ids: Tensor | None,
+        h0: Tensor | None = None,
+        c0: Tensor | None = None,
+        last: Tensor | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """LSTM layer ``name`` (e.g. ``0``, ``1_rev``) over ``x``, or over ``E[ids]`` for the
+        first layer (input projection through the embedding table,
+        :func:`ktiw.empirics.batched.embedding_gates`)."""
+        w_ih, w_hh, b_ih, b_hh = (params[f"{k}{name}"] for k in ("w_ih", "w_hh", "b_ih", "b_hh"))
+        gates_x = None if ids is None else bt.embedding_gates(self.embed, ids, w_ih, b_ih + b_hh)
+        return bt.lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, last, gates_x=gates_x)
+
     def encode(self, inp: SeqInputs) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         """Encoder states ``h [S, B, L+1, He]`` and each layer's final (forward) state."""
-        x = bt.embed(self.embed, inp.src_ids)
+        x, ids = None, inp.src_ids
         finals = []
         lengths = inp.src_last + 1
         for k in range(self.cfg.layers):
-            e = self.enc
-            out, final = bt.lstm_layer(
-                x, e[f"w_ih{k}"], e[f"w_hh{k}"], e[f"b_ih{k}"], e[f"b_hh{k}"], last=inp.src_last
-            )
+            out, final = self._layer(self.enc, f"{k}", x, ids, last=inp.src_last)
             if self.cfg.bidirectional:
-                rev, _ = bt.lstm_layer(
-                    bt.reverse_padded(x, lengths),
-                    e[f"w_ih{k}_rev"],
-                    e[f"w_hh{k}_rev"],
-                    e[f"b_ih{k}_rev"],
-                    e[f"b_hh{k}_rev"],
-                )
+                rev_x = None if x is None else bt.reverse_padded(x, lengths)
+                rev_ids = None if ids is None else bt.reverse_padded(ids, lengths)
+                rev, _ = self._layer(self.enc, f"{k}_rev", rev_x, rev_ids)
                 out = torch.cat([out, bt.reverse_padded(rev, lengths)], dim=-1)
             finals.append(final)
-            x = out
+            x, ids = out, None
+        assert x is not None
         return x, finals
 
     def decode(self, inp: SeqInputs, finals: list[tuple[Tensor, Tensor]]) -> Tensor:
         """Decoder states ``s [S, B, T+1, H]`` under teacher forcing."""
-        x = bt.embed(self.embed, inp.dec_in)
-        d = self.dec
+        x, ids = None, inp.dec_in
         for k in range(self.cfg.layers):
             h0, c0 = finals[k]
-            x, _ = bt.lstm_layer(x, d[f"w_ih{k}"], d[f"w_hh{k}"], d[f"b_ih{k}"], d[f"b_hh{k}"], h0, c0)
+            x, _ = self._layer(self.dec, f"{k}", x, ids, h0, c0)
+            ids = None
+        assert x is not None
         return x
 
     def scores(self, s: Tensor, h: Tensor) -> Tensor:
