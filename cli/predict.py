@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ktiw.theory.errors import KtiwError
@@ -47,14 +48,26 @@ def predict(
     derivation: Annotated[
         bool, typer.Option("--derivation", help="print the derivation (Markdown + LaTeX)", show_default=False)
     ] = False,
+    optimizer: Annotated[str, typer.Option(help="gd | sgd | adam (as ktiw train)")] = "adam",
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="fresh examples per step (sgd, adam)")] = 128,
+    init: Annotated[str, typer.Option(metavar="INIT", help="zero | eps:VALUE | normal:SIGMA")] = "zero",
+    steps: Annotated[int, typer.Option(help="step budget for takeoff")] = 200,
 ) -> None:
     """Predict whether KTIW and attention will be learned on each distribution, how fast, and why.
 
-    Times are gradient-flow time of the toy model's token-mean loss (learning rate x steps).
+    Takeoff (gold attention mass 1/2) in optimizer steps of the training given by --optimizer,
+    --lr, --batch-size, --init and --steps (defaults: what ktiw train does by default), and in
+    gradient-flow time of gradient descent from B = 0, a = 0 (learning rate x steps; first table).
     """
     from ktiw.theory.datafile import load_pairs
     from ktiw.theory.families import from_spec
+    from ktiw.theory.optimizers import Training, parse_init
     from ktiw.theory.predict import predict as predict_one
+
+    training = Training(
+        optimizer=optimizer, lr=lr, batch_size=batch_size, init=parse_init(init), steps=steps
+    ).validate()
 
     if not specs and not data:
         raise KtiwError(
@@ -64,16 +77,17 @@ def predict(
     if derivation:
         from ktiw.theory.derivation import derivation_for
 
-        typer.echo("\n\n".join(derivation_for(d, eps=eps) for d in dists))
+        typer.echo("\n\n".join(derivation_for(d, eps=eps, training=training) for d in dists))
         return
-    preds = [predict_one(d, eps=eps) for d in dists]
+    preds = [predict_one(d, eps=eps, training=training) for d in dists]
     if len(preds) > 1:
         preds.sort(key=lambda p: (p.takeoff_time is None, p.takeoff_time or 0.0))
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
         return
     table = Table(
-        box=box.SIMPLE_HEAD, title=f"ktiw predict (toy model; times = lr x steps; saddle start eps={eps:g})"
+        box=box.SIMPLE_HEAD,
+        title=f"ktiw predict (toy model; gradient flow: times = lr x steps; saddle start eps={eps:g})",
     )
     table.add_column("spec", no_wrap=True)
     table.add_column("regime")
@@ -82,7 +96,7 @@ def predict(
     colour = {"drift": "green", "saddle": "red", "ambiguous": "yellow"}
     for p in preds:
         table.add_row(
-            p.spec,
+            escape(p.spec),
             f"[{colour[p.regime]}]{p.regime}[/]",
             _fmt(p.ktiw_margin),
             _fmt(p.initial_ktiw_velocity),
@@ -90,7 +104,31 @@ def predict(
             _fmt_eigs(p.fixed_point_eigenvalues),
             f"{p.ambiguity:.0%}",
         )
+    run = (
+        f"{training.optimizer} lr={training.lr:g}"
+        + ("" if training.full_batch else f" batch={training.batch_size}")
+        + f" init={training.init}"
+    )
+    title = f"optimizer steps to takeoff ({escape(run)}; budget {training.steps} steps)"
+    steps_table = Table(box=box.SIMPLE_HEAD, title=title)
+    steps_table.add_column("spec", no_wrap=True)
+    for name in ("takeoff step", "10%-90%", "P(success)", "method"):
+        steps_table.add_column(name, justify="right")
+    for p in preds:
+        steps_table.add_row(
+            escape(p.spec),
+            _fmt_step(p.takeoff_step, p.steps),
+            " - ".join(_fmt_step(q, p.steps) for q in p.takeoff_step_range),
+            "-" if p.success_probability is None else f"{p.success_probability:.2f}",
+            p.method or "-",
+        )
     console = Console()
     console.print(table)
+    console.print(steps_table)
     for p in preds:
-        console.print(f"[bold]{p.spec}[/]: {p.reason}", highlight=False)
+        note = f"{escape(p.reason)}; steps: {escape(p.step_note)}"
+        console.print(f"[bold]{escape(p.spec)}[/]: {note}", highlight=False)
+
+
+def _fmt_step(step: float | None, budget: int) -> str:
+    return f">{budget}" if step is None else f"{step:.0f}"

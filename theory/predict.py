@@ -21,12 +21,18 @@ saddle case starts at ``delta = gamma = eps``; the drift case starts at the symm
 initialisation ``0``.  Elsewhere the theory here states no takeoff (``None``).  Takeoff
 times are memoised on disk (:mod:`ktiw.theory.cache`, keyed by the flow's source), so a
 repeated prediction needs neither sympy nor an ODE solve.
+
+Optimizer steps: the same takeoff in the units of the training the user runs (optimizer,
+learning rate, batch size, initialisation, step budget; :class:`~ktiw.theory.optimizers.Training`,
+whose defaults are ``ktiw train``'s) comes from :mod:`ktiw.theory.optimizer_predict`:
+``takeoff_step``, ``takeoff_step_range``, ``success_probability`` and ``method``.  The
+gradient-flow fields above are unchanged and do not depend on the training.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +41,7 @@ from .cache import cached_values
 from .distribution import Distribution, EmpiricalDistribution
 from .errors import KtiwError
 from .families import IID, Subset, Translate
+from .optimizers import Training
 from .stages import StageAnalysis, analyse
 
 _FLOW_SOURCES = ("flow.py", "reduction.py", "toy_model.py")
@@ -58,7 +65,8 @@ class Prediction:
     ``fixed_point_eigenvalues``: Jacobian eigenvalues of the copy flow at the origin where it
     is a fixed point (``V = k``); ``ambiguity``: share of target tokens whose drift maximum is
     tied between different words; ``identified``: share whose word ``C'`` singles out;
-    ``reduction``: the copy reduction used, if any; ``tokens_analysed``/``exact``: the target
+    ``reduction``: the copy reduction used, if any; ``takeoff_time`` is *gradient-flow* time;
+    ``tokens_analysed``/``exact``: the target
     tokens behind these numbers and whether they are the whole support (else a seed-0 sample).
     """
 
@@ -81,6 +89,23 @@ class Prediction:
     predicted_alignment: list[list[int]] | None = None
     """For distributions without a known alignment: the predicted attention target (source
     position, ``-1`` for a tie) of each target token of the first :data:`ALIGNMENT_SHOWN` examples."""
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 128
+    init: str = "zero"
+    steps: int = 200
+    takeoff_step: float | None = None
+    """Median optimizer steps until the gold attention mass reaches 1/2 (``None``: not within ``steps``)."""
+    takeoff_step_range: list[float | None] = field(default_factory=lambda: [None, None])
+    """10% and 90% quantiles of the takeoff step over seeds (``None``: beyond the budget)."""
+    success_probability: float | None = None
+    """Probability that takeoff happens within ``steps``."""
+    method: str | None = None
+    """``reduced-map``, ``closed-form`` or ``simulation`` (:mod:`ktiw.theory.optimizer_predict`)."""
+    step_note: str = ""
+    simulated_seeds: int | None = None
+    success_interval: list[float] | None = None
+    """95% Wilson interval of ``success_probability`` for ``simulation`` (its seed count)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (floats, bools, strings, ``None``)."""
@@ -125,8 +150,15 @@ def classify(a: StageAnalysis) -> str:
     return "drift" if a.identified >= 0.5 else "ambiguous"
 
 
-def predict(dist: Distribution, eps: float = 1e-3) -> Prediction:
-    """Predict how the toy model learns on ``dist`` (numpy/scipy only; the derivation is cached)."""
+def predict(dist: Distribution, eps: float = 1e-3, training: Training | None = None) -> Prediction:
+    """Predict how the toy model learns on ``dist`` (numpy/scipy only; the derivation is cached).
+
+    ``eps``: the gradient-flow saddle start; ``training``: the run whose optimizer steps are
+    predicted (default: ``ktiw train``'s defaults).
+    """
+    from .optimizer_predict import predict_steps
+
+    training = (training or Training()).validate()
     if not (eps > 0 and math.isfinite(eps)):
         raise KtiwError(f"--eps must be a positive number, got {eps}")
     if not isinstance(dist, EmpiricalDistribution) and (
@@ -155,6 +187,7 @@ def predict(dist: Distribution, eps: float = 1e-3) -> Prediction:
             J = np.array(f.jacobian(0.0, 0.0, k, V), dtype=np.float64).reshape(2, 2)
             eigs = sorted(float(e) for e in np.linalg.eigvals(J).real)
     reason = _reason(regime, a, kv, takeoff, eps, dist)
+    steps = predict_steps(dist, training, kv)
     return Prediction(
         spec=dist.spec,
         regime=regime,
@@ -173,6 +206,18 @@ def predict(dist: Distribution, eps: float = 1e-3) -> Prediction:
         tokens_analysed=a.n_tokens,
         exact=a.exact,
         predicted_alignment=None if a.aligned else _alignment_rows(dist, a),
+        optimizer=training.optimizer,
+        lr=training.lr,
+        batch_size=training.batch_size,
+        init=str(training.init),
+        steps=training.steps,
+        takeoff_step=steps.takeoff_step,
+        takeoff_step_range=steps.takeoff_step_range,
+        success_probability=steps.success_probability,
+        method=steps.method,
+        step_note=steps.note,
+        simulated_seeds=steps.simulated_seeds,
+        success_interval=steps.success_interval,
     )
 
 

@@ -16,12 +16,17 @@ from ktiw.theory.toy_model import derive as derive_toy
 
 def test_pages_contain_the_live_expressions_and_assumptions() -> None:
     pages = dv.pages()
-    assert set(pages) == {"toy-model", "stage-1", "stage-2", "copy-reduction", "families"}
+    assert set(pages) == {"toy-model", "stage-1", "stage-2", "copy-reduction", "families", "optimizers"}
     toy, red = derive_toy(), derive_reduction()
     assert sp.latex(toy.grad_x) in pages["toy-model"] and sp.latex(toy.grad_a) in pages["toy-model"]
     assert sp.latex(toy.stage1) in pages["stage-1"] and sp.latex(toy.stage2) in pages["stage-2"]
     assert sp.latex(red.loss) in pages["copy-reduction"]
     assert sp.latex(red.initial_velocity[0]) in pages["copy-reduction"]
+    from ktiw.theory.adam_reduction import derive as derive_adam
+    from ktiw.theory.adam_reduction import derive_sign_regime
+
+    assert sp.latex(derive_sign_regime().rho) in pages["optimizers"]
+    assert sp.latex(derive_adam().adam_map[0]) in pages["optimizers"]
     c_d, c_o = family_cooccurrence("subset")
     assert f"${sp.latex(c_d)}$" in pages["families"] and f"${sp.latex(c_o)}$" in pages["families"]
     for slug, page in pages.items():

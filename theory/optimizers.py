@@ -1,0 +1,154 @@
+"""The training a user runs: optimizer, learning rate, batch size, initialisation, step budget.
+
+Three optimizers, each with the update of its ``torch.optim`` namesake (no weight decay):
+
+* ``gd``: full-batch gradient descent ``p <- p - lr g`` (the discrete map of gradient flow;
+  ``lr x steps`` is gradient-flow time while ``lr`` is small);
+* ``sgd``: the same on a fresh minibatch of ``batch_size`` examples per step, with heavy-ball
+  momentum as :class:`torch.optim.SGD` (``buf <- mu buf + g``, first step ``buf = g``;
+  ``p <- p - lr buf``);
+* ``adam``: :class:`torch.optim.Adam` on minibatches, with bias correction::
+
+      m <- b1 m + (1-b1) g,   v <- b2 v + (1-b2) g^2,
+      p <- p - lr/(1-b1^t) m / (sqrt(v/(1-b2^t)) + eps).
+
+Initialisations of the toy model (``--init``): ``zero`` (``B = 0``, ``a = 0``), ``eps:E``
+(``B = E I``, ``a = E I``: the symmetry-breaking start of the copy reduction) and
+``normal:S`` (every entry of ``B`` and ``a`` i.i.d. ``N(0, S^2)``).
+
+:func:`adam_step_bound` bounds how far Adam can move one coordinate in ``n`` steps, whatever
+the gradients: by Cauchy-Schwarz ``|m_hat_t| <= R_t sqrt(v_hat_t)`` with
+``R_t^2 = sum_s w_s^2/u_s`` (``w``, ``u``: the bias-corrected weights of ``m`` and ``v``), so
+one step moves a coordinate by at most ``lr R_t``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import KtiwError
+
+OPTIMIZERS = ("gd", "sgd", "adam")
+
+
+@dataclass(frozen=True)
+class Init:
+    """A parsed ``--init``: ``kind`` in ``zero``/``eps``/``normal`` and its ``value`` (0 for zero)."""
+
+    kind: str
+    value: float = 0.0
+
+    def __str__(self) -> str:
+        return "zero" if self.kind == "zero" else f"{self.kind}:{self.value:g}"
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether the start lies on the copy-symmetric subspace (``zero`` and ``eps``)."""
+        return self.kind != "normal"
+
+
+def parse_init(text: str) -> Init:
+    """``zero`` | ``eps:VALUE`` | ``normal:SIGMA`` (VALUE, SIGMA > 0) -> :class:`Init`."""
+    text = text.strip()
+    if text == "zero":
+        return Init("zero")
+    kind, sep, raw = text.partition(":")
+    if kind not in ("eps", "normal") or not sep:
+        raise KtiwError(f"--init must be zero, eps:VALUE or normal:SIGMA, got {text!r}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise KtiwError(f"--init {kind}:VALUE needs a number, got {raw!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise KtiwError(f"--init {kind}:VALUE needs a positive finite value, got {raw}")
+    return Init(kind, value)
+
+
+@dataclass(frozen=True)
+class Training:
+    """What ``ktiw train`` does by default: Adam, lr 1e-3, batch 128, 200 steps, zero init."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 128
+    init: Init = Init("zero")
+    steps: int = 200
+    momentum: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+
+    def validate(self) -> Training:
+        """Raise :class:`KtiwError` for impossible values; return ``self``."""
+        if self.optimizer not in OPTIMIZERS:
+            raise KtiwError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise KtiwError(f"--lr must be a positive finite number, got {self.lr}")
+        if self.batch_size < 1:
+            raise KtiwError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.steps < 1:
+            raise KtiwError(f"--steps must be >= 1, got {self.steps}")
+        if not (0.0 <= self.momentum < 1.0):
+            raise KtiwError(f"--momentum must be in [0, 1), got {self.momentum}")
+        return self
+
+    @property
+    def full_batch(self) -> bool:
+        return self.optimizer == "gd"
+
+
+class NumpyOptimizer:
+    """The update of :class:`Training`'s optimizer on a list of numpy arrays, in place.
+
+    Every array may carry leading seed axes: the update is elementwise, so seeds never mix.
+    """
+
+    def __init__(self, training: Training, params: list[np.ndarray]) -> None:
+        self.tr = training
+        self.t = 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params] if training.optimizer == "adam" else []
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        tr = self.tr
+        self.t += 1
+        if tr.optimizer == "adam":
+            b1, b2 = tr.beta1, tr.beta2
+            step = tr.lr / (1 - b1**self.t)
+            root = math.sqrt(1 - b2**self.t)
+            for p, g, m, v in zip(params, grads, self.m, self.v, strict=True):
+                m *= b1
+                m += (1 - b1) * g
+                v *= b2
+                v += (1 - b2) * g * g
+                p -= step * m / (np.sqrt(v) / root + tr.adam_eps)
+            return
+        for p, g, buf in zip(params, grads, self.m, strict=True):
+            if tr.momentum and self.t > 1:
+                buf *= tr.momentum
+                buf += g
+            else:
+                buf[...] = g
+            p -= tr.lr * buf
+
+
+def adam_ratio_bound(t: np.ndarray | int, beta1: float = 0.9, beta2: float = 0.999) -> np.ndarray:
+    """``R_t``: the largest ``|m_hat_t| / sqrt(v_hat_t)`` any gradient history can give.
+
+    ``R_t^2 = (1-b1)^2 (1-b2^t) (1-q^t) / ((1-b1^t)^2 (1-b2) (1-q))`` with ``q = b1^2/b2``
+    (the sum of ``w_s^2/u_s`` over ``s = 1..t``; ``R_1 = 1``).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    q = beta1**2 / beta2
+    r2 = (1 - beta1) ** 2 * (1 - beta2**t) * (1 - q**t) / ((1 - beta1**t) ** 2 * (1 - beta2) * (1 - q))
+    return np.sqrt(r2)
+
+
+def adam_step_bound(n: int, lr: float, beta1: float = 0.9, beta2: float = 0.999) -> float:
+    """Largest distance one coordinate can move in ``n`` Adam steps: ``lr sum_{t<=n} R_t``."""
+    if n < 1:
+        return 0.0
+    return float(lr * adam_ratio_bound(np.arange(1, n + 1), beta1, beta2).sum())
