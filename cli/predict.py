@@ -49,10 +49,14 @@ def predict(
         bool, typer.Option("--derivation", help="print the derivation (Markdown + LaTeX)", show_default=False)
     ] = False,
     optimizer: Annotated[str, typer.Option(help="gd | sgd | adam (as ktiw train)")] = "adam",
-    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="fresh examples per step (sgd, adam)")] = 128,
+    lr: Annotated[
+        float | None, typer.Option(help="learning rate [default: ktiw train's, from --preset quick]")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="fresh examples per step (sgd, adam) [default: ktiw train's]")
+    ] = None,
     init: Annotated[str, typer.Option(metavar="INIT", help="zero | eps:VALUE | normal:SIGMA")] = "zero",
-    steps: Annotated[int, typer.Option(help="step budget for takeoff")] = 200,
+    steps: Annotated[int | None, typer.Option(help="step budget for takeoff [default: ktiw train's]")] = None,
 ) -> None:
     """Predict whether KTIW and attention will be learned on each distribution, how fast, and why.
 
@@ -60,13 +64,19 @@ def predict(
     --lr, --batch-size, --init and --steps (defaults: what ktiw train does by default), and in
     gradient-flow time of gradient descent from B = 0, a = 0 (learning rate x steps; first table).
     """
+    from ktiw.comparator.presets import training_for
     from ktiw.theory.datafile import load_pairs
     from ktiw.theory.families import from_spec
     from ktiw.theory.optimizers import Training, parse_init
     from ktiw.theory.predict import predict as predict_one
 
+    default = training_for("quick", "toy")  # what `ktiw train --model toy` does by default
     training = Training(
-        optimizer=optimizer, lr=lr, batch_size=batch_size, init=parse_init(init), steps=steps
+        optimizer=optimizer,
+        lr=default.lr if lr is None else lr,
+        batch_size=default.batch_size if batch_size is None else batch_size,
+        init=parse_init(init),
+        steps=default.steps if steps is None else steps,
     ).validate()
 
     if not specs and not data:

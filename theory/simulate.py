@@ -88,7 +88,7 @@ def _output_softmax(s: np.ndarray, B: np.ndarray) -> np.ndarray:
         return _softmax(s)
     e = np.exp(s - top.reshape((-1,) + (1,) * (s.ndim - 1)))
     z = e.reshape(-1, s.shape[-1]) @ np.ones(s.shape[-1], dtype=s.dtype)
-    e /= z.reshape(s.shape[:-1] + (1,))
+    e /= z.reshape((*s.shape[:-1], 1))
     return e
 
 

@@ -8,8 +8,6 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.empirics.presets import PRESETS
-from ktiw.empirics.trainer import TrainConfig
 from ktiw.theory import adam_reduction as ar
 from ktiw.theory.optimizers import Init, Training
 
@@ -35,15 +33,14 @@ def predict_json(*args: str) -> list[dict]:
 
 def test_defaults_are_ktiw_train_defaults() -> None:
     """A prediction without options describes the run `ktiw train --model toy` makes by default."""
-    (row,) = predict_json("subset:L=6,V=9")
-    cfg, quick = TrainConfig(), PRESETS["quick"]
-    assert set(row) >= FIELDS
-    assert row["optimizer"] == "adam" and row["init"] == "zero"
-    assert row["lr"] == cfg.lr == quick["lr"] and row["batch_size"] == cfg.batch_size == quick["batch_size"]
-    assert row["steps"] == cfg.steps == quick["steps"]
+    from ktiw.comparator.presets import training_for
     from ktiw.empirics.models.toy import ToyConfig
 
-    assert ToyConfig().init == "zero"
+    (row,) = predict_json("subset:L=6,V=9")
+    train = training_for("quick", "toy")
+    assert set(row) >= FIELDS
+    assert row["optimizer"] == "adam" and row["init"] == ToyConfig().init == "zero"
+    assert (row["lr"], row["batch_size"], row["steps"]) == (train.lr, train.batch_size, train.steps)
 
 
 def test_done_command_fields_and_values() -> None:
