@@ -38,7 +38,9 @@ def sweep(
     executor: Annotated[str, typer.Option(help="local (in this process) or ray")] = "local",
     ray_address: Annotated[
         str | None,
-        typer.Option(help="Ray cluster to join (default: RAY_ADDRESS, else a new local Ray)"),
+        typer.Option(
+            help="Ray cluster to join, HOST:PORT or auto (default: RAY_ADDRESS, else a new local Ray)"
+        ),
     ] = None,
     cpus_per_task: Annotated[float, typer.Option(help="CPUs each Ray task asks for")] = 1,
     gpus_per_task: Annotated[float, typer.Option(help="GPUs each Ray task asks for")] = 0,

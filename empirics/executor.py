@@ -10,8 +10,8 @@ in ``curves.csv``.
 * :class:`LocalExecutor` (``local``): in this process, one task after another; no Ray needed.
 * :class:`RayExecutor` (``ray``): one Ray task per training, each asking for ``cpus_per_task``
   CPUs and ``gpus_per_task`` GPUs.  It joins the Ray instance already initialised in this
-  process, else ``ray.init(address)``: a new local Ray when ``address`` is ``None`` and
-  ``RAY_ADDRESS`` is unset, a running cluster otherwise.  The run directories must be on a
+  process, else ``ray.init(address)``: ``address``, else ``RAY_ADDRESS``, else a new local Ray
+  (``auto`` joins the cluster ``ray start`` runs on this machine).  The run directories must be on a
   file system every worker sees at the same path (a shared output directory).
 
 Both return one :class:`TaskResult` per task, in the order given.  A task that failed (a
@@ -256,10 +256,13 @@ class RayExecutor:
 
         options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         options.update(self.init_options)
+        # no address and no RAY_ADDRESS: always a new local Ray ("local"), never a cluster that
+        # `ray start` left recorded on this machine (``--ray-address auto`` joins that one)
+        address = self.address or os.environ.get("RAY_ADDRESS") or "local"
         try:
-            ray.init(address=self.address, **options)
+            ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = self.address or os.environ.get("RAY_ADDRESS") or "a local Ray"
+            where = "a new local Ray" if address == "local" else address
             raise KtiwError(f"could not start or join Ray ({where}): {' '.join(str(exc).split())}") from None
         return True
 
