@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
+
 
 def sweep(
     specs: Annotated[
@@ -35,15 +37,10 @@ def sweep(
     ] = Path("ktiw-sweep"),
     model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
     preset: Annotated[str, typer.Option(help="quick | paper: the settings --set does not vary")] = "quick",
-    executor: Annotated[str, typer.Option(help="local (in this process) or ray")] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="Ray cluster to join, HOST:PORT or auto (default: RAY_ADDRESS, else a new local Ray)"
-        ),
-    ] = None,
-    cpus_per_task: Annotated[float, typer.Option(help="CPUs each Ray task asks for")] = 1,
-    gpus_per_task: Annotated[float, typer.Option(help="GPUs each Ray task asks for")] = 0,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    cpus_per_task: CpusPerTaskOption = 1,
+    gpus_per_task: GpusPerTaskOption = 0,
     seeds_per_task: Annotated[int, typer.Option(help="seeds trained as one batched task")] = 1,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
     threads: Annotated[
@@ -80,7 +77,8 @@ def sweep(
     console = Console(highlight=False)
     start = time.perf_counter()
     try:
-        result = run_sweep(runs, out, ex, progress=not quiet)
+        with ex:
+            result = run_sweep(runs, out, ex, progress=not quiet)
     except KeyboardInterrupt:
         raise fail(
             f"interrupted; finished runs are in {out}/sweep.csv; run the same command to continue"

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
+
 HELP = (
     "Hold trained models against the theory's predictions and print a verdict per check.\n\n"
     "A check passes only when its statistical test rejects the null at the level in "
@@ -76,28 +78,41 @@ def verify(
         bool,
         typer.Option(help="reuse finished runs under OUT/runs with the same config, resume interrupted ones"),
     ] = False,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    cpus_per_task: CpusPerTaskOption = 1,
+    gpus_per_task: GpusPerTaskOption = 0,
 ) -> None:
+    from functools import partial
+
     from ktiw.comparator.experiments import verify as run
+    from ktiw.comparator.framework import execute_runs
     from ktiw.comparator.report import outcome_line, verdict_markdown, verdict_table
+    from ktiw.empirics.executor import make_executor
 
     from .options import parse_key_values
 
     console = Console(stderr=json_output, highlight=False)
-    result = run(
-        experiment,
-        preset,
-        specs=specs or (),
-        data=data,
-        seeds=seeds,
-        steps=steps,
-        overrides=parse_key_values(set_ or [], "--set"),
-        device=device,
-        threads=threads,
-        out_dir=out,
-        reuse=reuse,
-        progress=not json_output,
-        console=console,
+    tasks = make_executor(
+        executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
     )
+    with tasks:
+        result = run(
+            experiment,
+            preset,
+            specs=specs or (),
+            data=data,
+            seeds=seeds,
+            steps=steps,
+            overrides=parse_key_values(set_ or [], "--set"),
+            device=device,
+            threads=threads,
+            out_dir=out,
+            reuse=reuse,
+            progress=not json_output,
+            console=console,
+            executor=partial(execute_runs, executor=tasks),
+        )
     if json_output:
         typer.echo((result.out_dir / "verdicts.json").read_text().rstrip())
     else:

@@ -30,9 +30,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 
+from ktiw.theory.errors import KtiwError
+
 from .verdict import Verdict, exit_code
 
 if TYPE_CHECKING:
+    from ktiw.empirics.executor import Executor as TaskExecutor
     from ktiw.empirics.rundir import Run
     from ktiw.empirics.trainer import TrainConfig
 
@@ -116,7 +119,12 @@ Executor = Callable[..., dict[str, ObtainedRun]]
 
 
 def execute_runs(
-    runs: Sequence[PlannedRun], runs_dir: Path, *, reuse: bool = False, progress: bool = True
+    runs: Sequence[PlannedRun],
+    runs_dir: Path,
+    *,
+    reuse: bool = False,
+    progress: bool = True,
+    executor: TaskExecutor | None = None,
 ) -> dict[str, ObtainedRun]:
     """Train or reuse every planned run; the one place ``ktiw verify`` trains.
 
@@ -124,16 +132,21 @@ def execute_runs(
     (:func:`ktiw.comparator.reuse.same_config`) is reused, and an unfinished one (interrupted,
     with a checkpoint) is resumed from its checkpoint.  Otherwise the run is trained into
     ``runs_dir/NAME`` (``NAME-2``, ... when taken; :func:`ktiw.empirics.rundir.fresh_dir`).
+    The trainings and resumptions run as one task each on ``executor``
+    (:mod:`ktiw.empirics.executor`; default: in this process, one after another); a task that
+    failed is a one-line :class:`KtiwError` naming it, after the others finished.
     """
     from dataclasses import asdict
 
+    from ktiw.empirics.executor import LocalExecutor, Task
     from ktiw.empirics.rundir import fresh_dir
-    from ktiw.empirics.trainer import resume, train
 
     from .reuse import find_matching
 
     runs_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, ObtainedRun] = {}
+    tasks: list[Task] = []
+    paths: dict[str, Path] = {}
     for run in runs:
         if reuse:
             found = find_matching(asdict(run.config), [p for p in runs_dir.iterdir() if p.is_dir()])
@@ -141,12 +154,20 @@ def execute_runs(
                 out[run.name] = ObtainedRun(found.path, "reused")
                 continue
             if found is not None:
-                out[run.name] = ObtainedRun(resume(found.path, progress=progress), "resumed")
+                paths[run.name] = found.path
+                tasks.append(Task(run.name, run.config, found.path.resolve(), resume=True))
                 continue
-        out[run.name] = ObtainedRun(
-            train(run.config, fresh_dir(runs_dir, run.name), progress=progress), "trained"
-        )
-    return out
+        target = fresh_dir(runs_dir, run.name)  # run names are unique within a plan
+        paths[run.name] = target
+        tasks.append(Task(run.name, run.config, target.resolve()))
+    results = (executor or LocalExecutor()).run(tasks, progress=progress)
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        what = "; ".join(f"{r.name}: {r.error}" for r in failed)
+        raise KtiwError(f"{len(failed)} training(s) failed ({what}); run again with --reuse to resume them")
+    for result in results:
+        out[result.name] = ObtainedRun(paths[result.name], result.how)
+    return {run.name: out[run.name] for run in runs}
 
 
 def provenance(command: str | None = None) -> dict[str, Any]:

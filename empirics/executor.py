@@ -19,6 +19,8 @@ Both return one :class:`TaskResult` per task, in the order given.  A task that f
 one-line ``error`` and the other tasks go on; its run directory keeps everything recorded up
 to its last checkpoint, so running it again with ``resume=True`` completes it.  Ray tasks are
 not retried by Ray (``max_retries=0``): a failure is reported, and the caller decides.
+Executors are context managers: a Ray started by :class:`RayExecutor` stays up across its
+``run`` calls (an experiment that plans in phases starts it once) and stops on leaving.
 
 Both show one rich progress display across tasks (:class:`TaskProgress`): the tasks done out
 of all, and a bar per running task with its step and mean token accuracy.
@@ -72,11 +74,16 @@ class TaskResult:
 
 
 class Executor(Protocol):
-    """Runs tasks and returns their results in the order given (see the module docstring)."""
+    """Runs tasks and returns their results in the order given (see the module docstring).
+    Used as a context manager: leaving it releases what it started (a local Ray)."""
 
     name: str
 
     def run(self, tasks: Sequence[Task], progress: bool = True) -> list[TaskResult]: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def run_task(task: Task, report: Report | None = None) -> TaskResult:
@@ -182,6 +189,12 @@ class LocalExecutor:
 
     name = "local"
 
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def run(self, tasks: Sequence[Task], progress: bool = True) -> list[TaskResult]:
         results = []
         with TaskProgress(progress, len(tasks), "tasks") as bar:
@@ -246,6 +259,7 @@ class RayExecutor:
         self.address = address
         self.cpus_per_task, self.gpus_per_task = cpus_per_task, gpus_per_task
         self.init_options = init_options or {}
+        self._started = False
 
     def _init(self) -> bool:
         """Join or start Ray; ``True`` when this call started it (and must shut it down)."""
@@ -269,13 +283,20 @@ class RayExecutor:
     def run(self, tasks: Sequence[Task], progress: bool = True) -> list[TaskResult]:
         if not tasks:
             return []
-        ray = self.ray
-        started = self._init()
-        try:
-            return self._run(ray, tasks, progress)
-        finally:
-            if started:
-                ray.shutdown()
+        self._started = self._init() or self._started
+        return self._run(self.ray, tasks, progress)
+
+    def close(self) -> None:
+        """Shut down the Ray this executor started (a joined one is left running)."""
+        if self._started:
+            self.ray.shutdown()
+            self._started = False
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _run(self, ray: Any, tasks: Sequence[Task], progress: bool) -> list[TaskResult]:
         from ray.exceptions import RayError, RayTaskError

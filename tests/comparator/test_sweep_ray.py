@@ -112,3 +112,31 @@ def test_killed_worker_is_reported_and_a_rerun_completes_it(tmp_path: Path, loca
     assert local.status == {runs[0].name: "trained"}
     a = (tmp_path / "local" / runs[0].name / "curves.csv").read_bytes()
     assert (run_dir / "curves.csv").read_bytes() == a
+
+
+def test_verify_on_ray_gives_the_local_verdicts_and_bytes(tmp_path: Path, local_ray: None) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ktiw.cli.app import app
+
+    tiny = ["--seeds", "2", "--steps", "10", "--device", "cpu", "--set", "hidden=8", "--set", "batch_size=16"]
+    tiny += ["--set", "eval_every=5", "--set", "eval_samples=8", "--set", "probe_every=5"]
+    tiny += ["--set", "proxy_steps=5", "--set", 'specs=["permutation:L=3", "subset:L=3,V=5"]']
+    tiny += ["--set", "fidelity=[]", "--json"]
+    docs = {}
+    for executor in ("local", "ray"):
+        res = CliRunner().invoke(
+            app, ["verify", *tiny, "--out", str(tmp_path / executor), "--executor", executor]
+        )
+        assert res.exit_code in (0, 1, 3), res.output
+        docs[executor] = json.loads(res.stdout)
+    assert [v["measured"] for v in docs["ray"]["verdicts"]] == [
+        v["measured"] for v in docs["local"]["verdicts"]
+    ]
+    runs = sorted(p.name for p in (tmp_path / "local" / "runs").iterdir())
+    assert runs == sorted(p.name for p in (tmp_path / "ray" / "runs").iterdir()) and len(runs) == 4
+    for name in runs:
+        a = (tmp_path / "local" / "runs" / name / "curves.csv").read_bytes()
+        assert (tmp_path / "ray" / "runs" / name / "curves.csv").read_bytes() == a
