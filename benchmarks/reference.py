@@ -113,14 +113,16 @@ def train_seed(
     eval_samples: int = 50,
     eval_seed: int = 12345,
     model: Seq2Seq | None = None,
+    initial_eval: bool = True,
 ) -> list[tuple[int, dict[str, float]]]:
-    """Train one seed for ``steps`` steps; the evaluations at steps 0, ``eval_every``, ... and the
-    last step.  ``model``: start from these weights (default: :func:`build` with ``seed``)."""
+    """Train one seed for ``steps`` steps; the evaluations at steps 0 (unless not
+    ``initial_eval``), ``eval_every``, ... and the last step.  ``model``: start from these
+    weights (default: :func:`build` with ``seed``)."""
     model = build(dist, hidden, seed) if model is None else model
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng([1, seed])
     eval_batch = dist.sample(eval_samples, np.random.default_rng([2, eval_seed]))
-    history = [(0, evaluate(model, eval_batch, dist))]
+    history = [(0, evaluate(model, eval_batch, dist))] if initial_eval else []
     for step in range(1, steps + 1):
         src, dec_in, dec_out = tensors(dist.sample(batch_size, rng), dist.n_in, dist.n_out)
         opt.zero_grad(set_to_none=True)

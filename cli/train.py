@@ -72,6 +72,10 @@ def train(
     eval_samples: Annotated[int | None, typer.Option(help="fixed evaluation samples")] = None,
     probe_every: Annotated[int | None, typer.Option(help="save probe arrays every N steps (0: last)")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = 50,
+    stop_at: Annotated[
+        float | None,
+        typer.Option(metavar="ACC", help="stop each seed once its evaluated token accuracy reaches ACC"),
+    ] = None,
     proxy_steps: Annotated[int, typer.Option(help="bag-of-words proxy steps (0: skip beta_px)")] = 200,
     hidden: Annotated[int | None, typer.Option(help="lstm hidden size")] = None,
     layers: Annotated[int | None, typer.Option(help="lstm layers")] = None,
@@ -137,6 +141,7 @@ def train(
             "lr": lr,
             "eval_every": eval_every,
             "eval_samples": eval_samples,
+            "stop_at": stop_at,
         }
         values.update({k: v for k, v in given.items() if v is not None})
         cfg = tr.TrainConfig(

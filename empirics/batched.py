@@ -262,8 +262,10 @@ class SeedAdam:
         m <- b1 m + (1-b1) g,   v <- b2 v + (1-b2) g^2
         p <- p - lr/(1-b1^k) * m / (sqrt(v)/sqrt(1-b2^k) + eps)
 
-    with ``k`` the number of updates *that seed* has taken.  Slices of inactive seeds are
-    left bit-for-bit unchanged (their gradients may be NaN; they are never read).
+    with ``k`` the number of updates *that seed* has taken, computed by torch's fused Adam
+    kernel (one pass over each parameter).  Slices of inactive seeds are left bit-for-bit
+    unchanged (their gradients may be NaN; they are never read).  :meth:`update` takes the
+    gradients of a subset of seeds only, so seeds that left the batch cost nothing.
     """
 
     def __init__(
@@ -278,36 +280,73 @@ class SeedAdam:
         self.lr, self.betas, self.eps = lr, betas, eps
         device = next(iter(self.params.values())).device
         self.step_count = torch.zeros(n_seeds, dtype=torch.int64, device=device)
+        self._steps = [0] * n_seeds  # host copy of step_count (no device sync per step)
         self.m = {k: torch.zeros_like(p) for k, p in self.params.items()}
         self.v = {k: torch.zeros_like(p) for k, p in self.params.items()}
 
     @torch.no_grad()
     def step(self, active: Tensor) -> None:
         """Update every parameter slice ``[s]`` with ``active[s]`` from its ``.grad``."""
-        b1, b2 = self.betas
-        self.step_count += active.to(self.step_count.dtype)
-        k = self.step_count.clamp(min=1).to(torch.float64)
-        bc1 = 1 - b1**k
-        bc2_sqrt = torch.sqrt(1 - b2**k)
+        flags = [bool(a) for a in active.tolist()]
+        seeds = [s for s, a in enumerate(flags) if a]
+        if not seeds:
+            return
+        everyone = len(seeds) == len(flags)
+        grads = {}
         for name, p in self.params.items():
-            if p.grad is None:
-                continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            mask = active.view(shape)
-            g = torch.where(mask, p.grad, torch.zeros_like(p))
-            m_new = self.m[name] * b1 + g * (1 - b1)
-            v_new = self.v[name] * b2 + g * g * (1 - b2)
-            denom = v_new.sqrt() / bc2_sqrt.to(p.dtype).view(shape) + self.eps
-            p_new = p - (self.lr / bc1).to(p.dtype).view(shape) * m_new / denom
-            self.m[name] = torch.where(mask, m_new, self.m[name])
-            self.v[name] = torch.where(mask, v_new, self.v[name])
-            p.copy_(torch.where(mask, p_new, p))
+            if p.grad is not None:
+                grads[name] = p.grad if everyone else p.grad[torch.as_tensor(seeds, device=p.device)]
+        self.update(None if everyone else seeds, grads)
+
+    @torch.no_grad()
+    def update(self, seeds: list[int] | None, grads: dict[str, Tensor]) -> None:
+        """One Adam step of seeds ``seeds`` (all when ``None``); ``grads[name]`` holds their
+        gradients, ``[len(seeds), ...]``, in the order of ``seeds``.  Parameters without a
+        gradient are left alone."""
+        all_seeds = list(range(len(self._steps)))
+        chosen = all_seeds if seeds is None else list(seeds)
+        for s in chosen:
+            self._steps[s] += 1
+        self.step_count.copy_(torch.as_tensor(self._steps, dtype=torch.int64))
+        groups: dict[int, list[int]] = {}
+        for pos, s in enumerate(chosen):
+            groups.setdefault(self._steps[s], []).append(pos)
+        b1, b2 = self.betas
+        for k, positions in groups.items():
+            whole = seeds is None and len(positions) == len(all_seeds)
+            names = [n for n in self.params if n in grads]
+            if whole:
+                ps = [self.params[n].data for n in names]
+                ms = [self.m[n] for n in names]
+                vs = [self.v[n] for n in names]
+                gs = [grads[n] for n in names]
+            else:
+                dev = next(iter(self.params.values())).device
+                rows = torch.as_tensor([chosen[i] for i in positions], device=dev)
+                pos_t = torch.as_tensor(positions, device=dev)
+                ps = [self.params[n].data[rows] for n in names]
+                ms = [self.m[n][rows] for n in names]
+                vs = [self.v[n][rows] for n in names]
+                gs = [grads[n][pos_t] for n in names]
+            gs = [g.to(p.dtype).contiguous() for g, p in zip(gs, ps, strict=True)]
+            steps = [torch.tensor(float(k), dtype=torch.float32, device=p.device) for p in ps]
+            torch._fused_adam_(
+                ps, gs, ms, vs, [], steps,
+                lr=self.lr, beta1=b1, beta2=b2, weight_decay=0.0, eps=self.eps,
+                amsgrad=False, maximize=False,
+            )  # fmt: skip
+            if not whole:
+                for n, p_new, m_new, v_new in zip(names, ps, ms, vs, strict=True):
+                    self.params[n].data.index_copy_(0, rows, p_new)
+                    self.m[n].index_copy_(0, rows, m_new)
+                    self.v[n].index_copy_(0, rows, v_new)
 
     def state_dict(self) -> dict[str, object]:
         return {"step_count": self.step_count.cpu(), "m": self.m, "v": self.v}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         self.step_count.copy_(state["step_count"])  # type: ignore[arg-type]
+        self._steps = [int(k) for k in self.step_count.tolist()]
         for name in self.params:
             self.m[name].copy_(state["m"][name])  # type: ignore[index]
             self.v[name].copy_(state["v"][name])  # type: ignore[index]

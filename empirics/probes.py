@@ -74,8 +74,9 @@ def seed_metrics(ev: Evaluation, tgt_len: np.ndarray, align: np.ndarray | None) 
     return out
 
 
-def evaluate(model: SeedModel, inputs: Any) -> Evaluation:
-    """Loss, accuracy and probe arrays of every seed of ``model`` on ``inputs`` (see module doc).
+def evaluate(model: SeedModel, inputs: Any, seeds: list[int] | None = None) -> Evaluation:
+    """Loss, accuracy and probe arrays of every seed of ``model`` on ``inputs`` (see module doc);
+    with ``seeds``, of those seeds only (``inputs`` prepared for ``len(seeds)`` seeds).
 
     Parameters enter detached, so the only graph built is the one from the attention logits
     to the loss (for ``grad``); nothing is accumulated in the parameters' ``.grad``."""
@@ -83,6 +84,10 @@ def evaluate(model: SeedModel, inputs: Any) -> Evaluation:
     L = int(inputs.src_len.max())
     cache = hooks.Cache(grad_of=[hooks.ATTN_LOGITS])
     params = {k: v.detach() for k, v in model.named_parameters()}
+    rows = None
+    if seeds is not None:
+        rows = torch.as_tensor(seeds, device=next(iter(params.values())).device)
+        params = {k: v[rows] for k, v in params.items()}
     with torch.enable_grad():
         losses = functional_call(model, params, (inputs,), {"cache": cache})
         logits = cache.get(hooks.ATTN_LOGITS)
@@ -110,7 +115,7 @@ def evaluate(model: SeedModel, inputs: Any) -> Evaluation:
             alpha, grad = alpha.mean(dim=2), grad.mean(dim=2)
         ev.attn_argmax = alpha[:, :, :T].argmax(-1).cpu().numpy()
         ev.alpha, ev.grad = np_(alpha), np_(grad)
-        ev.beta = np_(beta_probe(model, cache, target, T, L))
+        ev.beta = np_(beta_probe(model, cache, target, T, L, rows))
     return ev
 
 
@@ -120,12 +125,15 @@ def _heads_np(x: Tensor, T: int, L: int, src_len: np.ndarray, tgt_len: np.ndarra
     return nan_outside(arr, src_len, tgt_len).transpose(0, 2, 1, 3, 4).astype(np.float32)
 
 
-def beta_probe(model: SeedModel, cache: hooks.Cache, target: Tensor, T: int, L: int) -> Tensor:
+def beta_probe(
+    model: SeedModel, cache: hooks.Cache, target: Tensor, T: int, L: int, rows: Tensor | None = None
+) -> Tensor:
     """``beta [S, N, T, L]``: log-odds of ``target[t]`` with every head attending to ``l`` alone.
 
     All ``(t, l)`` pairs in one pass: ``pre[t, l] = state[t] + value[l]`` is formed by
     broadcasting, ``model.readout`` maps it to class logits; seeds go in chunks of at most
-    :data:`BETA_CHUNK_BYTES` of readout input."""
+    :data:`BETA_CHUNK_BYTES` of readout input.  ``rows``: the model's seed slices the cache
+    belongs to (default: all)."""
     values = cache[hooks.READOUT_VALUES]
     if values.dim() == 5:  # [S, B, nH, L', K]: every head one-hot on l
         values = values.sum(dim=2)
@@ -139,6 +147,6 @@ def beta_probe(model: SeedModel, cache: hooks.Cache, target: Tensor, T: int, L: 
     for lo in range(0, S, chunk):
         seeds = slice(lo, min(lo + chunk, S))
         pre = state[seeds].unsqueeze(3) + values[seeds].unsqueeze(2)  # [s, N, T, L, K]
-        logits = model.readout(pre, seeds)
+        logits = model.readout(pre, seeds if rows is None else rows[seeds])
         out.append(log_odds(logits, target[seeds, :, :T].unsqueeze(-1).expand(-1, -1, -1, L)))
     return torch.cat(out)

@@ -12,8 +12,8 @@ comparator and ``ktiw plot`` read it through :func:`load_run`).
                                beta_px [N, T, L]                  (bag-of-words proxy, when computed)
     RUN_DIR/checkpoint.pt      last checkpoint, torch.load(weights_only=True)
     RUN_DIR/summary.json       {"seeds": [{"seed", "reached_95", "step_95", "diverged",
-                                "diverged_step", "final_token_acc"}], "finished", "interrupted",
-                                "last_step"}
+                                "diverged_step", "stopped_step", "final_token_acc"}], "finished",
+                                "interrupted", "last_step"}
 
 ``step`` counts completed optimiser updates (step 0 = the initial model).  ``T`` indexes the
 scored target tokens (not EOS), ``L`` the source word positions (not EOS); probe entries

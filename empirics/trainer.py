@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
@@ -41,8 +42,9 @@ from . import batched as bt
 from . import rundir
 from .batched import SeedAdam
 from .curves import SUCCESS_ACCURACY
-from .models import SeedModel, build_model
+from .models import Evaluation, SeedModel, build_model
 from .probes import COLUMNS, seed_metrics
+from .probes import evaluate as evaluate_model
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PROBE_BUDGET_BYTES = 256 * 2**20
@@ -79,6 +81,10 @@ class TrainConfig:
     """CPU threads for torch (``None``: torch's default).  On a CPU shared with other jobs, 1
     thread can be many times faster for small models (see benchmarks/README.md)."""
     model_config: dict[str, Any] = field(default_factory=dict)
+    stop_at: float | None = None
+    """Stop a seed at the first evaluation where its token accuracy is ``>= stop_at``: it leaves
+    the stacked batch (no more training or evaluation), its curve ends at that step, and the
+    summary records ``stopped_step``.  ``None``: train every seed for ``steps``."""
     fused_cells: bool | None = None
     """Fuse the LSTM's pointwise cell with ``torch.compile`` (:func:`ktiw.empirics.batched.fuse_cells`;
     ~20-40 s of compilation once, then several times fewer kernels per step).  ``None``: when
@@ -100,6 +106,8 @@ class TrainConfig:
             raise KtiwError(f"threads must be >= 1, got {self.threads}")
         if self.eval_samples < 1:
             raise KtiwError("eval_samples must be >= 1")
+        if self.stop_at is not None and not 0 < self.stop_at <= 1:
+            raise KtiwError(f"stop_at must be in (0, 1], got {self.stop_at}")
         if not self.lr > 0:
             raise KtiwError(f"lr must be > 0, got {self.lr}")
         if self.dtype not in DTYPES:
@@ -123,6 +131,16 @@ class TrainConfig:
 
 RECORD_ONLY = frozenset({"versions", "git_commit", "device_requested", "threads_used", "fused_cells_used"})
 """Keys ``config.json`` holds besides the :class:`TrainConfig` fields."""
+
+
+def default_probe_every(cfg: TrainConfig, probe_arrays: int, T: int, L: int) -> int:
+    """``cfg.probe_every`` when set, else every evaluation if the run's probe files (``probe_arrays``
+    float32 arrays ``[S, N, T, L]`` per evaluation) fit in :data:`PROBE_BUDGET_BYTES`, else every 5th."""
+    if cfg.probe_every is not None:
+        return cfg.probe_every
+    n_evals = cfg.steps // cfg.eval_every + 2
+    size = probe_arrays * 4 * len(cfg.seeds) * cfg.eval_samples * T * L
+    return cfg.eval_every if size * n_evals <= PROBE_BUDGET_BYTES else 5 * cfg.eval_every
 
 
 def resolve_device(device: str) -> str:
@@ -227,7 +245,10 @@ class Trainer:
         self.eval_batch = self.dist.sample(cfg.eval_samples, np.random.default_rng([2, cfg.eval_seed]))
         self.eval_inputs = self.model.prepare([self.eval_batch] * S)
         self.active = torch.ones(S, dtype=torch.bool, device=self.device)
+        self._active = [True] * S  # host copy of ``active`` (no device sync to read it)
         self.diverged_step = [-1] * S
+        self.stopped_step = [-1] * S
+        self._eval_inputs_by_count: dict[int, Any] = {S: self.eval_inputs}
         self.step = 0
         self.history: dict[int, list[tuple[int, float]]] = {s: [] for s in self.seeds}
         self.beta_px: np.ndarray | None = None
@@ -265,13 +286,7 @@ class Trainer:
         return len(self.seeds) * cfg.batch_size * hidden * cfg.steps >= 2**24
 
     def _probe_every(self) -> int:
-        cfg = self.cfg
-        if cfg.probe_every is not None:
-            return cfg.probe_every
-        n_evals = cfg.steps // cfg.eval_every + 2
-        size = self.model.probe_arrays * 4 * len(self.seeds) * cfg.eval_samples
-        size *= self.dist.tgt_len * self.dist.src_len
-        return cfg.eval_every if size * n_evals <= PROBE_BUDGET_BYTES else 5 * cfg.eval_every
+        return default_probe_every(self.cfg, self.model.probe_arrays, self.dist.tgt_len, self.dist.src_len)
 
     def eval_steps(self) -> set[int]:
         return set(range(0, self.cfg.steps + 1, self.cfg.eval_every)) | {self.cfg.steps}
@@ -293,12 +308,13 @@ class Trainer:
                     "step_95": reached[0] if reached else None,
                     "diverged": self.diverged_step[k] >= 0,
                     "diverged_step": self.diverged_step[k] if self.diverged_step[k] >= 0 else None,
+                    "stopped_step": self.stopped_step[k] if self.stopped_step[k] >= 0 else None,
                     "final_token_acc": hist[-1][1] if hist else None,
                 }
             )
         return {
             "seeds": seeds,
-            "finished": self.step >= self.cfg.steps and not self.interrupted,
+            "finished": (self.step >= self.cfg.steps or self.all_stopped()) and not self.interrupted,
             "interrupted": self.interrupted,
             "last_step": self.step,
         }
@@ -322,6 +338,7 @@ class Trainer:
             },
             "active": self.active.cpu(),
             "diverged_step": torch.tensor(self.diverged_step, dtype=torch.int64),
+            "stopped_step": torch.tensor(self.stopped_step, dtype=torch.int64),
             "rng": [json.dumps(r.bit_generator.state) for r in self.rngs],
         }
         path = self.run_dir / "checkpoint.pt"
@@ -340,6 +357,9 @@ class Trainer:
         self.opt.load_state_dict(state["adam"])
         self.active.copy_(state["active"])
         self.diverged_step = [int(x) for x in state["diverged_step"]]
+        self._active = [bool(a) for a in self.active.tolist()]
+        if "stopped_step" in state:
+            self.stopped_step = [int(x) for x in state["stopped_step"]]
         for r, s in zip(self.rngs, state["rng"], strict=True):
             r.bit_generator.state = json.loads(s)
         self.step = int(state["step"])
@@ -372,38 +392,84 @@ class Trainer:
 
     # ------------------------------------------------------------ training
 
+    def all_stopped(self) -> bool:
+        """True when no seed trains any more and at least one stopped early (``stop_at``)."""
+        return not any(self._active) and any(st >= 0 for st in self.stopped_step)
+
     def train_step(self) -> None:
-        """One optimiser update of every active seed (inactive seeds still draw their batch)."""
-        batches: list[Batch] = [self.dist.sample(self.cfg.batch_size, r) for r in self.rngs]
-        inputs = self.model.prepare(batches)
-        self.model.zero_grad(set_to_none=True)
-        losses = self.model.losses(inputs)
-        finite = torch.isfinite(losses.detach())
+        """One optimiser update of every active seed; inactive seeds (diverged or stopped) draw
+        no batch and take no part in the computation."""
         k = self.step + 1
-        for i in torch.nonzero(self.active & ~finite).flatten().tolist():
-            self.diverged_step[i] = k
-        self.active &= finite
-        if bool(self.active.any()):
-            total = torch.where(self.active, losses, torch.zeros_like(losses)).sum()
-            total.backward()
-            self.opt.step(self.active)
+        running = [i for i, a in enumerate(self._active) if a]
+        if running:
+            self._train_seeds(running, k)
         self.step = k
 
+    def _train_seeds(self, running: list[int], k: int) -> None:
+        """Forward, backward and Adam for seeds ``running`` (positions), as one stacked batch."""
+        batches: list[Batch] = [self.dist.sample(self.cfg.batch_size, self.rngs[i]) for i in running]
+        inputs = self.model.prepare(batches)
+        everyone = len(running) == len(self.seeds)
+        if everyone:
+            self.model.zero_grad(set_to_none=True)
+            leaves = dict(self.model.named_parameters())
+            losses = self.model.losses(inputs)
+        else:  # the running seeds' slices as leaves of their own: the others cost nothing
+            rows = torch.as_tensor(running, device=self.device)
+            leaves = {n: p.detach()[rows].requires_grad_(True) for n, p in self.model.named_parameters()}
+            losses = functional_call(self.model, leaves, (inputs,))
+        finite = torch.isfinite(losses.detach()).tolist()  # the step's one host-device sync
+        for pos, i in enumerate(running):
+            if not finite[pos]:
+                self.diverged_step[i] = k
+                self._active[i] = False
+        ok = [pos for pos, f in enumerate(finite) if f]
+        if ok:
+            total = losses.sum() if len(ok) == len(running) else losses[ok].sum()
+            total.backward()
+            grads = {n: t.grad for n, t in leaves.items() if t.grad is not None}
+            if everyone and len(ok) == len(running):
+                self.opt.update(None, grads)
+            else:
+                pos_t = torch.as_tensor(ok, device=self.device)
+                self.opt.update([running[p] for p in ok], {n: g[pos_t] for n, g in grads.items()})
+        if len(ok) < len(running):
+            self.active.copy_(torch.as_tensor(self._active))
+
+    def _eval_inputs_for(self, n: int) -> Any:
+        if n not in self._eval_inputs_by_count:
+            self._eval_inputs_by_count[n] = self.model.prepare([self.eval_batch] * n)
+        return self._eval_inputs_by_count[n]
+
     def evaluate(self) -> dict[str, np.ndarray]:
-        """Evaluate every seed at the current step, append the curves, save probes if due."""
-        ev = self.model.evaluate(self.eval_inputs)
+        """Evaluate every seed that has not stopped, append the curves, stop the seeds that
+        reached ``stop_at``, save probes if due (and at every step where a seed stops)."""
+        seeds = [k for k in range(len(self.seeds)) if self.stopped_step[k] < 0]
+        if len(seeds) == len(self.seeds):
+            ev = evaluate_model(self.model, self.eval_inputs)
+        else:
+            ev = evaluate_model(self.model, self._eval_inputs_for(len(seeds)), seeds=seeds)
         metrics = seed_metrics(ev, self.eval_batch.tgt_len, self.eval_batch.align)
         rows = []
-        for k, seed in enumerate(self.seeds):
+        stopping = False
+        for pos, k in enumerate(seeds):
+            seed = self.seeds[k]
             row: dict[str, Any] = {"seed": seed, "step": self.step}
-            row.update({c: float(metrics[c][k]) for c in COLUMNS})
+            row.update({c: float(metrics[c][pos]) for c in COLUMNS})
             row["diverged"] = int(self.diverged_step[k] >= 0)
             rows.append(row)
             self.history[seed].append((self.step, row["token_acc"]))
+            stop_at = self.cfg.stop_at
+            if stop_at is not None and self._active[k] and row["token_acc"] >= stop_at:
+                self.stopped_step[k] = self.step
+                self._active[k] = False
+                stopping = True
         self.curves.write(rows)
-        if self.is_probe_step(self.step):
-            self._save_probes(ev)
-        return metrics
+        if stopping:
+            self.active.copy_(torch.as_tensor(self._active))
+        if self.is_probe_step(self.step) or stopping:
+            self._save_probes(_all_seeds(ev, seeds, len(self.seeds)))
+        return {c: _all_seeds_metric(metrics[c], seeds, len(self.seeds)) for c in metrics}
 
     def _save_probes(self, ev: Any) -> None:
         b = self.eval_batch
@@ -439,13 +505,13 @@ class Trainer:
                 if self.step == 0 and not self.history[self.seeds[0]]:
                     bar.update(self.step, self.evaluate())
                     self.checkpoint()
-                while self.step < cfg.steps:
+                while self.step < cfg.steps and not self.all_stopped():
                     consistent = False
                     self.train_step()
                     consistent = True
                     metrics = self.evaluate() if self.step in evals else None
                     bar.update(self.step, metrics)
-                    if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or self.all_stopped():
                         self.checkpoint()
                     if callback is not None:
                         callback(self)
@@ -463,6 +529,38 @@ class Trainer:
     def _label(self) -> str:
         name = self.cfg.model + (" uniform" if self.cfg.uniform else "")
         return f"{self.dist.spec} {name} x{len(self.seeds)}"
+
+
+def _all_seeds_metric(values: np.ndarray, seeds: list[int], S: int) -> np.ndarray:
+    """``values`` of seeds ``seeds`` placed in an array over all ``S`` seeds (NaN elsewhere)."""
+    out = np.full(S, np.nan)
+    out[seeds] = values
+    return out
+
+
+def _all_seeds(ev: Evaluation, seeds: list[int], S: int) -> Evaluation:
+    """An evaluation of seeds ``seeds`` widened to all ``S`` seeds: probe arrays are NaN for the
+    others (stopped seeds)."""
+    if len(seeds) == S:
+        return ev
+
+    def widen(arr: np.ndarray | None) -> np.ndarray | None:
+        if arr is None:
+            return None
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.float64
+        out = np.full((S, *arr.shape[1:]), np.nan, dtype=dtype)
+        out[seeds] = arr
+        return out
+
+    return Evaluation(
+        loss=widen(ev.loss),  # type: ignore[arg-type]
+        correct=ev.correct,
+        attn_argmax=ev.attn_argmax,
+        alpha=widen(ev.alpha),
+        beta=widen(ev.beta),
+        grad=widen(ev.grad),
+        extra={k: widen(v) for k, v in ev.extra.items()},  # type: ignore[misc]
+    )
 
 
 class _Progress:
@@ -493,7 +591,7 @@ class _Progress:
             return
         fields_: dict[str, Any] = {}
         if metrics is not None:
-            fields_["acc"] = f"{float(np.mean(metrics['token_acc'])):.3f}"
+            fields_["acc"] = f"{float(np.nanmean(metrics['token_acc'])):.3f}"
         self._bar.update(self._task, completed=step, **fields_)
 
     def __exit__(self, *exc: object) -> None:

@@ -98,8 +98,9 @@ class SeedModel(nn.Module, ABC):
     def targets(self, inputs: Any) -> torch.Tensor:
         """The target class of every decoder position, ``[S, B, T']`` (int64)."""
 
-    def readout(self, pre: torch.Tensor, seeds: slice = slice(None)) -> torch.Tensor:
-        """Class logits from the readout input ``pre [S', ...]`` of seeds ``seeds`` (see
+    def readout(self, pre: torch.Tensor, seeds: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """Class logits from the readout input ``pre [S', ...]`` of seeds ``seeds`` (a slice or
+        an index tensor of the seed axis; see
         :mod:`.hooks`); the identity unless the model has an output layer."""
         return pre
 

@@ -158,7 +158,7 @@ class AttentionClassifier(SeedModel):
         hook(cache, hooks.OUT, self.readout(pre))
         return pre[:, :, 0, 0], p[:, :, 0], wh[..., 0]
 
-    def readout(self, pre: Tensor, seeds: slice = slice(None)) -> Tensor:
+    def readout(self, pre: Tensor, seeds: slice | Tensor = slice(None)) -> Tensor:
         """Two class logits ``[0, z]`` from ``z = pre [..., 1]``: their log-odds of label ``y``
         is ``(2y - 1) z`` and their cross-entropy is the binary cross-entropy of ``z``."""
         return torch.cat([torch.zeros_like(pre), pre], dim=-1)

@@ -208,7 +208,7 @@ class LSTMSeq2Seq(SeedModel):
         out = hook(cache, hooks.OUT, self.readout(state + torch.matmul(alpha, values)))
         return out, alpha
 
-    def readout(self, pre: Tensor, seeds: slice = slice(None)) -> Tensor:
+    def readout(self, pre: Tensor, seeds: slice | Tensor = slice(None)) -> Tensor:
         """``U tanh(pre) + b_U`` for seeds ``seeds`` (``pre [S', ..., H]``)."""
         return bt.linear(torch.tanh(pre), self.out_U[seeds], self.out_bU[seeds])
 

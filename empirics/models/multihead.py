@@ -264,7 +264,7 @@ class MultiHeadGRU(SeedModel):
         pre = state + torch.matmul(alpha, values).sum(dim=2)
         return hook(cache, hooks.OUT, self.readout(pre)), alpha
 
-    def readout(self, pre: Tensor, seeds: slice = slice(None)) -> Tensor:
+    def readout(self, pre: Tensor, seeds: slice | Tensor = slice(None)) -> Tensor:
         """``U tanh(pre) + b_U`` for seeds ``seeds`` (``pre [S', ..., H]``)."""
         return bt.linear(torch.tanh(pre), self.out_U[seeds], self.out_bU[seeds])
 

@@ -91,3 +91,18 @@ def test_parse_seeds() -> None:
     for bad in ("0", "x", "1,1", "-1,"):
         with pytest.raises(KtiwError):
             parse_seeds(bad)
+
+
+def test_stop_at_reaches_the_config_and_bad_values_are_one_line_errors(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "subset:L=3,V=5", "--out", str(out), "--stop-at", "0.01", *SMALL])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["stop_at"] == 0.01
+    seeds = json.loads((out / "summary.json").read_text())["seeds"]
+    assert all(s["stopped_step"] is not None for s in seeds if s["final_token_acc"] >= 0.01)
+    res = runner.invoke(
+        app, ["train", "subset:L=3,V=5", "--out", str(tmp_path / "b"), "--stop-at", "2", *SMALL]
+    )
+    assert res.exit_code == 2 and "stop_at" in res.output and "Traceback" not in res.output

@@ -183,6 +183,7 @@ def test_run_directory_format(tmp_path: Path) -> None:
         "step_95",
         "diverged",
         "diverged_step",
+        "stopped_step",
         "final_token_acc",
     }
     steps, acc = run.curve(1, "token_acc")
@@ -224,3 +225,52 @@ def test_train_accepts_a_dict_and_rejects_unknown_options(tmp_path: Path) -> Non
     with pytest.raises(KtiwError, match="seeds"):
         train({"spec": "subset:L=3,V=4", "seeds": []}, tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def _stop_cfg(**kw: object) -> TrainConfig:
+    return _cfg(seeds=[0, 1, 2], steps=16, lr=3e-2, proxy_steps=0, dtype="float64", **kw)
+
+
+def test_stop_at_ends_each_seeds_curve_and_leaves_the_others_unchanged(tmp_path: Path) -> None:
+    full = rundir.load_run(train(_stop_cfg(), tmp_path / "full", progress=False))
+    out = train(_stop_cfg(stop_at=0.4), tmp_path / "stop", progress=False)
+    run = rundir.load_run(out)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    stops = []
+    for k, seed in enumerate([0, 1, 2]):
+        steps, acc = full.curve(seed, "token_acc")
+        expect = int(steps[np.argmax(acc >= 0.4)])  # first evaluation at >= 0.4 without early exit
+        s = run.summary["seeds"][k]
+        assert s["stopped_step"] == expect and state["adam"]["step_count"][k] == expect
+        rows = _rows(run, seed)
+        assert rows[-1, 0] == expect  # the curve ends at the stop step ...
+        ref = _rows(full, seed)
+        np.testing.assert_allclose(rows, ref[: len(rows)], atol=1e-10, rtol=0)  # ... as in the full run
+        stops.append(expect)
+    assert len(set(stops)) > 1, "the test needs seeds that stop at different steps"
+    assert run.summary["finished"] and run.summary["last_step"] == max(stops) < 16  # all stopped: run ends
+    for step in stops:  # a probe file at every stop step; later files hold NaN for stopped seeds
+        assert step in run.probe_steps
+    last = run.probes(max(stops))
+    for k, step in enumerate(stops):
+        assert np.isnan(last["alpha"][k]).all() == (step < max(stops))
+
+
+def test_resume_with_stop_at_equals_uninterrupted_run(tmp_path: Path) -> None:
+    full = train(_stop_cfg(stop_at=0.4), tmp_path / "full", progress=False)
+
+    def ctrl_c(tr: Trainer) -> None:
+        if tr.step == 10:  # after the first seed stopped (step 8)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_stop_cfg(stop_at=0.4), tmp_path / "int", progress=False, callback=ctrl_c)
+    resume(tmp_path / "int", progress=False)
+    _same_run(full, tmp_path / "int")
+
+
+def test_stop_at_outside_zero_one_is_a_user_error(tmp_path: Path) -> None:
+    from ktiw.theory.errors import KtiwError
+
+    with pytest.raises(KtiwError, match="stop_at"):
+        train(_cfg(stop_at=1.5), tmp_path / "bad", progress=False)
