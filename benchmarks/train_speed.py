@@ -5,7 +5,7 @@ GFLOP/s (matmul FLOPs of forward + backward counted by ``torch.utils.flop_counte
 next to them the GFLOP/s of a plain batched matmul of similar size measured in the same run
 (the machine's practical ceiling).  Rounds alternate the configurations and each figure is
 the median over rounds, so load from other jobs on a shared CPU hits all of them alike.
-Targets (issue 3): on a 2-core CPU, S=20 gives >= 1.5x the seed-steps/s of S=1 (i.e. of 20
+Targets: on a 2-core CPU, S=20 gives >= 1.5x the seed-steps/s of S=1 (i.e. of 20
 sequential single-seed runs) and >= half the matmul ceiling; on a GPU, S=20 costs at most 2x
 the wall time of S=1.
 

@@ -1,4 +1,4 @@
-"""`ktiw plot RUN_DIR`: draw a run's curves as PNG files."""
+"""`ktiw plot RUN_DIR...`: draw runs' curves as PNG files, overlaid when several are given."""
 
 from __future__ import annotations
 
@@ -9,12 +9,21 @@ import typer
 
 
 def plot(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory written by `ktiw train`")],
-    out: Annotated[Path | None, typer.Option(help="where to put the PNGs (default RUN_DIR/plots)")] = None,
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RUN_DIR...",
+            help="run directories written by `ktiw train` (several: drawn on one figure)",
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="where to put the PNGs (default RUN_DIR/plots; several runs: ./plots)")
+    ] = None,
 ) -> None:
-    """Plot accuracy, attention accuracy, beta accuracy and loss per seed."""
-    from ktiw.empirics.plots import plot_run
+    """Plot token accuracy, attention accuracy, beta accuracy and loss with the chance level;
+    one run: one line per seed; several (e.g. normal vs --uniform): one colour each, with their mean."""
+    from ktiw.empirics.plots import plot_runs
     from ktiw.empirics.rundir import load_run
 
-    for path in plot_run(load_run(run_dir), out):
+    for path in plot_runs([load_run(d) for d in run_dirs], out):
         print(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -13,6 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ktiw.theory.errors import KtiwError
+
+if TYPE_CHECKING:
+    from ktiw.theory.distribution import Distribution
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -28,6 +31,23 @@ def _fmt_eigs(eigs: list[float] | None) -> str:
     return ", ".join(f"{e:+.3g}" for e in eigs)
 
 
+def load_data(path: Path, task: str) -> Distribution:
+    """A ``--data`` file as ``task`` says; a seq2seq file whose every input is one of two single
+    tokens is almost surely ``label<TAB>tokens``: say so instead of reading labels as inputs."""
+    from ktiw.theory.classification import load_labelled
+    from ktiw.theory.datafile import load_pairs
+
+    if task == "classification":
+        return load_labelled(path)
+    dist = load_pairs(path)
+    if dist.n_in <= 2 and int(dist.src_lens.max()) == 1 and int(dist.tgt_lens.max()) > 1:
+        raise KtiwError(
+            f"{path} looks like label<TAB>tokens (every input is one of {dist.n_in} single tokens); "
+            "use --task classification"
+        )
+    return dist
+
+
 def predict(
     specs: Annotated[
         list[str] | None,
@@ -37,8 +57,16 @@ def predict(
     ] = None,
     data: Annotated[
         list[Path] | None,
-        typer.Option("--data", metavar="FILE", help="data file: input tokens<TAB>output tokens per line"),
+        typer.Option(
+            "--data",
+            metavar="FILE",
+            help="data file: input tokens<TAB>output tokens per line "
+            "(--task classification: label<TAB>tokens)",
+        ),
     ] = None,
+    task: Annotated[
+        str, typer.Option("--task", help="how --data files are read: seq2seq or classification")
+    ] = "seq2seq",
     as_json: Annotated[
         bool, typer.Option("--json", help="print a JSON list instead of a table", show_default=False)
     ] = False,
@@ -65,7 +93,6 @@ def predict(
     gradient-flow time of gradient descent from B = 0, a = 0 (learning rate x steps; first table).
     """
     from ktiw.comparator.presets import training_for
-    from ktiw.theory.datafile import load_pairs
     from ktiw.theory.families import from_spec
     from ktiw.theory.optimizers import Training, parse_init
     from ktiw.theory.predict import predict as predict_one
@@ -83,7 +110,9 @@ def predict(
         raise KtiwError(
             "give at least one distribution SPEC or --data FILE (e.g. ktiw predict subset:L=40,V=60)"
         )
-    dists = [from_spec(s) for s in specs or []] + [load_pairs(p) for p in data or []]
+    if task not in ("seq2seq", "classification"):
+        raise KtiwError(f"--task must be seq2seq or classification, got {task!r}")
+    dists = [from_spec(s) for s in specs or []] + [load_data(p, task) for p in data or []]
     if derivation:
         from ktiw.theory.derivation import derivation_for
 

@@ -42,7 +42,7 @@ def sweep(
     cpus_per_task: CpusPerTaskOption = 1,
     gpus_per_task: GpusPerTaskOption = 0,
     seeds_per_task: Annotated[int, typer.Option(help="seeds trained as one batched task")] = 1,
-    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads per task (default: --cpus-per-task, at least 1)")
     ] = None,

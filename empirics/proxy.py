@@ -1,7 +1,7 @@
 """The bag-of-words proxy ``beta_px``: what a model that sees only the input's bag of
 words learns to translate.
 
-Model (BRIEF section 3): ``h(x) = (1/L_x) sum_l E[x_l]`` (mean input word embedding),
+Model (the paper's proxy): ``h(x) = (1/L_x) sum_l E[x_l]`` (mean input word embedding),
 ``log p(o | x) = log_softmax(W h(x) + b)[o]``, trained with Adam on fresh samples to
 predict every output word of the pair (token-mean negative log-likelihood over the
 target tokens of the batch).  Its word-translation matrix is

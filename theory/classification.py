@@ -6,7 +6,7 @@ Setting.  An example is a word sequence ``x = (x_1..x_L)`` and a label
 one-token sequence ``(y,)`` with output vocabulary ``['neg', 'pos']`` (so ``|O| = 2``).
 The toy classifier has a score ``b_i`` per word and attention logits ``a_l``:
 ``s(x) = sum_l alpha_l b_{x_l}``, ``alpha = softmax(a)``, ``P(pos | x) = sigmoid(s)``,
-loss = expected binary cross-entropy (BRIEF: ``sigmoid(sum_l p_l W h_l)`` with
+loss = expected binary cross-entropy (the paper: ``sigmoid(sum_l p_l W h_l)`` with
 ``W h_l`` playing the part of ``b_{x_l}``).
 
 * **Stage 1** (``b = 0``, uniform attention): ``db_i/dtau = E[(n_i(x)/L)(y - 1/2)]``,
@@ -384,7 +384,7 @@ def derive_warmup(literal_sign: bool = False) -> WarmupDerivation:
 
     ``literal_sign=False`` (default): ``loss = s_neg - s_pos`` (raising the positive
     sequence's score, the margin ``s_1 - s_0`` being the objective).  ``literal_sign=True``:
-    ``loss = s_pos - s_neg``, BRIEF's "loss s_1 - s_0" read literally; its solution is the
+    ``loss = s_pos - s_neg``, the paper's "loss s_1 - s_0" read literally; its solution is the
     mirror image ``beta -> -beta`` with the same ``p(t)`` (the tests check it).
 
     Unconstrained (``p`` a free real parameter): gradient flow ``dtheta/dt = -dloss/dtheta``,

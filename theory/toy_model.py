@@ -1,4 +1,4 @@
-"""The toy model of BRIEF §2, written down symbolically and differentiated by sympy.
+"""The theory's toy model, written down symbolically and differentiated by sympy.
 
 Model, for one target token with ``L`` source positions and ``K = |O|`` output words::
 

@@ -1,4 +1,4 @@
-"""The paper's attention classifier (BRIEF section 3, classification), ``S`` seeds at once.
+"""The paper's attention classifier, ``S`` seeds at once.
 
 Input: a word sequence ``x_1 .. x_L`` (ragged lengths allowed; padding is masked); output:
 the one-token label sequence ``(y,)`` with ``y in {0 = neg, 1 = pos}`` (the ``keyword``
@@ -12,7 +12,7 @@ Model (a gated, i.e. LSTM, encoder; one layer, unidirectional unless ``bidirecti
     z     = sum_l p_l (W h_l)             (log-odds of pos)
     P(pos | x) = sigmoid(z),    loss = mean binary cross-entropy
 
-``v`` and ``W`` are vectors of the size of ``h_l`` (no bias, as in BRIEF).  Initialisation:
+``v`` and ``W`` are vectors of the size of ``h_l`` (no bias, as in the paper).  Initialisation:
 embedding ``N(0, 1)``, LSTM ``U(+-1/sqrt(hidden))``, ``v`` and ``W`` ``U(+-1/sqrt(hidden))``.
 A unidirectional encoder carries a keyword's evidence forward to every later ``h_l``, so
 attention need not sit on the keyword itself; the bidirectional one spreads it both ways.

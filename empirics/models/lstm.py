@@ -1,4 +1,4 @@
-"""The paper's seq2seq copying model (BRIEF section 3), ``S`` seeds at once.
+"""The paper's seq2seq copying model, ``S`` seeds at once.
 
 Vocabulary: one embedding table shared by encoder and decoder.  When the distribution
 says ``shared_vocab`` (copy tasks) output word ``o`` *is* input word ``o`` and uses the

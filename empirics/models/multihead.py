@@ -1,4 +1,4 @@
-"""The paper's multi-head model (BRIEF section 3): GRU seq2seq with ``H`` attention heads whose
+"""The paper's multi-head model: GRU seq2seq with ``H`` attention heads whose
 projected contexts are averaged, ``S`` seeds at once.
 
 Vocabulary: separate embedding tables for the encoder (input words + EOS) and the decoder

@@ -1,4 +1,4 @@
-"""The theory's toy model (BRIEF section 2) as a trainable torch model, ``S`` seeds at once.
+"""The theory's toy model as a trainable torch model, ``S`` seeds at once.
 
 Parameters per seed: the KTIW matrix ``B [|I|, |O|]`` and positional attention logits
 ``a [T, L]`` shared by all examples (``T``, ``L``: the distribution's maximum lengths)::

@@ -80,13 +80,12 @@ def test_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> Non
     assert not (tmp_path / "o" / "runs").exists()  # nothing trained
 
 
-TINY = [
+SIZES = [
     "--seeds", "2", "--steps", "20", "--device", "cpu",
     "--set", "hidden=8", "--set", "batch_size=16", "--set", "eval_every=5", "--set", "eval_samples=8",
-    "--set", "probe_every=5", "--set", "proxy_steps=5",
-    "--set", 'specs=["permutation:L=3", "subset:L=3,V=5"]',
-    "--set", 'fidelity=[]',
+    "--set", "probe_every=5", "--set", "proxy_steps=5", "--set", 'fidelity=[]',
 ]  # fmt: skip
+TINY = [*SIZES, "--set", 'specs=["permutation:L=3", "subset:L=3,V=5"]']
 
 
 def test_end_to_end_tiny_reuse_and_resume(tmp_path: Path) -> None:
@@ -133,3 +132,21 @@ def test_end_to_end_tiny_reuse_and_resume(tmp_path: Path) -> None:
     assert doc3["meta"]["runs"]["subset-L3-V5-lstm"]["how"] == "resumed"
     assert sorted(p.name for p in (out / "runs").iterdir()) == runs
     assert [v["measured"] for v in doc3["verdicts"]] == [v["measured"] for v in doc["verdicts"]]
+
+
+def test_verify_data_file_trains_and_applies_the_checks_that_can(tmp_path: Path) -> None:
+    pairs = tmp_path / "mine.tsv"
+    words = ["a", "b", "c", "d", "e"]
+    lines = [" ".join(words[i : i + 3]) + "\t" + " ".join(words[i : i + 3]) for i in range(3)]
+    pairs.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "v"
+    res = runner.invoke(app, ["verify", "--data", str(pairs), *SIZES, "--out", str(out), "--json"])
+    assert res.exit_code in (0, 1, 3), res.output
+    doc = json.loads(res.stdout)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["mine-lstm", "mine-lstm-uniform"]
+    cfg = json.loads((out / "runs" / "mine-lstm" / "config.json").read_text())
+    assert cfg["data"] == str(pairs)
+    rows = {v["name"]: v for v in doc["verdicts"]}
+    # a pairs file has no gold alignment: the checks that need one cannot decide
+    assert rows["ktiw-under-uniform"]["status"] == "inconclusive"
+    assert rows["ktiw-before-attention"]["status"] == "inconclusive"

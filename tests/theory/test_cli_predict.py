@@ -95,3 +95,24 @@ def test_data_file_without_tab_names_the_line(tmp_path) -> None:
     path.write_text("a b\tc\nno tab here\n")
     res = runner.invoke(app, ["predict", "--data", str(path)])
     assert res.exit_code == 2 and "bad.tsv:2" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_predict_data_label_file_is_classification_or_a_one_line_hint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from ktiw.cli.app import app
+
+    f = tmp_path / "reviews.tsv"
+    f.write_text("pos\tgreat film loved it\nneg\tboring film\npos\tloved the acting\nneg\tawful plot\n")
+    res = CliRunner().invoke(app, ["predict", "--data", str(f)])
+    assert (
+        res.exit_code == 2
+        and "looks like label<TAB>tokens" in res.output
+        and "--task classification" in res.output
+    )
+    res = CliRunner().invoke(app, ["predict", "--data", str(f), "--task", "classification", "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    (pred,) = json.loads(res.stdout)
+    assert pred["spec"].startswith("labelled:")  # the label is the output, not the input

@@ -1,0 +1,52 @@
+"""`ktiw plot`: chance levels against hand computation; several runs overlaid on one figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ktiw.cli.app import app
+from ktiw.empirics.plots import chance_levels
+from ktiw.empirics.rundir import load_run
+from ktiw.empirics.trainer import TrainConfig, train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("plot")
+    out = []
+    for uniform in (False, True):
+        cfg = TrainConfig(
+            spec="subset:L=3,V=5",
+            uniform=uniform,
+            seeds=[0, 1],
+            steps=4,
+            batch_size=8,
+            eval_every=2,
+            eval_samples=6,
+            proxy_steps=0,
+            threads=1,
+            model_config={"hidden": 8},
+        )
+        out.append(train(cfg, root / ("u" if uniform else "n"), progress=False))
+    return out
+
+
+def test_chance_levels_by_hand(runs: list[Path]) -> None:
+    # subset:L=3,V=5: 5 output words, every source has exactly 3 positions
+    assert chance_levels(load_run(runs[0])) == pytest.approx(
+        {"token_acc": 1 / 5, "attn_acc": 1 / 3, "beta_acc": 1 / 3}
+    )
+
+
+def test_plot_overlays_several_runs(runs: list[Path], tmp_path: Path) -> None:
+    res = runner.invoke(app, ["plot", str(runs[0]), str(runs[1]), "--out", str(tmp_path / "both")])
+    assert res.exit_code == 0, res.output
+    for name in ("accuracy", "attention", "beta", "loss"):
+        assert (tmp_path / "both" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = runner.invoke(app, ["plot", str(runs[0]), "no/such/run"])
+    assert res.exit_code == 2 and "does not exist" in res.output
