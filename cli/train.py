@@ -67,7 +67,7 @@ def train(
     steps: Annotated[int | None, typer.Option(help="optimiser steps")] = None,
     seeds: Annotated[str | None, typer.Option(help="a count (20) or a list (3,5,7)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="fresh samples per step")] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
     eval_every: Annotated[int | None, typer.Option(help="evaluate every N steps")] = None,
     eval_samples: Annotated[int | None, typer.Option(help="fixed evaluation samples")] = None,
     probe_every: Annotated[int | None, typer.Option(help="save probe arrays every N steps (0: last)")] = None,
@@ -89,8 +89,11 @@ def train(
             metavar="KEY=VALUE", help="any model config field, e.g. --opt embedding=32 (repeatable)"
         ),
     ] = None,
-    toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps")] = None,
+    toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps | normal")] = None,
     toy_eps: Annotated[float | None, typer.Option(help="toy: eps of the eps init")] = None,
+    toy_sigma: Annotated[float | None, typer.Option(help="toy: std of the normal init")] = None,
+    optimizer: Annotated[str, typer.Option(help="adam | sgd")] = "adam",
+    momentum: Annotated[float, typer.Option(help="sgd: heavy-ball momentum")] = 0.0,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
     threads: Annotated[int | None, typer.Option(help="CPU threads (1 is fastest on a busy CPU)")] = None,
@@ -127,6 +130,7 @@ def train(
             ("heads", heads),
             ("init", toy_init),
             ("eps", toy_eps),
+            ("sigma", toy_sigma),
         )
         for key, val in named:
             if val is not None:
@@ -157,6 +161,8 @@ def train(
             dtype=dtype,
             threads=threads,
             model_config=mc,
+            optimizer=optimizer,
+            momentum=momentum,
             **values,
         )
         cfg.validate()

@@ -18,6 +18,8 @@ order, which may change with ``S``; the tests bound the difference in float64).
 * :class:`SeedAdam`: Adam (PyTorch's defaults and formula) with a per-seed step counter
   and a per-seed ``active`` mask: a frozen seed (diverged, or stopped early) keeps its
   parameters and optimiser state exactly, and the others do not notice.
+  :class:`SeedSGD`: the same for SGD with momentum (:class:`torch.optim.SGD`'s formula);
+  :func:`seed_optimizer` builds either by name.
 * ``init_*``: PyTorch's default initialisations, drawn per seed from that seed's own
   :class:`torch.Generator` (on CPU, so the same seed gives the same start on any device).
 """
@@ -342,7 +344,12 @@ class SeedAdam:
                     self.v[n].index_copy_(0, rows, v_new)
 
     def state_dict(self) -> dict[str, object]:
-        return {"step_count": self.step_count.cpu(), "m": self.m, "v": self.v}
+        """Step counts and moments, on the CPU (for a checkpoint)."""
+        return {
+            "step_count": self.step_count.cpu(),
+            "m": {k: v.cpu() for k, v in self.m.items()},
+            "v": {k: v.cpu() for k, v in self.v.items()},
+        }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         self.step_count.copy_(state["step_count"])  # type: ignore[arg-type]
@@ -350,3 +357,61 @@ class SeedAdam:
         for name in self.params:
             self.m[name].copy_(state["m"][name])  # type: ignore[index]
             self.v[name].copy_(state["v"][name])  # type: ignore[index]
+
+
+class SeedSGD:
+    """SGD with heavy-ball momentum on stacked parameters, per seed, with an ``active`` mask.
+
+    Same update as :class:`torch.optim.SGD` (no dampening, no Nesterov, no weight decay)::
+
+        buf <- mu buf + g   (buf = g on that seed's first update),   p <- p - lr buf
+
+    ``mu = 0`` is plain SGD.  Slices of inactive seeds are left bit-for-bit unchanged.
+    """
+
+    def __init__(
+        self, params: Iterable[tuple[str, Tensor]], n_seeds: int, lr: float = 1e-3, momentum: float = 0.0
+    ) -> None:
+        self.params = dict(params)
+        self.lr, self.momentum = lr, momentum
+        device = next(iter(self.params.values())).device
+        self.step_count = torch.zeros(n_seeds, dtype=torch.int64, device=device)
+        self.buf = {k: torch.zeros_like(p) for k, p in self.params.items()}
+
+    @torch.no_grad()
+    def step(self, active: Tensor) -> None:
+        """Update every parameter slice ``[s]`` with ``active[s]`` from its ``.grad``."""
+        first = self.step_count == 0
+        self.step_count += active.to(self.step_count.dtype)
+        for name, p in self.params.items():
+            if p.grad is None:
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            mask = active.view(shape)
+            g = torch.where(mask, p.grad, torch.zeros_like(p))
+            buf = torch.where(first.view(shape), g, self.buf[name] * self.momentum + g)
+            self.buf[name] = torch.where(mask, buf, self.buf[name])
+            p.copy_(torch.where(mask, p - self.lr * buf, p))
+
+    def state_dict(self) -> dict[str, object]:
+        """Step counts and momentum buffers, on the CPU (for a checkpoint)."""
+        return {"step_count": self.step_count.cpu(), "buf": {k: v.cpu() for k, v in self.buf.items()}}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.step_count.copy_(state["step_count"])  # type: ignore[arg-type]
+        for name in self.params:
+            self.buf[name].copy_(state["buf"][name])  # type: ignore[index]
+
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def seed_optimizer(
+    name: str, params: Iterable[tuple[str, Tensor]], n_seeds: int, lr: float, momentum: float = 0.0
+) -> SeedAdam | SeedSGD:
+    """``SeedAdam`` (``adam``, PyTorch's default betas and eps) or ``SeedSGD`` (``sgd``)."""
+    if name == "adam":
+        return SeedAdam(params, n_seeds, lr=lr)
+    if name == "sgd":
+        return SeedSGD(params, n_seeds, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}")

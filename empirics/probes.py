@@ -16,6 +16,8 @@ Over the scored target tokens ``(n, t)`` with ``t < tgt_len[n]``:
 * ``attn_acc``: fraction of tokens with a gold position (``align[n, t] >= 0``) where the
   attention's argmax (over every attended position, EOS included) is the gold position;
   ``attn_acc_prev`` / ``attn_acc_next``: the same against ``align - 1`` / ``align + 1``;
+* ``attn_mass``: mean over the same tokens of the attention weight ``alpha[t, align[t]]`` on
+  the gold position (the quantity whose reaching 1/2 is the theory's takeoff);
 * ``beta_acc``: the same with the argmax over source positions ``l < src_len[n]`` of the
   KTIW probe ``beta[t, :]``;
 * ``loss``: the model's training objective on the samples.
@@ -38,7 +40,7 @@ from .models.base import Evaluation, SeedModel, log_odds, nan_outside
 BETA_CHUNK_BYTES = 256 * 2**20
 """Working memory of one chunk of seeds in the batched ``beta`` pass."""
 
-COLUMNS = ("loss", "token_acc", "attn_acc", "attn_acc_prev", "attn_acc_next", "beta_acc")
+COLUMNS = ("loss", "token_acc", "attn_acc", "attn_mass", "attn_acc_prev", "attn_acc_next", "beta_acc")
 
 
 def _match_rate(argmax: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -46,6 +48,14 @@ def _match_rate(argmax: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.
     hits = ((argmax == target[None]) & mask[None]).sum(axis=(1, 2))
     count = mask.sum()
     return hits / count if count else np.full(argmax.shape[0], np.nan)
+
+
+def _gold_mass(alpha: np.ndarray | None, gold: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``mean over mask of alpha[s, n, t, gold[n, t]]`` for each seed (``alpha [S, N, T, L]``)."""
+    if alpha is None or not mask.any():
+        return np.full(1 if alpha is None else alpha.shape[0], np.nan)
+    n, t = np.nonzero(mask)
+    return alpha[:, n, t, gold[n, t]].mean(axis=1)
 
 
 def seed_metrics(ev: Evaluation, tgt_len: np.ndarray, align: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -58,13 +68,14 @@ def seed_metrics(ev: Evaluation, tgt_len: np.ndarray, align: np.ndarray | None) 
     }
     nan = np.full(S, np.nan)
     if align is None or ev.attn_argmax is None:
-        out.update(attn_acc=nan, attn_acc_prev=nan, attn_acc_next=nan)
+        out.update(attn_acc=nan, attn_mass=nan, attn_acc_prev=nan, attn_acc_next=nan)
     else:
         gold = align[:, :T]
         mask = scored & (gold >= 0)
         out["attn_acc"] = _match_rate(ev.attn_argmax, gold, mask)
         out["attn_acc_prev"] = _match_rate(ev.attn_argmax, gold - 1, mask)
         out["attn_acc_next"] = _match_rate(ev.attn_argmax, gold + 1, mask)
+        out["attn_mass"] = _gold_mass(ev.alpha, gold, mask)
     if align is None or ev.beta is None:
         out["beta_acc"] = nan
     else:

@@ -5,7 +5,8 @@ comparator and ``ktiw plot`` read it through :func:`load_run`).
 
     RUN_DIR/config.json        every TrainConfig field + "model_config", "versions", "git_commit"
     RUN_DIR/curves.csv         one row per (seed, evaluation step):
-                               seed,step,loss,token_acc,attn_acc,attn_acc_prev,attn_acc_next,beta_acc,diverged
+                               seed,step,loss,token_acc,attn_acc,attn_mass,attn_acc_prev,attn_acc_next,
+                               beta_acc,diverged
     RUN_DIR/probes/step_{step:06d}.npz
                                src, tgt, align, src_len, tgt_len  [N, ...]   (the fixed eval samples)
                                seeds [S], alpha, beta, grad       [S, N, T, L] float32
@@ -43,11 +44,16 @@ CURVE_COLUMNS = (
     "loss",
     "token_acc",
     "attn_acc",
+    "attn_mass",
     "attn_acc_prev",
     "attn_acc_next",
     "beta_acc",
     "diverged",
 )
+
+
+OPTIONAL_COLUMNS = frozenset({"attn_mass"})
+"""Columns added after runs were first recorded: NaN when an older ``curves.csv`` lacks them."""
 
 
 def run_name(label: str, model: str, uniform: bool = False) -> str:
@@ -127,6 +133,9 @@ def read_curves(path: Path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for col in CURVE_COLUMNS:
         kind = np.int64 if col in ("seed", "step", "diverged") else np.float64
+        if col in OPTIONAL_COLUMNS and (not rows or rows[0].get(col) in (None, "")):
+            out[col] = np.full(len(rows), np.nan)  # written before the column existed
+            continue
         out[col] = np.array([kind(float(r[col])) if kind is np.int64 else float(r[col]) for r in rows], kind)
     return out
 

@@ -2,9 +2,9 @@
 
 Per step every active seed ``s`` draws a fresh batch from its own data stream
 (``np.random.default_rng([1, s])``), the trainer computes ``losses [S]`` in one batched
-forward pass and minimises ``sum_s losses[s]`` over active seeds with :class:`SeedAdam`
-(elementwise, per-seed step counts), so seed ``s``'s trajectory does not depend on which
-other seeds share the batch.  Seed ``s``'s initialisation comes from
+forward pass and minimises ``sum_s losses[s]`` over active seeds with :class:`SeedAdam` or
+:class:`SeedSGD` (``optimizer``; elementwise, per-seed step counts), so seed ``s``'s
+trajectory does not depend on which other seeds share the batch.  Seed ``s``'s initialisation comes from
 ``torch.Generator().manual_seed(s)`` on CPU.
 
 A seed whose training loss is NaN or inf at step ``k`` is marked diverged at ``k`` and frozen
@@ -40,7 +40,7 @@ from ktiw.theory.errors import KtiwError
 
 from . import batched as bt
 from . import rundir
-from .batched import SeedAdam
+from .batched import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
 from .curves import SUCCESS_ACCURACY
 from .models import Evaluation, SeedModel, build_model
 from .probes import COLUMNS, seed_metrics
@@ -66,6 +66,11 @@ class TrainConfig:
     steps: int = 200
     batch_size: int = 128
     lr: float = 1e-3
+    optimizer: str = "adam"
+    """``adam`` (:class:`~ktiw.empirics.batched.SeedAdam`) or ``sgd``
+    (:class:`~ktiw.empirics.batched.SeedSGD`)."""
+    momentum: float = 0.0
+    """SGD's heavy-ball momentum (``sgd`` only)."""
     eval_every: int = 10
     eval_samples: int = 50
     eval_seed: int = 12345
@@ -110,6 +115,12 @@ class TrainConfig:
             raise KtiwError(f"stop_at must be in (0, 1], got {self.stop_at}")
         if not self.lr > 0:
             raise KtiwError(f"lr must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise KtiwError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise KtiwError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.momentum and self.optimizer != "sgd":
+            raise KtiwError("momentum applies to --optimizer sgd only")
         if self.dtype not in DTYPES:
             raise KtiwError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
@@ -240,7 +251,9 @@ class Trainer:
         self.model.to(self.device)
         self.model_config = asdict(model_cfg)
         self.fused_cells = bt.fuse_cells(self._want_fused_cells())
-        self.opt = SeedAdam(self.model.named_parameters(), S, lr=cfg.lr)
+        self.opt: SeedAdam | SeedSGD = seed_optimizer(
+            cfg.optimizer, self.model.named_parameters(), S, cfg.lr, cfg.momentum
+        )
         self.rngs = [np.random.default_rng([1, seed]) for seed in self.seeds]
         self.eval_batch = self.dist.sample(cfg.eval_samples, np.random.default_rng([2, cfg.eval_seed]))
         self.eval_inputs = self.model.prepare([self.eval_batch] * S)
@@ -331,11 +344,7 @@ class Trainer:
             "step": self.step,
             "seeds": list(self.seeds),
             "params": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "adam": {
-                "step_count": self.opt.step_count.cpu(),
-                "m": {k: v.cpu() for k, v in self.opt.m.items()},
-                "v": {k: v.cpu() for k, v in self.opt.v.items()},
-            },
+            "optimizer": self.opt.state_dict(),
             "active": self.active.cpu(),
             "diverged_step": torch.tensor(self.diverged_step, dtype=torch.int64),
             "stopped_step": torch.tensor(self.stopped_step, dtype=torch.int64),
@@ -354,7 +363,7 @@ class Trainer:
         if list(state["seeds"]) != self.seeds:
             raise KtiwError(f"checkpoint seeds {state['seeds']} do not match config seeds {self.seeds}")
         self.model.load_state_dict(state["params"])
-        self.opt.load_state_dict(state["adam"])
+        self.opt.load_state_dict(state["optimizer"] if "optimizer" in state else state["adam"])
         self.active.copy_(state["active"])
         self.diverged_step = [int(x) for x in state["diverged_step"]]
         self._active = [bool(a) for a in self.active.tolist()]

@@ -8,9 +8,9 @@ Parameters per seed: the KTIW matrix ``B [|I|, |O|]`` and positional attention l
     loss        = mean over target tokens of -log softmax(s_t)[y_t]   (token mean)
 
 Initialisation: ``zero`` (``B = 0``, ``a = 0``: the theory's starting point; every seed
-starts the same and differs only by its data stream) or ``eps`` (``B = eps I``,
+starts the same and differs only by its data stream), ``eps`` (``B = eps I``,
 ``a = eps I``: the symmetry-breaking start of the copy reduction; needs ``|I| = |O|`` and
-``T = L``).
+``T = L``) or ``normal`` (i.i.d. ``N(0, sigma^2)`` entries, per seed).
 
 Probes: ``alpha`` as above; ``beta[t, l] = B[x_l, y_t] - logsumexp_{o != y_t} B[x_l, o]``
 (the output with the attention put entirely on position ``l``: log-odds of ``y_t``);
@@ -42,8 +42,11 @@ class ToyConfig:
     """Options of the toy model."""
 
     init: str = "zero"
-    """``zero`` (B = 0, a = 0) or ``eps`` (B = eps I, a = eps I)."""
+    """``zero`` (B = 0, a = 0), ``eps`` (B = eps I, a = eps I) or ``normal`` (every entry of B
+    and a i.i.d. ``N(0, sigma^2)``, drawn from the seed's generator)."""
     eps: float = 1e-3
+    sigma: float = 0.1
+    """Standard deviation of the ``normal`` init."""
 
 
 @dataclass
@@ -63,8 +66,10 @@ class ToyModel(SeedModel):
 
     def __init__(self, cfg: ToyConfig, dist: Distribution, n_seeds: int, *, uniform: bool = False) -> None:
         super().__init__()
-        if cfg.init not in ("zero", "eps"):
-            raise KtiwError(f"toy init must be zero or eps, got {cfg.init!r}")
+        if cfg.init not in ("zero", "eps", "normal"):
+            raise KtiwError(f"toy init must be zero, eps or normal, got {cfg.init!r}")
+        if cfg.init == "normal" and not (cfg.sigma > 0 and np.isfinite(cfg.sigma)):
+            raise KtiwError(f"toy sigma must be a positive number, got {cfg.sigma}")
         if cfg.init == "eps" and (dist.n_in != dist.n_out or dist.src_len != dist.tgt_len):
             raise KtiwError("toy init=eps needs |I| = |O| and T = L (a copy task)")
         self.cfg, self.n_seeds, self.uniform = cfg, n_seeds, uniform
@@ -78,6 +83,10 @@ class ToyModel(SeedModel):
             if self.cfg.init == "eps":
                 self.B[s].fill_diagonal_(self.cfg.eps)
                 self.a[s].fill_diagonal_(self.cfg.eps)
+            elif self.cfg.init == "normal":
+                for p in (self.B, self.a):
+                    draw = torch.randn(p.shape[1:], generator=gen, dtype=torch.float64)
+                    p[s].copy_(draw * self.cfg.sigma)
 
     def prepare(self, batches: Sequence[Batch]) -> ToyInputs:
         L, T = self.a.shape[2], self.a.shape[1]

@@ -76,7 +76,7 @@ def test_diverged_seed_is_recorded_frozen_and_does_not_change_the_others(tmp_pat
     ref = rundir.load_run(train(_cfg(dtype="float64", steps=6, seeds=[0]), tmp_path / "r", progress=False))
     assert np.allclose(_rows(run, 0), _rows(ref, 0), atol=1e-10, rtol=0)
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert state["adam"]["step_count"].tolist() == [6, 3]
+    assert state["optimizer"]["step_count"].tolist() == [6, 3]
     assert torch.isfinite(frozen).all()
 
 
