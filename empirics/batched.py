@@ -366,7 +366,8 @@ class SeedSGD:
 
         buf <- mu buf + g   (buf = g on that seed's first update),   p <- p - lr buf
 
-    ``mu = 0`` is plain SGD.  Slices of inactive seeds are left bit-for-bit unchanged.
+    ``mu = 0`` is plain SGD.  Slices of inactive seeds are left bit-for-bit unchanged; like
+    :class:`SeedAdam`, :meth:`update` takes the gradients of a subset of seeds only.
     """
 
     def __init__(
@@ -376,22 +377,46 @@ class SeedSGD:
         self.lr, self.momentum = lr, momentum
         device = next(iter(self.params.values())).device
         self.step_count = torch.zeros(n_seeds, dtype=torch.int64, device=device)
+        self._steps = [0] * n_seeds
         self.buf = {k: torch.zeros_like(p) for k, p in self.params.items()}
 
     @torch.no_grad()
     def step(self, active: Tensor) -> None:
         """Update every parameter slice ``[s]`` with ``active[s]`` from its ``.grad``."""
-        first = self.step_count == 0
-        self.step_count += active.to(self.step_count.dtype)
+        seeds = [s for s, a in enumerate(active.tolist()) if a]
+        if not seeds:
+            return
+        everyone = len(seeds) == len(self._steps)
+        grads = {}
         for name, p in self.params.items():
-            if p.grad is None:
-                continue
+            if p.grad is not None:
+                grads[name] = p.grad if everyone else p.grad[torch.as_tensor(seeds, device=p.device)]
+        self.update(None if everyone else seeds, grads)
+
+    @torch.no_grad()
+    def update(self, seeds: list[int] | None, grads: dict[str, Tensor]) -> None:
+        """One SGD step of seeds ``seeds`` (all when ``None``); ``grads[name]`` holds their
+        gradients, ``[len(seeds), ...]``, in the order of ``seeds``."""
+        chosen = list(range(len(self._steps))) if seeds is None else list(seeds)
+        first = [self._steps[s] == 0 for s in chosen]
+        for s in chosen:
+            self._steps[s] += 1
+        self.step_count.copy_(torch.as_tensor(self._steps, dtype=torch.int64))
+        dev = next(iter(self.params.values())).device
+        rows = torch.as_tensor(chosen, device=dev)
+        fresh = torch.as_tensor(first, device=dev)
+        for name, g in grads.items():
+            p = self.params[name]
             shape = (-1,) + (1,) * (p.dim() - 1)
-            mask = active.view(shape)
-            g = torch.where(mask, p.grad, torch.zeros_like(p))
-            buf = torch.where(first.view(shape), g, self.buf[name] * self.momentum + g)
-            self.buf[name] = torch.where(mask, buf, self.buf[name])
-            p.copy_(torch.where(mask, p - self.lr * buf, p))
+            g = g.to(p.dtype)
+            old = self.buf[name] if seeds is None else self.buf[name][rows]
+            buf = torch.where(fresh.view(shape), g, old * self.momentum + g)
+            if seeds is None:
+                self.buf[name].copy_(buf)
+                p.data.sub_(self.lr * buf)
+            else:
+                self.buf[name].index_copy_(0, rows, buf)
+                p.data.index_copy_(0, rows, p.data[rows] - self.lr * buf)
 
     def state_dict(self) -> dict[str, object]:
         """Step counts and momentum buffers, on the CPU (for a checkpoint)."""
@@ -399,6 +424,7 @@ class SeedSGD:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         self.step_count.copy_(state["step_count"])  # type: ignore[arg-type]
+        self._steps = [int(k) for k in self.step_count.tolist()]
         for name in self.params:
             self.buf[name].copy_(state["buf"][name])  # type: ignore[index]
 

@@ -241,7 +241,7 @@ def test_stop_at_ends_each_seeds_curve_and_leaves_the_others_unchanged(tmp_path:
         steps, acc = full.curve(seed, "token_acc")
         expect = int(steps[np.argmax(acc >= 0.4)])  # first evaluation at >= 0.4 without early exit
         s = run.summary["seeds"][k]
-        assert s["stopped_step"] == expect and state["adam"]["step_count"][k] == expect
+        assert s["stopped_step"] == expect and state["optimizer"]["step_count"][k] == expect
         rows = _rows(run, seed)
         assert rows[-1, 0] == expect  # the curve ends at the stop step ...
         ref = _rows(full, seed)
