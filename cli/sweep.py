@@ -46,6 +46,14 @@ def sweep(
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads per task (default: --cpus-per-task, at least 1)")
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="also run ktiw verify's copy experiment on the SPECs per combination of --set values "
+            "(OUT/verify/, OUT/verify.csv)",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
 ) -> None:
     """Train every grid point as one task; skip finished runs, resume half-finished ones."""
@@ -54,7 +62,8 @@ def sweep(
     from rich.table import Table
 
     from ktiw.comparator.presets import training_for
-    from ktiw.comparator.sweep import grid_summary, plan_grid, run_sweep
+    from ktiw.comparator.report import outcome_line
+    from ktiw.comparator.sweep import grid_summary, plan_grid, plan_verify, run_sweep, run_verify_points
     from ktiw.empirics.executor import make_executor
 
     from .errors import fail
@@ -70,7 +79,9 @@ def sweep(
         device=device,
         threads=threads if threads is not None else max(1, int(cpus_per_task)),
     )
-    runs = plan_grid(specs, base, axes, parse_seeds(seeds), seeds_per_task)
+    seed_list = parse_seeds(seeds)
+    runs = plan_grid(specs, base, axes, seed_list, seeds_per_task)
+    points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []
     ex = make_executor(
         executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
     )
@@ -79,6 +90,21 @@ def sweep(
     try:
         with ex:
             result = run_sweep(runs, out, ex, progress=not quiet)
+            checked = (
+                run_verify_points(
+                    points,
+                    specs,
+                    out,
+                    ex,
+                    preset=preset,
+                    device=device,
+                    threads=base["threads"],
+                    progress=not quiet,
+                    console=console,
+                )
+                if points and not result.failed
+                else None
+            )
     except KeyboardInterrupt:
         raise fail(
             f"interrupted; finished runs are in {out}/sweep.csv; run the same command to continue"
@@ -101,6 +127,13 @@ def sweep(
         counts[key] = counts.get(key, 0) + 1
     done = ", ".join(f"{n} {k}" for k, n in counts.items())
     console.print(f"{done}; {escape(str(result.csv_path))} (wall {wall:.0f} s)")
+    if checked is not None:
+        verdicts, csv_path = checked
+        for point, outcome in zip(points, verdicts, strict=True):
+            console.print(f"verify {escape(point.name)}: {escape(outcome_line(outcome))}")
+        console.print(
+            f"verdicts per grid point: {escape(str(csv_path))} (reports under {escape(str(out))}/verify/)"
+        )
     if result.failed:
         for name in result.failed:
             console.print(

@@ -189,3 +189,44 @@ def test_ray_executor_without_ray_is_a_one_line_error(
     assert 'pip install -e ".[ray]"' in res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # nothing trained
+
+
+VERIFY_TINY = ["--set", "hidden=8", "--set", "steps=10", "--set", "batch_size=16", "--set", "eval_every=5"]
+VERIFY_TINY += ["--set", "eval_samples=8", "--set", "probe_every=5", "--set", "proxy_steps=5", "--seeds", "2"]
+
+
+def test_cli_sweep_verify_writes_each_points_verdicts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["sweep", "permutation:L=3", "subset:L=3,V=5", "--set", "lr=1e-2,3e-2", *VERIFY_TINY]
+    args += ["--verify", "--out", str(out), "--quiet"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rows = read_csv(out / "verify.csv")
+    points = sorted(p.name for p in (out / "verify").iterdir())
+    assert len(points) == 2 and {r["point"] for r in rows} == set(points)
+    for point in points:
+        doc = json.loads((out / "verify" / point / "verdicts.json").read_text())
+        mine = [(r["check"], r["subject"], r["status"], r["measured"]) for r in rows if r["point"] == point]
+        assert mine == [(v["name"], v["subject"], v["status"], v["measured"]) for v in doc["verdicts"]]
+        (lr,) = {r["lr"] for r in rows if r["point"] == point}
+        runs = list((out / "verify" / point / "runs").iterdir())
+        assert len(runs) == 4  # normal and uniform, both specs
+        for run in runs:
+            config = json.loads((run / "config.json").read_text())
+            assert config["lr"] == float(lr) and config["seeds"] == [0, 1] and config["steps"] == 10
+        assert "toy-fidelity" not in {v["name"] for v in doc["verdicts"]}
+    res = runner.invoke(app, args)  # again: every training reused
+    assert res.exit_code == 0, res.output
+    for point in points:
+        doc = json.loads((out / "verify" / point / "verdicts.json").read_text())
+        assert {r["how"] for r in doc["meta"]["runs"].values()} == {"reused"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--seeds", "3,5"], "--seeds as a count"), (["--set", "uniform=true"], "unknown preset field")],
+)
+def test_cli_sweep_verify_bad_input_before_training(tmp_path: Path, extra: list[str], message: str) -> None:
+    res = runner.invoke(app, ["sweep", "permutation:L=3", *extra, "--verify", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (tmp_path / "o").exists()
