@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from . import data as data_cmd
 from . import families as families_cmd
 from . import plot as plot_cmd
 from . import predict as predict_cmd
@@ -54,6 +55,9 @@ app.command("verify")(user_errors(verify_cmd.verify))
 app.command("plot")(user_errors(plot_cmd.plot))
 app.command("sweep")(user_errors(sweep_cmd.sweep))
 app.command("presets")(user_errors(presets_cmd.presets))
+data_cmd.data_app.command("list")(user_errors(data_cmd.list_datasets))
+data_cmd.data_app.command("fetch")(user_errors(data_cmd.fetch))
+app.add_typer(data_cmd.data_app, name="data")
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +15,8 @@ from ktiw.theory.errors import KtiwError
 
 if TYPE_CHECKING:
     from ktiw.theory.distribution import Distribution
+
+from . import data_options as do
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -31,15 +32,16 @@ def _fmt_eigs(eigs: list[float] | None) -> str:
     return ", ".join(f"{e:+.3g}" for e in eigs)
 
 
-def load_data(path: Path, task: str) -> Distribution:
-    """A ``--data`` file as ``task`` says; a seq2seq file whose every input is one of two single
-    tokens is almost surely ``label<TAB>tokens``: say so instead of reading labels as inputs."""
-    from ktiw.theory.classification import load_labelled
-    from ktiw.theory.datafile import load_pairs
+def load_data(source: str, task: str) -> Distribution:
+    """A ``--data`` source read as its columns (or dataset) say, else as ``task`` says; a seq2seq
+    file whose every input is one of two single tokens is almost surely ``label<TAB>tokens``:
+    say so instead of reading labels as inputs."""
+    from ktiw.theory.corpus import load_distribution
 
-    if task == "classification":
-        return load_labelled(path)
-    dist = load_pairs(path)
+    dist = load_distribution(source, "labelled" if task == "classification" else "pairs")
+    if dist.spec.startswith("labelled:"):
+        return dist
+    path = source
     if dist.n_in <= 2 and int(dist.src_lens.max()) == 1 and int(dist.tgt_lens.max()) > 1:
         raise KtiwError(
             f"{path} looks like label<TAB>tokens (every input is one of {dist.n_in} single tokens); "
@@ -55,17 +57,14 @@ def predict(
             metavar="[SPEC]...", help="distribution specs, e.g. subset:L=40,V=60", show_default=False
         ),
     ] = None,
-    data: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--data",
-            metavar="FILE",
-            help="data file: input tokens<TAB>output tokens per line "
-            "(--task classification: label<TAB>tokens)",
-        ),
-    ] = None,
+    data: Annotated[list[str] | None, typer.Option("--data", metavar="DATA", help=do.DATA_HELP)] = None,
     task: Annotated[
-        str, typer.Option("--task", help="how --data files are read: seq2seq or classification")
+        str,
+        typer.Option(
+            "--task",
+            help="how --data is read when its columns do not say: seq2seq or classification "
+            "(headerless .tsv: label<TAB>tokens)",
+        ),
     ] = "seq2seq",
     as_json: Annotated[
         bool, typer.Option("--json", help="print a JSON list instead of a table", show_default=False)
@@ -85,6 +84,14 @@ def predict(
     ] = None,
     init: Annotated[str, typer.Option(metavar="INIT", help="zero | eps:VALUE | normal:SIGMA")] = "zero",
     steps: Annotated[int | None, typer.Option(help="step budget for takeoff [default: ktiw train's]")] = None,
+    fmt: do.Format = None,
+    input_col: do.InputCol = None,
+    output_col: do.OutputCol = None,
+    text_col: do.TextCol = None,
+    label_col: do.LabelCol = None,
+    tokenizer: do.Tokenizer = None,
+    max_vocab: do.MaxVocab = None,
+    max_len: do.MaxLen = None,
 ) -> None:
     """Predict whether KTIW and attention will be learned on each distribution, how fast, and why.
 
@@ -112,7 +119,10 @@ def predict(
         )
     if task not in ("seq2seq", "classification"):
         raise KtiwError(f"--task must be seq2seq or classification, got {task!r}")
-    dists = [from_spec(s) for s in specs or []] + [load_data(p, task) for p in data or []]
+    opts = (fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len)
+    dists = [from_spec(s) for s in specs or []] + [
+        load_data(do.data_source(p, *opts), task) for p in data or []
+    ]
     if derivation:
         from ktiw.theory.derivation import derivation_for
 

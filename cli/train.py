@@ -9,6 +9,7 @@ import typer
 
 from ktiw.theory.errors import KtiwError
 
+from . import data_options as do
 from .errors import fail
 from .options import parse_key_values
 
@@ -61,9 +62,19 @@ def train(
     uniform: Annotated[bool, typer.Option("--uniform", help="attention scores forced to zero")] = False,
     preset: Annotated[str, typer.Option(help="quick | paper: defaults for the options below")] = "quick",
     data: Annotated[
-        Path | None,
-        typer.Option(help="data file instead of SPEC (input<TAB>output; classifier: label<TAB>tokens)"),
+        str | None,
+        typer.Option(
+            help=do.DATA_HELP + " instead of SPEC (classifier: label<TAB>tokens or --text-col/--label-col)"
+        ),
     ] = None,
+    fmt: do.Format = None,
+    input_col: do.InputCol = None,
+    output_col: do.OutputCol = None,
+    text_col: do.TextCol = None,
+    label_col: do.LabelCol = None,
+    tokenizer: do.Tokenizer = None,
+    max_vocab: do.MaxVocab = None,
+    max_len: do.MaxLen = None,
     steps: Annotated[int | None, typer.Option(help="optimiser steps")] = None,
     seeds: Annotated[str | None, typer.Option(help="a count (20) or a list (3,5,7)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="fresh samples per step")] = None,
@@ -150,7 +161,11 @@ def train(
         values.update({k: v for k, v in given.items() if v is not None})
         cfg = tr.TrainConfig(
             spec=spec,
-            data=None if data is None else str(data),
+            data=None
+            if data is None
+            else do.data_source(
+                data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
+            ),
             model=model,
             uniform=uniform,
             preset=preset,
@@ -166,7 +181,7 @@ def train(
             **values,
         )
         cfg.validate()
-        label = spec if spec is not None else Path(str(data)).stem
+        label = spec if spec is not None else Path(str(data).partition("?")[0]).stem
         run_dir = out if out is not None else default_out(label, model, uniform)
         runner = lambda: tr.train(cfg, run_dir, progress=not quiet)  # noqa: E731
     try:

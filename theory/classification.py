@@ -38,9 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from .datafile import pad_rows, read_tab_lines
 from .distribution import Batch, Cooccurrence, EmpiricalDistribution
-from .errors import DataFileError, SpecError
+from .errors import DataFileError, SpecError  # noqa: F401  (DataFileError: documented)
 from .families import Family, Param, register_family
 
 NEG, POS = 0, 1
@@ -252,37 +251,18 @@ def keyword_cooccurrence_symbolic() -> dict[str, Any]:
 
 
 def load_labelled(path: str | Path) -> EmpiricalDistribution:
-    """Read a ``label<TAB>tokens`` file into an :class:`EmpiricalDistribution` of
-    classification pairs (one outcome per line, output = the one-token label).
+    """Read a classification data source into an :class:`EmpiricalDistribution` of pairs
+    whose output is the one-token label (one outcome per row).
 
-    There must be exactly two distinct labels; ``out_words`` are them sorted, and the
-    second one plays ``pos`` (e.g. ``['neg', 'pos']``, ``['0', '1']``).  Input words are
-    sorted so ids do not depend on line order.  Bad files raise :class:`DataFileError`.
+    ``path`` is any data source of :mod:`ktiw.theory.corpus`: a headerless
+    ``label<TAB>tokens`` file, CSV/JSONL/Parquet with ``?text=..&label=..`` columns, or a
+    named dataset such as ``rotten-tomatoes``.  There must be exactly two distinct labels;
+    ``out_words`` are them sorted, and the second one plays ``pos`` (e.g. ``['neg', 'pos']``,
+    ``['fresh', 'rotten']``).  Bad files raise :class:`DataFileError`.
     """
-    path = Path(path)
-    rows = read_tab_lines(path, left_name="label", right_name="input")
-    for number, label, _ in rows:
-        if len(label) != 1:
-            raise DataFileError(f"{path}:{number}: the label must be one token, got {' '.join(label)!r}")
-    labels = sorted({label[0] for _, label, _ in rows})
-    if len(labels) != 2:
-        raise DataFileError(f"data file {path} must have exactly 2 distinct labels, found {len(labels)}")
-    srcs = [tokens for _, _, tokens in rows]
-    in_words = sorted({w for s in srcs for w in s})
-    in_id = {w: i for i, w in enumerate(in_words)}
-    src_len = np.fromiter((len(s) for s in srcs), dtype=np.int64, count=len(srcs))
-    y = np.array([labels.index(label[0]) for _, label, _ in rows], dtype=np.int64)
-    return EmpiricalDistribution(
-        pad_rows([[in_id[w] for w in s] for s in srcs], src_len),
-        y[:, None],
-        n_in=len(in_words),
-        n_out=2,
-        src_len=src_len,
-        in_words=in_words,
-        out_words=labels,
-        spec=f"labelled:{path}",
-        method="counting",
-    )
+    from .corpus import load_distribution
+
+    return load_distribution(str(path), "labelled")
 
 
 # --------------------------------------------------------------------------- stages 1 and 2

@@ -8,7 +8,10 @@ separate and sorted, so word ids do not depend on line order.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,6 +26,29 @@ def pad_rows(rows: list[list[int]], lengths: np.ndarray) -> np.ndarray:
     mask = np.arange(out.shape[1])[None, :] < lengths[:, None]
     out[mask] = flat
     return out
+
+
+def open_data_file(path: Path) -> BinaryIO:
+    """Open a user data file for binary reading, or :class:`DataFileError` in one line.
+
+    The one opening point of every streaming reader (:mod:`ktiw.theory.tabular`): only a
+    regular file is opened (a FIFO, device or directory is refused without blocking)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise DataFileError(f"data file {path} does not exist") from None
+    except IsADirectoryError:
+        raise DataFileError(f"data file {path} is a directory") from None
+    except OSError as exc:
+        raise DataFileError(f"cannot read data file {path}: {exc.strerror}") from None
+    f = os.fdopen(fd, "rb")
+    mode = os.fstat(f.fileno()).st_mode
+    if not stat.S_ISREG(mode):
+        f.close()
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a pipe, device or socket)"
+        raise DataFileError(f"data file {path} is {what}")
+    os.set_blocking(f.fileno(), True)
+    return f
 
 
 def read_text_file(path: Path) -> str:
@@ -69,32 +95,13 @@ def read_tab_lines(
 
 
 def load_pairs(path: str | Path) -> EmpiricalDistribution:
-    """Read a data file into an :class:`EmpiricalDistribution` (one outcome per line).
+    """Read a data file into an :class:`EmpiricalDistribution` of seq2seq pairs (one outcome per row).
 
-    Raises :class:`DataFileError` (one line, naming file and line) when the file
-    cannot be read, a line has no TAB or an empty side, or no pairs remain.
+    ``path`` is any data source of :mod:`ktiw.theory.corpus` (a headerless
+    ``input<TAB>output`` file, CSV/JSONL/Parquet with ``?input=..&output=..`` columns, ...).
+    Raises :class:`DataFileError` (one line, naming file and line) when the file cannot be
+    read, a line has no TAB or an empty side, or no pairs remain.
     """
-    path = Path(path)
-    rows = read_tab_lines(path)
-    srcs = [src for _, src, _ in rows]
-    tgts = [tgt for _, _, tgt in rows]
-    in_words = sorted({w for s in srcs for w in s})
-    out_words = sorted({w for t in tgts for w in t})
-    in_id = {w: i for i, w in enumerate(in_words)}
-    out_id = {w: i for i, w in enumerate(out_words)}
-    src_len = np.fromiter((len(s) for s in srcs), dtype=np.int64, count=len(srcs))
-    tgt_len = np.fromiter((len(t) for t in tgts), dtype=np.int64, count=len(tgts))
-    src_ids = pad_rows([[in_id[w] for w in s] for s in srcs], src_len)
-    tgt_ids = pad_rows([[out_id[w] for w in t] for t in tgts], tgt_len)
-    return EmpiricalDistribution(
-        src_ids,
-        tgt_ids,
-        n_in=len(in_words),
-        n_out=len(out_words),
-        src_len=src_len,
-        tgt_len=tgt_len,
-        in_words=in_words,
-        out_words=out_words,
-        spec=f"file:{path}",
-        method="counting",
-    )
+    from .corpus import load_distribution
+
+    return load_distribution(str(path), "pairs")

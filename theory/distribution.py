@@ -112,13 +112,15 @@ def count_cooccurrence(
     tmask = np.arange(tgt.shape[1])[None, :] < tgt_len[:, None]
     srow = np.broadcast_to(np.arange(n)[:, None], src.shape)[smask]
     trow = np.broadcast_to(np.arange(n)[:, None], tgt.shape)[tmask]
-    N = sp.csr_array((np.ones(srow.size), (srow, src[smask])), shape=(n, n_in))
-    M = sp.csr_array((np.ones(trow.size), (trow, tgt[tmask])), shape=(n, n_out))
     total = float(np.dot(w, tgt_len))
     scale = w / np.maximum(src_len, 1) / total
-    P = (N.T @ sp.diags_array(scale) @ M).tocsr()
-    r = N.T @ (scale * tgt_len)
-    return Cooccurrence(sp.csr_array(P), np.asarray(r, dtype=np.float64), method)
+    # N^T diag(scale) built directly as CSR (|I| x n): one sparse product, no transposes
+    NtS = sp.csr_array((scale[srow], (src[smask], srow)), shape=(n_in, n))
+    M = sp.csr_array((np.ones(trow.size), (trow, tgt[tmask])), shape=(n, n_out))
+    P = sp.csr_array(NtS @ M)
+    P.sum_duplicates()  # canonical (sorted, no duplicates) in place: lookups need no copy
+    r = NtS @ tgt_len.astype(np.float64)
+    return Cooccurrence(P, np.asarray(r, dtype=np.float64), method)
 
 
 class Distribution(ABC):

@@ -34,6 +34,11 @@ from .distribution import Cooccurrence, Distribution, EmpiricalDistribution
 DENSE_LIMIT = 2_000_000
 """Use a dense ``C`` when ``|I| * |O|`` is at most this; otherwise look entries up sparsely."""
 
+ANALYSIS_PAIRS = 1_000_000
+"""Most (target token x input position) pairs analysed per distribution: a bigger data file is
+analysed on a seed-0 sample of its rows (``exact`` is then False).  ``C`` itself is always
+counted on every row."""
+
 CHUNK = 2_000_000
 """Target-token x position pairs evaluated at once (bounds memory for big data files)."""
 
@@ -73,12 +78,37 @@ class StageAnalysis:
     target: np.ndarray
 
 
+def rows_sample(dist: EmpiricalDistribution, m: int) -> np.ndarray:
+    """``m`` row indices drawn with seed 0 (by weight; without replacement for equal weights), sorted."""
+    rng = np.random.default_rng(0)
+    w = dist.weights
+    if np.all(w == w[0]):
+        return np.sort(rng.choice(dist.n_examples, size=m, replace=False))
+    return np.sort(rng.choice(dist.n_examples, size=m, p=w))
+
+
+def _subset(dist: EmpiricalDistribution, rows: np.ndarray) -> EmpiricalDistribution:
+    return EmpiricalDistribution(
+        dist.src_arr[rows],
+        dist.tgt_arr[rows],
+        n_in=dist.n_in,
+        n_out=dist.n_out,
+        src_len=dist.src_lens[rows],
+        tgt_len=dist.tgt_lens[rows],
+        align=None if dist.align_arr is None else dist.align_arr[rows],
+    )
+
+
 def examples(
     dist: Distribution, limit: int = 5000, n_sample: int = 128
 ) -> tuple[EmpiricalDistribution, bool]:
     """The examples to analyse: the data itself, the whole support if small, else a seed-0 sample."""
     if isinstance(dist, EmpiricalDistribution):
-        return dist, True
+        per_row = max(1, dist.src_len * dist.tgt_len)
+        if dist.n_examples * per_row <= ANALYSIS_PAIRS:
+            return dist, True
+        rows = rows_sample(dist, max(1, ANALYSIS_PAIRS // per_row))
+        return _subset(dist, rows), False
     exact = dist.exact_support(limit)
     if exact is not None:
         return exact, True
@@ -95,12 +125,16 @@ class SparseLookup:
     (several times faster than scipy's fancy indexing for millions of pairs), minus ``r_i / |O|``."""
 
     def __init__(self, cooc: Cooccurrence) -> None:
-        P = cooc.P.tocsr(copy=True)
-        P.sum_duplicates()
-        P.sort_indices()
+        P = cooc.P
+        if not P.has_canonical_format:
+            P = P.tocsr(copy=True)
+            P.sum_duplicates()
         self.n_out = cooc.shape[1]
-        rows = np.repeat(np.arange(P.shape[0], dtype=np.int64), np.diff(P.indptr))
-        self.keys = rows * self.n_out + P.indices.astype(np.int64)
+        key_type = np.int32 if P.shape[0] * self.n_out < 2**31 else np.int64
+        rows = np.repeat(np.arange(P.shape[0], dtype=key_type), np.diff(P.indptr))
+        rows *= key_type(self.n_out)
+        rows += P.indices.astype(key_type, copy=False)
+        self.keys = rows  # flattened i * |O| + o, sorted (canonical CSR)
         self.vals = np.asarray(P.data, dtype=np.float64)
         self.shift = cooc.r / self.n_out
 

@@ -1,0 +1,69 @@
+"""The ``--data`` options shared by ``ktiw predict``, ``train`` and ``verify``.
+
+They only assemble a data-source string (:class:`ktiw.theory.corpus.DataSource`); reading,
+tokenising and checking happen in :mod:`ktiw.theory.corpus`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+DATA_HELP = (
+    "data: a file (.tsv headerless input<TAB>output, or .tsv/.csv/.jsonl/.parquet with named columns), "
+    "a fetched dataset (see `ktiw data list`) or hf:NAME[:CONFIG][:SPLIT]"
+)
+
+Format = Annotated[
+    str | None,
+    typer.Option("--format", help="data format: tsv, csv, jsonl or parquet (default: by extension)"),
+]
+InputCol = Annotated[str | None, typer.Option("--input-col", help="seq2seq input column [default: input]")]
+OutputCol = Annotated[
+    str | None, typer.Option("--output-col", help="seq2seq output column [default: output]")
+]
+TextCol = Annotated[str | None, typer.Option("--text-col", help="classification text column [default: text]")]
+LabelCol = Annotated[
+    str | None, typer.Option("--label-col", help="classification label column (2 labels) [default: label]")
+]
+Tokenizer = Annotated[
+    str | None,
+    typer.Option(
+        "--tokenizer",
+        help="words (lowercase letter/digit runs), whitespace, or a SentencePiece .model / "
+        "tokenizers .json file [default: whitespace for headerless .tsv, else words]",
+    ),
+]
+MaxVocab = Annotated[
+    int | None, typer.Option("--max-vocab", help="keep the N most frequent words per side; the rest -> <unk>")
+]
+MaxLen = Annotated[int | None, typer.Option("--max-len", help="keep the first N tokens of every sequence")]
+
+
+def data_source(
+    location: str,
+    fmt: str | None = None,
+    input_col: str | None = None,
+    output_col: str | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    tokenizer: str | None = None,
+    max_vocab: int | None = None,
+    max_len: int | None = None,
+) -> str:
+    """The data-source string for ``location`` with the options given on the command line."""
+    from ktiw.theory.corpus import DataSource
+
+    return str(
+        DataSource.parse(location).with_options(
+            format=fmt,
+            input=input_col,
+            output=output_col,
+            text=text_col,
+            label=label_col,
+            tokenizer=tokenizer,
+            max_vocab=max_vocab,
+            max_len=max_len,
+        )
+    )
