@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ktiw.theory.families import _REQUIRED, FAMILIES
+from ktiw.theory.families import FAMILIES
 
 
 def families() -> None:
@@ -18,7 +18,7 @@ def families() -> None:
         cls = FAMILIES[name]
         keys = ", ".join(
             p.name
-            if p.default is _REQUIRED
+            if p.required
             else f"{p.name}={p.default}" + (f" ({'|'.join(p.choices)})" if p.choices else "")
             for p in cls.params
         )

@@ -41,6 +41,11 @@ class Param:
     minimum: int | None = 1
     help: str = ""
 
+    @property
+    def required(self) -> bool:
+        """Whether a spec must give this key (it has no default)."""
+        return self.default is _REQUIRED
+
     def convert(self, raw: str, spec: str) -> object:
         if self.kind is int:
             try:

@@ -286,3 +286,18 @@ def test_bad_experiment_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
         verify("classification", specs=["permutation:L=4"], out_dir=tmp_path, progress=False)
     with pytest.raises(KtiwError, match="valid presets"):
         verify("multihead", "nope", out_dir=tmp_path, progress=False)
+
+
+def test_classification_on_a_labelled_data_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "reviews.tsv"
+    lines = ["pos\tgreat film a b", "neg\tdull film c d", "pos\ta great b c", "neg\td c dull a"]
+    f.write_text("\n".join(lines) + "\n")
+    tiny = dict(hidden=8, seeds=2, steps=4, batch_size=8, eval_every=2, eval_samples=10, proxy_steps=3)
+    r = verify(
+        "classification", data=f, device="cpu", out_dir=tmp_path / "cl", progress=False, overrides=tiny
+    )
+    assert sorted(p.name for p in (tmp_path / "cl" / "runs").iterdir()) == [
+        "reviews-classifier",
+        "reviews-classifier-uniform",
+    ]
+    assert r.measurement.spec == f"labelled:{f}" and r.measurement.regime == r.measurement.prediction.regime
