@@ -97,6 +97,112 @@ def check_toy_fidelity(trace: FidelityTrace) -> Verdict:
     )
 
 
+@dataclass(frozen=True)
+class StepFidelity:
+    """The toy model trained with an optimizer, against ``ktiw predict`` for the same training.
+
+    ``measured_per_seed``: first step whose ``attn_mass`` (gold attention mass) reaches 1/2
+    (``inf``: not within ``steps``); ``predicted_*``: the prediction's median step, success
+    probability and, for a simulated prediction, the 95% interval of that probability."""
+
+    spec: str
+    regime: str
+    optimizer: str
+    lr: float
+    batch_size: int
+    init: str
+    steps: int
+    predicted_step: float | None
+    predicted_probability: float | None
+    predicted_interval: tuple[float, float] | None
+    method: str | None
+    measured_per_seed: tuple[float, ...]
+
+    @property
+    def measured_median(self) -> float:
+        """The same median as the prediction's (an observed step; ``inf`` past half failing)."""
+        from ktiw.theory.simulate import takeoff_quantile
+
+        v = takeoff_quantile(self.measured_per_seed, 0.5)
+        return math.inf if v is None else v
+
+    @property
+    def successes(self) -> int:
+        return sum(math.isfinite(x) for x in self.measured_per_seed)
+
+
+def success_acceptance(n: int, lo: float, hi: float, level: float) -> tuple[int, int]:
+    """Counts ``[a, b]`` a binomial ``(n, p)`` falls in with probability >= ``level`` for every
+    ``p`` in ``[lo, hi]`` (lower tail of ``lo``, upper tail of ``hi``)."""
+    from scipy.stats import binom
+
+    tail = (1 - level) / 2
+    return int(binom.ppf(tail, n, lo)), int(binom.ppf(1 - tail, n, hi))
+
+
+def check_step_fidelity(f: StepFidelity) -> Verdict:
+    """Check 1 (optimizer-matched): measured median takeoff step within ``STEP_FIDELITY_REL``
+    of the predicted one (both "no takeoff in the budget" also agree), and the measured success
+    count inside the predicted probability's binomial acceptance interval."""
+    n, k = len(f.measured_per_seed), f.successes
+    measured = f.measured_median
+    run = f"{f.optimizer} lr {f.lr:g}, batch {f.batch_size}, init {f.init}, {f.steps} steps"
+    numbers: dict[str, object] = {
+        "optimizer": f.optimizer,
+        "lr": f.lr,
+        "batch_size": f.batch_size,
+        "init": f.init,
+        "steps": f.steps,
+        "method": f.method,
+        "predicted_takeoff_step": f.predicted_step,
+        "measured_median_step": measured,
+        "measured_per_seed": list(f.measured_per_seed),
+        "predicted_success_probability": f.predicted_probability,
+        "measured_successes": k,
+        "seeds": n,
+        "regime": f.regime,
+    }
+    if f.predicted_probability is None or n == 0:
+        return Verdict(
+            "toy-fidelity",
+            f"{f.spec} ({f.optimizer})",
+            INCONCLUSIVE,
+            "no prediction" if n else "no seeds",
+            "-",
+            f"ktiw predict states no takeoff step for {f.spec} trained with {run}.",
+            numbers,
+        )
+    lo, hi = f.predicted_interval or (f.predicted_probability, f.predicted_probability)
+    a, b = success_acceptance(n, lo, hi, th.STEP_FIDELITY_LEVEL)
+    rate_ok = a <= k <= b
+    if f.predicted_step is None:
+        step_ok, gap = not math.isfinite(measured), None
+    else:
+        gap = abs(measured - f.predicted_step) / f.predicted_step if f.predicted_step > 0 else math.inf
+        step_ok = math.isfinite(measured) and gap <= th.STEP_FIDELITY_REL
+    numbers.update(relative_gap=gap, success_acceptance=[a, b])
+    pred = "no takeoff" if f.predicted_step is None else f"step {fmt(f.predicted_step)}"
+    got = "no takeoff" if not math.isfinite(measured) else f"step {fmt(measured)}"
+    what = (
+        f"The toy model trained as ktiw train does ({run}) on {f.spec} ({f.regime}) took off "
+        f"(gold attention mass 1/2) at median {got} with {k}/{n} seeds; ktiw predict ({f.method}) "
+        f"said {pred} with probability {fmt(f.predicted_probability)} (acceptance {a}-{b} of {n})"
+    )
+    ok = rate_ok and step_ok
+    allowed = f"within {th.STEP_FIDELITY_REL:.0%}, {a}-{b}/{n}"
+    wrong = [("the median step differs", not step_ok), ("the success rate differs", not rate_ok)]
+    words = what + (". Both agree." if ok else ": " + ", ".join(x for x, bad in wrong if bad) + ".")
+    return Verdict(
+        "toy-fidelity",
+        f"{f.spec} ({f.optimizer})",
+        PASS if ok else REFUTED,
+        f"{got}, {k}/{n}",
+        f"{pred} {allowed}",
+        words,
+        numbers,
+    )
+
+
 # --- 2. ktiw-under-uniform ----------------------------------------------------------------
 
 
@@ -406,22 +512,38 @@ def _saddle_verdict(
 
 @dataclass(frozen=True)
 class Takeoff:
-    """Predicted takeoff time (theory) and measured median step to 50% attention accuracy."""
+    """Predicted takeoff (the toy model's optimizer steps for the training the LSTMs got) and
+    measured median step at which ``quantity`` reaches 1/2; ``flow_time``: the gradient-flow
+    takeoff time (drawing only)."""
 
     spec: str
     predicted: float | None
     measured_median: float
     measured_per_seed: tuple[float, ...] = ()
+    quantity: str = "attn_mass"
+    flow_time: float | None = None
 
 
-def measured_takeoff(spec: str, predicted: float | None, seeds: Sequence[SeedCurve]) -> Takeoff:
-    """Median over seeds of the first step with attention accuracy >= 0.5 ("never" = inf)."""
-    per_seed = tuple(first_reach(s.steps, s.attn_acc, th.HALF) for s in seeds)
-    return Takeoff(spec, predicted, median_or_inf(per_seed), per_seed)
+def measured_takeoff(
+    spec: str, predicted: float | None, seeds: Sequence[SeedCurve], flow_time: float | None = None
+) -> Takeoff:
+    """Median over seeds of the first step with gold attention mass >= 1/2 ("never" = inf);
+    runs recorded before the ``attn_mass`` column fall back to argmax attention accuracy."""
+    has_mass = all(s.attn_mass is not None and np.isfinite(s.attn_mass).any() for s in seeds)
+    quantity = "attn_mass" if has_mass and seeds else "attn_acc"
+    per_seed = tuple(first_reach(s.steps, getattr(s, quantity), th.HALF) for s in seeds)
+    return Takeoff(spec, predicted, median_or_inf(per_seed), per_seed, quantity, flow_time)
+
+
+def _ratio(measured: float, predicted: float | None) -> float | None:
+    """Measured LSTM steps over predicted toy steps (``None`` when either is missing)."""
+    return measured / predicted if predicted and math.isfinite(measured) else None
 
 
 def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
-    """Check 5: Kendall's tau between predicted takeoff time and measured median step.
+    """Check 5: Kendall's tau between the predicted takeoff (the toy model's optimizer steps for
+    the training the LSTMs got) and the measured median step, both the step at which the gold
+    attention mass reaches 1/2.
 
     Only distributions with a predicted and a measured (finite) takeoff count; with fewer than
     ``MIN_TAKEOFF_DISTRIBUTIONS`` the order is inconclusive.  Passes when tau > ``MIN_KENDALL_TAU``
@@ -436,13 +558,27 @@ def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
         "items": [
             {
                 "spec": i.spec,
-                "predicted_takeoff_time": i.predicted,
+                "predicted_toy_steps": i.predicted,
                 "measured_median_step": i.measured_median,
                 "measured_per_seed": list(i.measured_per_seed),
+                "measured_over_predicted": _ratio(i.measured_median, i.predicted),
+                "quantity": i.quantity,
+                "gradient_flow_time": i.flow_time,
             }
             for i in items
         ]
     }
+    if any(i.quantity != "attn_mass" for i in usable):
+        return Verdict(
+            "takeoff-order",
+            "all",
+            INCONCLUSIVE,
+            "different quantities",
+            "-",
+            "The runs were recorded without the gold attention mass (attn_mass); the prediction is a mass, "
+            "so argmax attention accuracy is not the same quantity.",
+            numbers,
+        )
     expected = f"tau > {th.MIN_KENDALL_TAU}, p < {th.P_VALUE}"
     if len(usable) < th.MIN_TAKEOFF_DISTRIBUTIONS:
         words = (
@@ -465,8 +601,10 @@ def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
         tied_pairs=res.tied_pairs,
     )
     measured = f"tau = {fmt(res.tau, 2)} (p = {fmt(res.p_value, 2)})"
+    ratios = ", ".join(f"{i.spec} {fmt(_ratio(i.measured_median, i.predicted))}" for i in usable)
     what = (
-        f"Over {len(usable)} distributions, {res.concordant} pairs took off in the predicted order "
+        f"Over {len(usable)} distributions (gold attention mass 1/2; measured LSTM steps / predicted toy "
+        f"steps: {ratios}), {res.concordant} pairs took off in the predicted order "
         f"and {res.discordant} against it"
     )
     if math.isnan(res.tau):

@@ -58,7 +58,7 @@ def rate_bars(
 
 
 def takeoff_figure(specs: list[SpecMeasurement], steps: int, path: Path) -> Path | None:
-    """Predicted takeoff (theory time) vs measured median step; "never" drawn at the top."""
+    """Predicted takeoff (toy-model Adam steps) vs measured median step; "never" drawn at the top."""
     items = [e for e in specs if e.takeoff.predicted is not None and math.isfinite(e.takeoff.predicted)]
     if not items:
         return None
@@ -79,9 +79,9 @@ def takeoff_figure(specs: list[SpecMeasurement], steps: int, path: Path) -> Path
     ax.axhline(steps, color="grey", lw=0.8, ls=":", label="training budget")
     ax.set_xscale("log")
     ax.margins(x=0.3, y=0.1)
-    ax.set_xlabel("predicted takeoff (flow time)")
+    ax.set_xlabel("predicted takeoff (toy steps, Adam)")
     ax.set_ylabel("measured median step")
-    ax.set_title("takeoff: predicted vs measured (attention reaching 1/2)", fontsize=9)
+    ax.set_title("takeoff: predicted vs measured (gold attention mass 1/2)", fontsize=9)
     ax.legend(fontsize=8)
     return save(fig, path)
 

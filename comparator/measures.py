@@ -40,6 +40,8 @@ class SeedCurve:
     attn_acc: np.ndarray
     beta_acc: np.ndarray
     succeeded: bool
+    attn_mass: np.ndarray | None = None
+    """Mean attention weight on the gold position (NaN for runs recorded before the column)."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,10 @@ def seed_curves(run: Run) -> list[SeedCurve]:
         steps, token = run.curve(seed, "token_acc")
         _, attn = run.curve(seed, "attn_acc")
         _, beta = run.curve(seed, "beta_acc")
+        _, mass = run.curve(seed, "attn_mass")
         _, div = run.curve(seed, "diverged")
         ok = succeeded(steps, token, diverged.get(seed, False) or bool(np.any(div)))
-        out.append(SeedCurve(seed, steps.astype(float), token, attn, beta, ok))
+        out.append(SeedCurve(seed, steps.astype(float), token, attn, beta, ok, mass))
     return out
 
 

@@ -101,14 +101,22 @@ class Training:
 
 @dataclass(frozen=True)
 class FidelitySetup:
-    """One toy-fidelity comparison: full-batch gradient descent on the exact support of
-    ``spec`` from ``B = eps I``, ``a = eps I`` (``eps = 0``: uniform start) with learning
-    rate ``lr`` for ``steps`` steps, against the 2-D flow from ``delta = gamma = eps``."""
+    """One toy-fidelity comparison.
+
+    ``optimizer="gd"``: full-batch gradient descent on the exact support of ``spec`` from
+    ``B = eps I``, ``a = eps I`` (``eps = 0``: uniform start) with learning rate ``lr`` for
+    ``steps`` steps, against the 2-D flow from ``delta = gamma = eps``.  ``"adam"``/``"sgd"``:
+    the toy model trained as ``ktiw train --model toy`` trains it (the preset's seeds and batch
+    size, this optimizer, ``lr``, ``init``, a budget of ``steps``), against ``ktiw predict`` for
+    the same training (takeoff step and success probability)."""
 
     spec: str
     eps: float
     lr: float
     steps: int
+    optimizer: str = "gd"
+    init: str = "zero"
+    """The toy initialisation of an ``adam``/``sgd`` setup (``zero``, ``eps:E``, ``normal:S``)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,9 @@ _FIDELITY = (
     # so at 0.05 it is about 0.004, a fifth of the threshold; see README "Verify".
     FidelitySetup("subset:L=4,V=6", eps=0.0, lr=0.05, steps=2000),
     FidelitySetup("permutation:L=4", eps=1e-3, lr=0.05, steps=5000),
+    # optimizer-matched (issue 9): Adam as ktiw train runs it, the issue's drift/saddle pair.
+    FidelitySetup("subset:L=12,V=18", eps=1e-3, lr=0.01, steps=120, optimizer="adam", init="eps:1e-3"),
+    FidelitySetup("permutation:L=12", eps=1e-3, lr=0.01, steps=120, optimizer="adam", init="eps:1e-3"),
 )
 
 _QUICK = dict(batch_size=64, lr=1e-3, eval_every=10, eval_samples=50)
@@ -323,7 +334,11 @@ def describe(preset: Preset) -> list[tuple[str, str, str]]:
                 for k, v in value.items():
                     rows.append((f"{prefix}model_config.{k}", repr(v), f"{obj.model} option"))
             elif f.name == "fidelity":
-                setups = "; ".join(f"{s.spec} eps={s.eps:g} lr={s.lr:g} steps={s.steps}" for s in value)
+                setups = "; ".join(
+                    f"{s.spec} {s.optimizer} lr={s.lr:g} steps={s.steps} "
+                    + (f"eps={s.eps:g}" if s.optimizer == "gd" else f"init={s.init}")
+                    for s in value
+                )
                 rows.append((f"{prefix}{f.name}", setups or "()", meaning))
             else:
                 rows.append((f"{prefix}{f.name}", repr(value), meaning))

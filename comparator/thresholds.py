@@ -24,6 +24,8 @@ __all__ = [
     "NEARLY_ALL",
     "NEAR_BASELINE",
     "P_VALUE",
+    "STEP_FIDELITY_LEVEL",
+    "STEP_FIDELITY_REL",
     "SUCCESS_ACCURACY",
     "TOP_FRACTION",
     "WILSON_Z",
@@ -39,6 +41,15 @@ scheme of the flow, whose global error is ``O(lr)``; at the small learning rates
 the discretisation error is a few 1e-3, so 0.02 leaves room for it while still failing on
 any real mismatch (a wrong time scale, a missing 1/(V-1) or 1/(k-1) factor, a different
 loss normalisation all move the curve by far more than 0.02 around the takeoff)."""
+
+STEP_FIDELITY_REL = 0.15
+"""Largest allowed relative gap between the measured median takeoff step of the toy model
+trained with an optimizer (``adam``/``sgd``) and ``ktiw predict``'s for the same training
+(the issue's 15%).  The success rate must also lie in the predicted probability's 95% binomial
+acceptance interval (:data:`STEP_FIDELITY_LEVEL`)."""
+
+STEP_FIDELITY_LEVEL = 0.95
+"""Coverage of the binomial acceptance interval for the measured success count."""
 
 # --- check 2: ktiw-under-uniform ----------------------------------------------------------
 

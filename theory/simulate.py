@@ -56,10 +56,17 @@ class Simulation:
         return self.successes / self.n_seeds
 
     def quantile(self, q: float) -> float | None:
-        """The ``q`` quantile of the takeoff step, failures counted as beyond the budget."""
-        x = np.sort(np.where(np.isfinite(self.takeoff_steps), self.takeoff_steps, np.inf))
-        v = float(np.quantile(x, q, method="inverted_cdf"))
-        return v if math.isfinite(v) else None
+        """The ``q`` quantile of the takeoff step (:func:`takeoff_quantile`)."""
+        return takeoff_quantile(self.takeoff_steps, q)
+
+
+def takeoff_quantile(steps: np.ndarray | tuple[float, ...], q: float) -> float | None:
+    """The ``q`` quantile (inverted CDF: an observed value) of per-seed takeoff steps, seeds
+    that never take off (``nan`` or ``inf``) counted as beyond the budget; ``None`` if it is one."""
+    arr = np.asarray(steps, dtype=np.float64)
+    x = np.sort(np.where(np.isfinite(arr), arr, np.inf))
+    v = float(np.quantile(x, q, method="inverted_cdf"))
+    return v if math.isfinite(v) else None
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:

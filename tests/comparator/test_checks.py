@@ -4,6 +4,9 @@ pass or refute wrongly (5/8 vs 8/8; a budget in which nothing learns; one pair o
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -158,3 +161,40 @@ def _v(status: Status) -> Verdict:
 )
 def test_exit_codes(statuses: list[Status], code: int) -> None:
     assert exit_code([_v(s) for s in statuses]) == code
+
+
+def test_step_fidelity_statuses() -> None:
+    from ktiw.comparator.checks import StepFidelity, check_step_fidelity, success_acceptance
+
+    base = StepFidelity("s", "drift", "adam", 0.01, 64, "eps:0.001", 120, 86.0, 1.0, None, "reduced-map",
+                        (86.0,) * 16)  # fmt: skip
+    assert check_step_fidelity(base).status is PASS
+    assert check_step_fidelity(replace(base, measured_per_seed=(100.0,) * 16)).status is REFUTED  # +16%
+    assert check_step_fidelity(replace(base, measured_per_seed=(98.0,) * 16)).status is PASS  # +14%
+    some_fail = (86.0,) * 15 + (float("inf"),)
+    assert check_step_fidelity(replace(base, measured_per_seed=some_fail)).status is REFUTED  # p = 1
+    never = replace(base, predicted_step=None, predicted_probability=0.0, measured_per_seed=(math.inf,) * 8)
+    assert check_step_fidelity(never).status is PASS
+    sim = replace(base, predicted_step=90.0, predicted_probability=0.5, predicted_interval=(0.35, 0.65),
+                  measured_per_seed=(90.0,) * 8 + (math.inf,) * 8)  # fmt: skip
+    assert check_step_fidelity(sim).status is PASS
+    a, b = success_acceptance(16, 0.35, 0.65, 0.95)
+    assert a <= 8 <= b and a > 0 and b < 16
+    assert check_step_fidelity(replace(sim, measured_per_seed=(90.0,) * 16)).status is REFUTED
+    assert check_step_fidelity(replace(base, predicted_probability=None)).status is INCONCLUSIVE
+
+
+def test_takeoff_order_needs_the_same_quantity_and_reports_ratios() -> None:
+    three = [Takeoff("a", 10.0, 20.0), Takeoff("b", 20.0, 40.0), Takeoff("c", 30.0, 60.0)]
+    v = check_takeoff_order(three)
+    assert [i["measured_over_predicted"] for i in v.numbers["items"]] == [2.0, 2.0, 2.0]
+    assert "a 2" in v.sentence
+    argmax = [replace(t, quantity="attn_acc") for t in three]
+    assert check_takeoff_order(argmax).status is INCONCLUSIVE
+
+
+def test_measured_takeoff_uses_the_gold_mass_when_recorded() -> None:
+    s = np.arange(0, 201, 10, dtype=float)
+    curves = [replace(seed_curve(i, 40, True), attn_mass=expit((s - 100) / 8)) for i in range(3)]
+    t = measured_takeoff("s", 50.0, curves)
+    assert t.quantity == "attn_mass" and t.measured_median == 100.0

@@ -19,7 +19,7 @@ from ktiw.theory.families import from_spec
 
 @pytest.fixture(scope="module")
 def traces():
-    return [fidelity_trace(s) for s in PRESETS[("copy", "quick")].fidelity]
+    return [fidelity_trace(s) for s in PRESETS[("copy", "quick")].fidelity if s.optimizer == "gd"]
 
 
 def test_descent_follows_flow_for_drift_and_saddle(traces) -> None:
@@ -57,3 +57,29 @@ def test_rejects_non_copy_and_large_support() -> None:
         fidelity_trace(FidelitySetup("iid:L=2,V=3", 0.0, 0.1, 1))
     with pytest.raises(KtiwError):
         toy_gradient_descent(from_spec("subset:L=8,V=12"), 0.0, 0.1, 1)
+
+
+def test_presets_hold_an_optimizer_matched_drift_and_saddle_pair() -> None:
+    matched = [s for s in PRESETS[("copy", "quick")].fidelity if s.optimizer != "gd"]
+    assert {s.optimizer for s in matched} == {"adam"}
+    assert sorted(s.spec.split(":")[0] for s in matched) == ["permutation", "subset"]
+
+
+@pytest.mark.parametrize("spec", ["subset:L=4,V=6", "permutation:L=4"])
+def test_optimizer_matched_fidelity_passes_on_the_real_toy_model(spec: str) -> None:
+    """Adam from eps on a copy task: the reduced map is exact (permutation) or nearly so, so the
+    trained toy model's takeoff step is the predicted one and every seed takes off."""
+    from ktiw.comparator.checks import check_step_fidelity
+    from ktiw.comparator.fidelity import step_fidelity
+    from ktiw.comparator.presets import Training
+
+    block = Training(
+        model="toy", seeds=4, steps=80, batch_size=32, lr=0.05, eval_every=1, eval_samples=8, model_config={}
+    )
+    setup = FidelitySetup(spec, eps=1e-2, lr=0.05, steps=80, optimizer="adam", init="eps:1e-2")
+    f = step_fidelity(setup, block)
+    v = check_step_fidelity(f)
+    assert v.status is Status.PASS, v.sentence
+    assert f.method == "reduced-map" and f.successes == 4
+    late = replace(f, predicted_step=f.predicted_step * 1.3)  # a 30% wrong prediction is caught
+    assert check_step_fidelity(late).status is Status.REFUTED
