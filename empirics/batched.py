@@ -176,6 +176,7 @@ class LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gates_x: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        """The recurrence over all ``L`` steps (see the class docstring)."""
         L = gates_x.shape[2]
         w_t = w_hh.transpose(1, 2)
         cell = _CELLS.forward
@@ -195,6 +196,7 @@ class LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_hs: Tensor | None, d_cs: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # type: ignore[override]
+        """Gradients of ``gates_x``, ``w_hh``, ``h0``, ``c0`` (see the class docstring)."""
         w_hh, h0, c0, out = ctx.saved_tensors
         acts, cs = ctx.acts, ctx.cs
         L = len(acts)
