@@ -170,8 +170,10 @@ def analyse(dist: Distribution) -> StageAnalysis:
     if dense is not None:
         scale = float(np.max(np.abs(dense / r[:, None]), initial=0.0))
     else:  # |C'| = |P/r - 1/|O|| <= max(P/r) + 1/|O|
-        coo = cooc.P.tocoo()
-        scale = float(np.max(np.abs(coo.data) / r[coo.row], initial=0.0)) + 1.0 / n_out
+        P = cooc.P  # entries >= 0 (weighted counts): per-row maxima without a COO copy
+        nonempty = np.flatnonzero(np.diff(P.indptr))
+        row_max = np.maximum.reduceat(P.data, P.indptr[nonempty]) if nonempty.size else np.zeros(0)
+        scale = float(np.max(row_max / r[nonempty], initial=0.0)) + 1.0 / n_out
     tol = REL_TOL * max(scale, 1.0 / n_out)  # C' = P/r - 1/|O|: rounding is relative to 1/|O| at least
 
     targets = np.full((n, T), -1, dtype=np.int64)
