@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from . import data_options as do
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
 
 HELP = (
@@ -41,12 +42,20 @@ def verify(
         str, typer.Option(help="quick (minutes on a CPU) or paper (the paper's sizes)")
     ] = "quick",
     data: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="verify your own data file instead of SPECs (copy: input<TAB>output per line; "
-            "classification: label<TAB>tokens)"
+            help="verify your own data instead of SPECs: " + do.DATA_HELP + " (copy: seq2seq pairs; "
+            "classification: label<TAB>tokens or --text-col/--label-col)"
         ),
     ] = None,
+    fmt: do.Format = None,
+    input_col: do.InputCol = None,
+    output_col: do.OutputCol = None,
+    text_col: do.TextCol = None,
+    label_col: do.LabelCol = None,
+    tokenizer: do.Tokenizer = None,
+    max_vocab: do.MaxVocab = None,
+    max_len: do.MaxLen = None,
     seeds: Annotated[
         int | None,
         typer.Option(
@@ -101,7 +110,13 @@ def verify(
             experiment,
             preset,
             specs=specs or (),
-            data=data,
+            data=None
+            if data is None
+            else Path(
+                do.data_source(
+                    data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
+                )
+            ),
             seeds=seeds,
             steps=steps,
             overrides=parse_key_values(set_ or [], "--set"),

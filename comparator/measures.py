@@ -78,7 +78,23 @@ def last_probes(run: Run) -> Probes:
     """The probe arrays of the run's last probe step."""
     if not run.probe_steps:
         raise KtiwError(f"{run.path} has no probe files")
-    return run.probes(run.probe_steps[-1])
+    return same_width(run.probes(run.probe_steps[-1]))
+
+
+def same_width(p: Probes) -> Probes:
+    """Crop the per-position arrays to the models' source width.
+
+    Models drop the padding columns beyond the evaluation batch's longest input, while ``src``
+    (and ``beta_px``, computed on it) keep the data's full padded width; on data with lines of
+    different lengths the two differ, and the extra columns are padding only."""
+    width = next((p[k].shape[-1] for k in ("alpha", "beta") if k in p), None)
+    if width is None or p["src"].shape[1] <= width or int(np.max(p["src_len"], initial=0)) > width:
+        return p
+    out = dict(p)
+    out["src"] = p["src"][:, :width]
+    if "beta_px" in p:
+        out["beta_px"] = p["beta_px"][..., :width]
+    return out
 
 
 def scored(p: Probes) -> np.ndarray:
