@@ -202,7 +202,7 @@ def requested_record(cfg: Any) -> dict[str, Any]:
 
 def settings_differ(requested: Mapping[str, Any], recorded: Mapping[str, Any]) -> list[str]:
     """The fields where a recorded ``config.json`` differs from the requested run (the
-    comparison of :func:`ktiw.comparator.reuse.same_config`), as ``key: recorded -> requested``."""
+    comparison of :func:`ktiw.comparator.reuse.same_config`), as ``key: R there, Q here``."""
     want, have = normalise(dict(requested)), normalise(dict(recorded))
     return [f"{k}: {have.get(k, 'missing')} there, {v} here" for k, v in want.items() if have.get(k) != v]
 
