@@ -14,6 +14,8 @@ MAX_PNG_KB=${MAX_PNG_KB:-200}
 DEST=docs/data/quick
 RUN=$(mktemp -d)
 CMD=(ktiw verify --preset quick --out "$RUN/out")
+# the tree's state when the run starts (before this script rewrites docs/data/quick)
+DIRTY=$( [ -n "$(git status --porcelain --untracked-files=no -- . ':!docs/data/quick' 2>/dev/null)" ] && echo true || echo false )
 start=$(date +%s)
 "${CMD[@]}"
 rc=$?
@@ -28,7 +30,7 @@ find "$RUN/out" -maxdepth 2 -name '*.png' -size -"${MAX_PNG_KB}"k -exec cp {} "$
 skipped=$(find "$RUN/out" -maxdepth 2 -name '*.png' -size +"$((MAX_PNG_KB - 1))"k -printf '%f ')
 cat > "$DEST/provenance.json" <<JSON
 {"command": "${CMD[*]:0:4}", "exit_code": $rc, "wall_seconds": $wall,
- "git_commit": "$(git rev-parse HEAD 2>/dev/null)", "dirty": $( [ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false ),
+ "git_commit": "$(git rev-parse HEAD 2>/dev/null)", "dirty": $DIRTY,
  "date_utc": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "python": "$(python -c 'import platform; print(platform.python_version())')",
  "torch": "$(python -c 'import torch; print(torch.__version__)')", "pngs_left_out_over_${MAX_PNG_KB}kB": "$skipped"}
 JSON
