@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,9 @@ def run_task(task: Task, report: Report | None = None) -> TaskResult:
     """Train (or resume) one task into its run directory; the one function every executor runs.
 
     ``report`` is called after every step.  A :class:`KtiwError` becomes the result's
-    ``error``; a :class:`KeyboardInterrupt` propagates after the trainer checkpointed.
+    ``error``; so does any other exception, whose traceback goes to ``RUN_DIR/task_error.log``
+    (one crashing task must not stop a sweep's others).  A :class:`KeyboardInterrupt`
+    propagates after the trainer checkpointed.
     """
     from .trainer import resume, train
 
@@ -111,6 +114,17 @@ def run_task(task: Task, report: Report | None = None) -> TaskResult:
             train(task.config, run_dir, progress=False, callback=callback)
     except KtiwError as exc:
         return TaskResult(task.name, run_dir, how, _summary(run_dir), f"{exc}")
+    except Exception as exc:  # one task's crash must not stop the others; keep its traceback
+        log = run_dir / "task_error.log"
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+        except OSError:
+            pass
+        message = " ".join(str(exc).split())[:200]
+        return TaskResult(
+            task.name, run_dir, how, _summary(run_dir), f"{type(exc).__name__}: {message} (traceback: {log})"
+        )
     return TaskResult(task.name, run_dir, how, _summary(run_dir))
 
 
@@ -318,16 +332,15 @@ class RayExecutor:
                     task = pending.pop(ref)
                     try:
                         result = ray.get(ref)
-                    except RayTaskError as exc:  # the task raised: a bug, keep its traceback
-                        raise exc.as_instanceof_cause() from None
-                    except RayError as exc:  # the worker or its node died
-                        reason = " ".join(str(exc).split())[:200]
+                    except RayError as exc:  # the worker or its node died, or the task could not start
+                        cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc
+                        reason = " ".join(str(cause).split())[:200]
                         result = TaskResult(
                             task.name,
                             Path(task.run_dir),
                             "resumed" if task.resume else "trained",
                             _summary(Path(task.run_dir)),
-                            f"the Ray task failed: {type(exc).__name__}: {reason}",
+                            f"the Ray task failed: {type(cause).__name__}: {reason}",
                         )
                     results[task.name] = result
                     bar.finish(task.name, result.error)

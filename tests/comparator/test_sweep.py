@@ -230,3 +230,25 @@ def test_cli_sweep_verify_bad_input_before_training(tmp_path: Path, extra: list[
     res = runner.invoke(app, ["sweep", "permutation:L=3", *extra, "--verify", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and message in res.output, res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_crashing_task_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    args = ["sweep", "permutation:L=3", "--out", str(tmp_path), "--quiet", *CLI_TINY]
+    assert runner.invoke(app, args).exit_code == 0
+    first, second = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    summary = json.loads((tmp_path / first / "summary.json").read_text())
+    (tmp_path / first / "summary.json").write_text(json.dumps({**summary, "finished": False}))
+    (tmp_path / first / "checkpoint.pt").write_bytes(b"not a checkpoint")  # its resume crashes
+    (tmp_path / second / "summary.json").write_text(json.dumps({**summary, "finished": False}))
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert f"failed: {first}" in "".join(res.output.split()).replace("failed:", "failed: ")
+    assert (tmp_path / first / "task_error.log").read_text().startswith("Traceback")
+    rows = {r["run"]: r for r in read_csv(tmp_path / "sweep.csv")}
+    assert rows[first]["status"] == "failed" and "task_error.log" in rows[first]["error"]
+    assert rows[second]["status"] == "finished"  # the other run was resumed to the end
+
+
+CLI_TINY = ["--set", "lr=1e-2,3e-2", "--set", "steps=30", "--set", "batch_size=8", "--set", "eval_samples=8"]
+CLI_TINY += ["--set", "probe_every=0", "--set", "proxy_steps=0", "--set", "checkpoint_every=10"]
+CLI_TINY += ["--set", "hidden=8"]
