@@ -36,7 +36,8 @@ def verify(
         ),
     ] = None,
     experiment: Annotated[
-        str, typer.Option(help="copy (six checks), multihead (rescue) or classification")
+        str,
+        typer.Option(help="copy (six checks), multihead (rescue), classification or translation (--data)"),
     ] = "copy",
     preset: Annotated[
         str, typer.Option(help="quick (minutes on a CPU) or paper (the paper's sizes)")

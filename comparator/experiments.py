@@ -15,13 +15,21 @@ from rich.console import Console
 
 from ktiw.theory.errors import KtiwError
 
-from . import classification, copying, multihead
+from . import classification, copying, multihead, translation
 from .framework import Executor, ExperimentResult, Request, execute_runs, run_experiment
 from .presets import get_preset, with_overrides
 
-EXPERIMENTS = {e.name: e for e in (copying.EXPERIMENT, multihead.EXPERIMENT, classification.EXPERIMENT)}
+EXPERIMENTS = {
+    e.name: e
+    for e in (copying.EXPERIMENT, multihead.EXPERIMENT, classification.EXPERIMENT, translation.EXPERIMENT)
+}
 
-SEEDS_FIELD = {"copy": "seeds", "multihead": "combinations", "classification": "seeds"}
+SEEDS_FIELD = {
+    "copy": "seeds",
+    "multihead": "combinations",
+    "classification": "seeds",
+    "translation": "seeds",
+}
 """The preset field ``--seeds`` sets, per experiment."""
 
 

@@ -62,6 +62,9 @@ class DataSource:
     tokenizer: str | None = None
     max_vocab: int | None = None
     max_len: int | None = None
+    align: str | None = None
+    """``theory``: attach the theory's predicted alignment (:func:`ktiw.theory.stages.predicted_alignment`)
+    as the gold alignment, so alignment-free parallel data can be scored against it."""
 
     @staticmethod
     def parse(text: str) -> DataSource:
@@ -106,6 +109,8 @@ class DataSource:
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise KtiwError(f"{key.replace('_', '-')} must be >= 1, got {value}")
+        if self.align not in (None, "theory"):
+            raise KtiwError(f"align must be 'theory', got {self.align!r}")
         if (self.input or self.output) and (self.text or self.label):
             raise KtiwError(
                 "give seq2seq columns (--input-col/--output-col) or classification columns "
@@ -395,7 +400,7 @@ def load_distribution(source: DataSource | str, default_kind: str = "pairs") -> 
     src_arr, src_len = padded(corpus.src_ids, corpus.src_off)
     tgt_arr, tgt_len = padded(corpus.tgt_ids, corpus.tgt_off)
     prefix = "labelled" if kind == "labelled" else "file"
-    return EmpiricalDistribution(
+    dist = EmpiricalDistribution(
         src_arr,
         tgt_arr,
         n_in=len(corpus.in_words),
@@ -407,3 +412,9 @@ def load_distribution(source: DataSource | str, default_kind: str = "pairs") -> 
         spec=f"{prefix}:{src}",
         method="counting",
     )
+    if src.align == "theory":
+        from .stages import predicted_alignment
+
+        dist.align_arr = predicted_alignment(dist)
+        dist.aligned = True
+    return dist

@@ -100,14 +100,15 @@ def _subset(dist: EmpiricalDistribution, rows: np.ndarray) -> EmpiricalDistribut
 
 
 def examples(
-    dist: Distribution, limit: int = 5000, n_sample: int = 128
+    dist: Distribution, limit: int = 5000, n_sample: int = 128, max_pairs: int | None = ANALYSIS_PAIRS
 ) -> tuple[EmpiricalDistribution, bool]:
-    """The examples to analyse: the data itself, the whole support if small, else a seed-0 sample."""
+    """The examples to analyse: the data itself (a seed-0 sample of its rows beyond ``max_pairs``
+    token x position pairs; ``None``: every row), the whole support if small, else a seed-0 sample."""
     if isinstance(dist, EmpiricalDistribution):
         per_row = max(1, dist.src_len * dist.tgt_len)
-        if dist.n_examples * per_row <= ANALYSIS_PAIRS:
+        if max_pairs is None or dist.n_examples * per_row <= max_pairs:
             return dist, True
-        rows = rows_sample(dist, max(1, ANALYSIS_PAIRS // per_row))
+        rows = rows_sample(dist, max(1, max_pairs // per_row))
         return _subset(dist, rows), False
     exact = dist.exact_support(limit)
     if exact is not None:
@@ -156,14 +157,22 @@ def _lookup(
     return dense[i, o] if dense is not None else lookup(i, o)  # type: ignore[misc]
 
 
-def analyse(dist: Distribution) -> StageAnalysis:
-    """Stage-1 margins and stage-2 drift targets of ``dist`` (exact ``C``; see module docstring)."""
+def predicted_alignment(dist: EmpiricalDistribution) -> np.ndarray:
+    """The theory's alignment of every row of a data file: for each target token the source
+    position its attention drifts to first, ``argmax_l C[x_l, y_t]`` (``-1`` for a tie between
+    different words and for padding); shape ``(rows, T)``."""
+    return analyse(dist, max_pairs=None).target
+
+
+def analyse(dist: Distribution, max_pairs: int | None = ANALYSIS_PAIRS) -> StageAnalysis:
+    """Stage-1 margins and stage-2 drift targets of ``dist`` (exact ``C``; see module docstring);
+    data files beyond ``max_pairs`` token x position pairs are analysed on a sample of rows."""
     cooc = dist.cooccurrence()
     n_in, n_out = cooc.shape
     dense = cooc.dense() if n_in * n_out <= DENSE_LIMIT else None
     lookup = SparseLookup(cooc) if dense is None else None
     r = np.where(cooc.r > 0, cooc.r, 1.0)
-    ex, exact = examples(dist)
+    ex, exact = examples(dist, max_pairs=max_pairs)
     src, tgt = ex.src_arr, ex.tgt_arr
     n, L = src.shape
     T = tgt.shape[1]
