@@ -226,29 +226,6 @@ PRESETS: dict[tuple[str, str], Preset] = {
         combinations=50,
         max_seeds_per_run=60,
     ),
-    ("translation", "quick"): CopyPreset(
-        # CPU-sized; 2 layers like the authors' translation LSTM (the model has no dropout option)
-        name="quick",
-        training=Training(
-            model="lstm", seeds=3, steps=300, **_QUICK, model_config={"hidden": 64, "layers": 2}
-        ),
-        specs=(),
-    ),
-    ("translation", "paper"): CopyPreset(
-        # the authors' translation LSTM: 2 layers, hidden 256 (their dropout 0.5 is not modelled), batch 16
-        name="paper",
-        training=Training(
-            model="lstm",
-            seeds=2,
-            steps=20_000,
-            batch_size=16,
-            lr=1e-3,
-            eval_every=500,
-            eval_samples=200,
-            model_config={"hidden": 256, "layers": 2},
-        ),
-        specs=(),
-    ),
     ("classification", "quick"): ClassificationPreset(
         name="quick",
         training=Training(
@@ -303,6 +280,29 @@ PRESETS: dict[tuple[str, str], Preset] = {
             model_config={"hidden": 256},
         ),
         spec="keyword:L=40,V=1000,K=20",
+    ),
+    ("translation", "quick"): CopyPreset(
+        # CPU-sized; 2 layers like the authors' translation LSTM (the model has no dropout option)
+        name="quick",
+        training=Training(
+            model="lstm", seeds=3, steps=300, **_QUICK, model_config={"hidden": 64, "layers": 2}
+        ),
+        specs=("translate:L=10,V=30,reorder=random",),  # unused: the experiment needs --data
+    ),
+    ("translation", "paper"): CopyPreset(
+        # the authors' translation LSTM: 2 layers, hidden 256 (their dropout 0.5 is not modelled), batch 16
+        name="paper",
+        training=Training(
+            model="lstm",
+            seeds=2,
+            steps=20_000,
+            batch_size=16,
+            lr=1e-3,
+            eval_every=500,
+            eval_samples=200,
+            model_config={"hidden": 256, "layers": 2},
+        ),
+        specs=("translate:L=10,V=30,reorder=random",),  # unused: the experiment needs --data
     ),
 }
 

@@ -87,5 +87,5 @@ def test_overrides_reach_every_level_and_unknown_keys_name_the_valid_ones() -> N
         with_overrides(get_preset("copy", "quick"), {"colour": "red"})
     with pytest.raises(KtiwError, match="valid presets: quick, paper"):
         get_preset("copy", "fast")
-    with pytest.raises(KtiwError, match="valid experiments: copy, multihead, classification"):
+    with pytest.raises(KtiwError, match="valid experiments: copy, multihead, classification, translation"):
         get_preset("nope", "quick")
