@@ -583,8 +583,8 @@ def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
     if len(usable) < th.MIN_TAKEOFF_DISTRIBUTIONS:
         words = (
             f"Only {len(usable)} distribution(s) have both a predicted takeoff and a measured one "
-            "(attention reaching "
-            f"{th.HALF} accuracy); ordering takeoffs needs at least {th.MIN_TAKEOFF_DISTRIBUTIONS}."
+            f"(gold attention mass reaching {th.HALF}); ordering takeoffs needs at least "
+            f"{th.MIN_TAKEOFF_DISTRIBUTIONS}."
         )
         return Verdict(
             "takeoff-order", "all", INCONCLUSIVE, f"{len(usable)} with takeoff", expected, words, numbers
