@@ -27,6 +27,8 @@ from .distribution import Distribution
 from .errors import KtiwError
 from .optimizers import NumpyOptimizer, Training, adam_step_bound
 
+MAX_ENTRIES = 2e7
+"""Largest ``seeds x |I| x |O|`` the simulation allocates (about 80 MB of float32 ``B``)."""
 GD_BATCH = 1024
 DTYPE = np.float32
 """``ktiw train``'s default dtype."""
@@ -197,6 +199,10 @@ def seed_count(dist: Distribution, training: Training) -> int:
 def simulate(dist: Distribution, training: Training, n_seeds: int | None = None, seed: int = 0) -> Simulation:
     """Train ``n_seeds`` toy models as ``training`` says; stop early once every seed took off."""
     S = seed_count(dist, training) if n_seeds is None else n_seeds
+    if float(S) * dist.n_in * dist.n_out > MAX_ENTRIES:
+        raise KtiwError(
+            f"{dist.spec} is too large to simulate ({S} seeds x {dist.n_in} x {dist.n_out} KTIW entries)"
+        )
     rng = np.random.default_rng([7, seed])
     gold = _gold(dist, rng)
     B, a = init_params(dist, training, S, rng)

@@ -230,3 +230,12 @@ def test_exact_saddle_never_moves() -> None:
         assert run.takeoff_step is None and np.abs(run.params).max() == 0.0
         p = predict_steps(from_spec("permutation:L=6"), tr, (6, 6))
         assert p.takeoff_step is None and p.success_probability == 0.0 and p.method == "reduced-map"
+
+
+def test_too_large_to_simulate_is_no_step_prediction() -> None:
+    """A vocabulary too large for the simulation gives no step prediction (and allocates nothing)."""
+    from ktiw.theory.optimizer_predict import predict_steps
+
+    dist = from_spec("iid:L=3,V=3000")
+    p = predict_steps(dist, Training(lr=0.01, init=Init("normal", 0.1)), None)
+    assert p.takeoff_step is None and p.method is None and "too large to simulate" in p.note
