@@ -73,6 +73,10 @@ def sweep(
     axes = parse_key_value_lists(set_ or [], "--set")
     base = training_for(preset, model).train_values()
     base.pop("seeds")
+    ex = make_executor(
+        executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
+    )
+    device = ex.resolve_device(device)
     base.update(
         model=model,
         preset=preset,
@@ -82,9 +86,6 @@ def sweep(
     seed_list = parse_seeds(seeds)
     runs = plan_grid(specs, base, axes, seed_list, seeds_per_task)
     points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []
-    ex = make_executor(
-        executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
-    )
     console = Console(highlight=False)
     start = time.perf_counter()
     try:

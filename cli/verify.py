@@ -121,7 +121,7 @@ def verify(
             seeds=seeds,
             steps=steps,
             overrides=parse_key_values(set_ or [], "--set"),
-            device=device,
+            device=tasks.resolve_device(device),
             threads=threads,
             out_dir=out,
             reuse=reuse,

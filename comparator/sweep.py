@@ -23,6 +23,7 @@ or "not available".
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import math
@@ -180,7 +181,8 @@ def plan_grid(
             values = apply_settings(base, settings)
             for chunk in chunks:
                 cfg = TrainConfig.from_dict({**values, "spec": spec, "seeds": chunk})
-                cfg.validate()
+                # a CUDA device is checked where the task runs (a Ray worker may have the GPU)
+                dataclasses.replace(cfg, device="cpu").validate()
                 name = run_name(spec, cfg.model, cfg.uniform, settings, chunk)
                 runs.append(GridRun(name, spec, settings, chunk, cfg))
     if len({r.name for r in runs}) != len(runs):

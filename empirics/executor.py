@@ -82,6 +82,11 @@ class Executor(Protocol):
 
     def run(self, tasks: Sequence[Task], progress: bool = True) -> list[TaskResult]: ...
 
+    def resolve_device(self, device: str) -> str:
+        """``auto`` as the tasks will see it (``cpu``/``cuda``), so that the configs the caller
+        plans and compares are the ones the tasks record."""
+        ...
+
     def __enter__(self) -> Executor: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -203,6 +208,14 @@ class LocalExecutor:
 
     name = "local"
 
+    def resolve_device(self, device: str) -> str:
+        """``auto``: CUDA when this process sees a GPU, else CPU; ``cuda`` without a GPU is a
+        one-line :class:`KtiwError` now, before any task runs."""
+        from .trainer import TrainConfig, resolve_device
+
+        TrainConfig(spec="-", device=device).validate()
+        return resolve_device(device)
+
     def __enter__(self) -> LocalExecutor:
         return self
 
@@ -299,6 +312,17 @@ class RayExecutor:
             return []
         self._started = self._init() or self._started
         return self._run(self.ray, tasks, progress)
+
+    def resolve_device(self, device: str) -> str:
+        """``auto``: CUDA when each task asks for a GPU (``gpus_per_task > 0``), else CPU;
+        what this machine has does not matter, the tasks run elsewhere."""
+        from .trainer import TrainConfig
+
+        # the device's name is checked now; whether a GPU is there, on the worker
+        TrainConfig(spec="-", device="cpu" if device.startswith("cuda") else device).validate()
+        if device != "auto":
+            return device
+        return "cuda" if self.gpus_per_task > 0 else "cpu"
 
     def close(self) -> None:
         """Shut down the Ray this executor started (a joined one is left running)."""

@@ -252,3 +252,12 @@ def test_a_crashing_task_is_reported_and_the_others_finish(tmp_path: Path) -> No
 CLI_TINY = ["--set", "lr=1e-2,3e-2", "--set", "steps=30", "--set", "batch_size=8", "--set", "eval_samples=8"]
 CLI_TINY += ["--set", "probe_every=0", "--set", "proxy_steps=0", "--set", "checkpoint_every=10"]
 CLI_TINY += ["--set", "hidden=8"]
+
+
+def test_local_executor_checks_the_device_before_any_task() -> None:
+    import torch
+
+    assert LocalExecutor().resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(KtiwError, match="no CUDA device"):
+            LocalExecutor().resolve_device("cuda")

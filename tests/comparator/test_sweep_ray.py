@@ -140,3 +140,13 @@ def test_verify_on_ray_gives_the_local_verdicts_and_bytes(tmp_path: Path, local_
     for name in runs:
         a = (tmp_path / "local" / "runs" / name / "curves.csv").read_bytes()
         assert (tmp_path / "ray" / "runs" / name / "curves.csv").read_bytes() == a
+
+
+def test_ray_tasks_resolve_auto_by_the_gpus_they_ask_for() -> None:
+    from ktiw.theory.errors import KtiwError
+
+    assert RayExecutor(gpus_per_task=1).resolve_device("auto") == "cuda"
+    assert RayExecutor().resolve_device("auto") == "cpu"
+    assert RayExecutor().resolve_device("cuda:1") == "cuda:1"  # checked on the worker that runs it
+    with pytest.raises(KtiwError, match="device must be"):
+        RayExecutor().resolve_device("tpu")
