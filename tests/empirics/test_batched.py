@@ -120,12 +120,17 @@ def test_seed_adam_equals_torch_adam_and_freezes_inactive_seeds() -> None:
     assert torch.isfinite(ours.m["p"]).all() and torch.isfinite(ours.v["p"]).all()
 
 
-def test_fused_cells_equal_eager_cells_outputs_and_gradients() -> None:
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own, not ours
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_fused_cells_equal_eager_cells_outputs_and_gradients(device: str) -> None:
     """The torch.compile-fused pointwise cells compute the same LSTM (float64, 1e-12)."""
     S, B, L, d_in, H = 2, 3, 4, 3, 5
-    w = _stacked_lstm(S, d_in, H, seed=7)
-    x = torch.randn(S, B, L, d_in, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    last = torch.tensor([[3, 1, 2]] * S)
+    w = [p.detach().to(device).requires_grad_() for p in _stacked_lstm(S, d_in, H, seed=7)]
+    x = torch.randn(S, B, L, d_in, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).to(device)
+    last = torch.tensor([[3, 1, 2]] * S, device=device)
 
     def run() -> list[torch.Tensor]:
         for p in w:

@@ -231,9 +231,13 @@ def _stop_cfg(**kw: object) -> TrainConfig:
     return _cfg(seeds=[0, 1, 2], steps=16, lr=3e-2, proxy_steps=0, dtype="float64", **kw)
 
 
-def test_stop_at_ends_each_seeds_curve_and_leaves_the_others_unchanged(tmp_path: Path) -> None:
-    full = rundir.load_run(train(_stop_cfg(), tmp_path / "full", progress=False))
-    out = train(_stop_cfg(stop_at=0.4), tmp_path / "stop", progress=False)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_stop_at_ends_each_seeds_curve_and_leaves_the_others_unchanged(tmp_path: Path, device: str) -> None:
+    full = rundir.load_run(train(_stop_cfg(device=device), tmp_path / "full", progress=False))
+    out = train(_stop_cfg(stop_at=0.4, device=device), tmp_path / "stop", progress=False)
     run = rundir.load_run(out)
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     stops = []
