@@ -1,0 +1,76 @@
+"""Where one training step of the paper-sized LSTM spends its time, and its matmul FLOPs.
+
+Runs one step (prepare, forward, backward, Adam) of ``S`` stacked seeds on ``permutation:L=40``
+(hidden 256, batch 128) under ``torch.profiler`` and prints the operators by self CPU time,
+after counting the matmul FLOPs of one seed's forward + backward (``torch.utils.flop_counter``).
+
+Reproduce:  python benchmarks/profile_step.py [--seeds 4] [--threads 2] [--fused on|off]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from ktiw.empirics import batched as bt
+from ktiw.empirics.models import build_model
+from ktiw.theory.families import from_spec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fused", choices=["on", "off"], default="on")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    fused = bt.fuse_cells(args.fused == "on")
+    dist = from_spec("permutation:L=40")
+
+    def model(S: int) -> torch.nn.Module:
+        m, _ = build_model("lstm", {"hidden": 256}, dist, S, uniform=False)
+        for s in range(S):
+            m.init_seed(s, torch.Generator().manual_seed(s))
+        return m
+
+    one = model(1)
+    with FlopCounterMode(display=False) as counter:
+        one.losses(one.prepare([dist.sample(128, np.random.default_rng(0))])).sum().backward()
+    print(f"matmul GFLOP per seed-step (forward + backward): {counter.get_total_flops() / 1e9:.1f}")
+    S = args.seeds
+    m = model(S)
+    opt = bt.SeedAdam(m.named_parameters(), S)
+    active = torch.ones(S, dtype=torch.bool)
+    rngs = [np.random.default_rng([1, s]) for s in range(S)]
+
+    def step() -> None:
+        inputs = m.prepare([dist.sample(128, r) for r in rngs])
+        m.zero_grad(set_to_none=True)
+        m.losses(inputs).sum().backward()
+        opt.step(active)
+
+    step()
+    step()  # warm: compiled cells, allocator
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        step()
+        wall = time.perf_counter() - t0
+    print(
+        f"S={S}, threads {args.threads}, fused cells {fused}: one step {wall:.2f} s, "
+        f"load average {tuple(round(x, 1) for x in os.getloadavg())}"
+    )
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+    print(
+        "reproduce: python benchmarks/profile_step.py "
+        f"--seeds {S} --threads {args.threads} --fused {args.fused}"
+    )
+
+
+if __name__ == "__main__":
+    main()
