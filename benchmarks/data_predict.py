@@ -8,8 +8,12 @@ reproduces it.  Words are drawn Zipf-distributed (exponent ``--zipf``, 1.0 like 
 text; 0 gives uniform words, whose co-occurrence matrix is nearly dense).
 
 Targets (issue 12): 1M tokens in under 3 s and 500 MB, 10M tokens in under 30 s.
+``--reference REV`` also times ``ktiw predict`` of git revision REV (``git archive`` into a
+temporary folder, run through ``PYTHONPATH``) on the smallest corpus in the same run, for a
+ratio on a machine whose speed varies (d11a9da: the reader before issue 12).
 
-    python benchmarks/data_predict.py [--tokens 1000000 10000000] [--zipf 1.0] [--dir DIR]
+    python benchmarks/data_predict.py [--tokens 1000000 10000000] [--zipf 1.0] [--dir DIR] \
+        [--reference d11a9da]
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=5000)
     ap.add_argument("--zipf", type=float, default=1.0)
     ap.add_argument("--dir", type=Path, default=None, help="where to write the corpora (default: a temp dir)")
+    ap.add_argument("--reference", default=None, help="git revision to time on the smallest corpus too")
     args = ap.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="ktiw-data-bench-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -76,6 +81,34 @@ def main() -> None:
             f"{'' if cold[2] == 0 and warm[2] == 0 else '  (FAILED)'}"
         )
         print(f"    command: KTIW_CACHE_DIR=$(mktemp -d) ktiw predict --data {path}")
+        if args.reference and n == min(args.tokens):
+            ref = reference_tree(args.reference)
+            code = "from ktiw.cli.app import main; main()"
+            old = run(
+                [sys.executable, "-c", code, "predict", "--data", str(path)], dict(env, PYTHONPATH=str(ref))
+            )
+            print(
+                f"    reference {args.reference} (same run): {old[0]:.2f} s / peak {old[1]:.0f} MiB "
+                f"-> this tree is {old[0] / cold[0]:.1f}x faster cold, {old[1] / cold[1]:.1f}x less memory"
+                f"{'' if old[2] == 0 else '  (reference FAILED)'}"
+            )
+
+
+def reference_tree(rev: str) -> Path:
+    """A folder importable as ``ktiw`` holding the sources of git revision ``rev``."""
+    root = Path(__file__).resolve().parents[1]
+    out = Path(tempfile.mkdtemp(prefix="ktiw-ref-"))
+    src = out / "src"
+    src.mkdir()
+    cmd = ["git", "-C", str(root), "archive", rev, "theory", "cli", "empirics", "comparator"]
+    archive = subprocess.run(cmd, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    pkg = out / "pkg" / "ktiw"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    for name in ("theory", "cli", "empirics", "comparator"):
+        (pkg / name).symlink_to(src / name)
+    return out / "pkg"
 
 
 if __name__ == "__main__":
