@@ -83,8 +83,9 @@ class Executor(Protocol):
     def run(self, tasks: Sequence[Task], progress: bool = True) -> list[TaskResult]: ...
 
     def resolve_device(self, device: str) -> str:
-        """``auto`` as the tasks will see it (``cpu``/``cuda``), so that the configs the caller
-        plans and compares are the ones the tasks record."""
+        """The device to plan the tasks' configs with: ``auto`` resolved as the tasks will see
+        it where that differs from this process (Ray), so that the configs the caller plans
+        and compares are the ones the tasks record; a bad device is a :class:`KtiwError`."""
         ...
 
     def __enter__(self) -> Executor: ...
@@ -209,12 +210,12 @@ class LocalExecutor:
     name = "local"
 
     def resolve_device(self, device: str) -> str:
-        """``auto``: CUDA when this process sees a GPU, else CPU; ``cuda`` without a GPU is a
-        one-line :class:`KtiwError` now, before any task runs."""
-        from .trainer import TrainConfig, resolve_device
+        """``device`` unchanged (the tasks run in this process, where the trainer resolves
+        ``auto``); ``cuda`` without a GPU is a one-line :class:`KtiwError` now, before any task."""
+        from .trainer import TrainConfig
 
         TrainConfig(spec="-", device=device).validate()
-        return resolve_device(device)
+        return device
 
     def __enter__(self) -> LocalExecutor:
         return self
