@@ -7,6 +7,9 @@ Commands import their heavy dependencies (torch) inside the function body so tha
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import typer
 
 from . import data as data_cmd
@@ -17,7 +20,16 @@ from . import presets as presets_cmd
 from . import sweep as sweep_cmd
 from . import train as train_cmd
 from . import verify as verify_cmd
-from .errors import EXIT_BAD_INPUT, err_console, fail_usage, is_usage_error, user_errors
+from .errors import (
+    EXIT_BAD_INPUT,
+    debug,
+    fail_usage,
+    is_usage_error,
+    report_unexpected,
+    say,
+    set_debug,
+    user_errors,
+)
 
 app = typer.Typer(
     name="ktiw",
@@ -44,8 +56,10 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="print the version and exit", callback=_version, is_eager=True
     ),
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of unexpected errors"),
 ) -> None:
     """ktiw: KTIW (knowledge to translate individual words) drives attention learning."""
+    set_debug(debug)
 
 
 app.command("families")(user_errors(families_cmd.families))
@@ -60,21 +74,30 @@ data_cmd.data_app.command("fetch")(user_errors(data_cmd.fetch))
 app.add_typer(data_cmd.data_app, name="data")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (clusters, Ray, ``kill``) is handled like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console-script entry point.
+    """Console-script entry point: the outer error boundary (see :mod:`ktiw.cli.errors`).
 
     Usage errors that the option parser detects itself (unknown option, ``--eps abc``) are
-    printed as one line and exit 2, like every other bad input (see :mod:`ktiw.cli.errors`).
+    printed as one line and exit 2, like every other bad input; SIGTERM is handled like
+    Ctrl-C; whatever else escapes the commands becomes one line and a log file.
     """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
-        err_console.print("[bold red]error:[/] interrupted", markup=True)
+    except (typer.Abort, KeyboardInterrupt):
+        say("interrupted")
         raise SystemExit(EXIT_BAD_INPUT) from None
     except Exception as exc:
-        if not is_usage_error(exc):
+        if is_usage_error(exc):
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ktiw`: the help was the answer
+                raise SystemExit(0) from None
+            raise SystemExit(fail_usage(exc)) from None
+        if "--debug" in sys.argv[1:] or debug():
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ktiw`: the help was the answer
-            raise SystemExit(0) from None
-        raise SystemExit(fail_usage(exc)) from None
+        raise SystemExit(report_unexpected(exc)) from None
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.limits import MAX_SEEDS
 
 from . import data_options as do
 from .errors import fail
@@ -22,8 +23,8 @@ def parse_seeds(text: str) -> list[int]:
             seeds = [int(x) for x in text.split(",") if x.strip()]
         else:
             count = int(text)
-            if count < 1:
-                raise KtiwError(f"--seeds count must be >= 1, got {count}")
+            if not 1 <= count <= MAX_SEEDS:
+                raise KtiwError(f"--seeds count must be >= 1 (and at most {MAX_SEEDS}), got {count}")
             seeds = list(range(count))
     except ValueError:
         raise KtiwError(f"--seeds must be a count (20) or a comma list (3,5,7), got {text!r}") from None
@@ -190,7 +191,9 @@ def train(
         raise fail(
             f"interrupted; results so far kept in {run_dir} (continue with --resume {run_dir})"
         ) from None
-    console.print(f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)")
+    console.print(
+        f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)", markup=False
+    )
 
 
 train.__doc__ = (

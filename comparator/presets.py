@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.limits import MAX_SEEDS, MAX_STEPS
+from ktiw.theory.validation import check_fields
 
 if TYPE_CHECKING:
     from ktiw.empirics.trainer import TrainConfig
@@ -28,12 +30,16 @@ class Training:
     """How one experiment trains its runs; shared with ``ktiw train --preset``."""
 
     model: str = field(metadata={"meaning": "model trained (ktiw train --model)"})
-    seeds: int = field(metadata={"meaning": "seeds per run (trained as one batched computation)"})
-    steps: int = field(metadata={"meaning": "optimiser steps per run (the budget)"})
-    batch_size: int = field(metadata={"meaning": "fresh samples per step and seed"})
-    lr: float = field(metadata={"meaning": "Adam learning rate"})
-    eval_every: int = field(metadata={"meaning": "evaluate every this many steps"})
-    eval_samples: int = field(metadata={"meaning": "fixed evaluation samples"})
+    seeds: int = field(
+        metadata={"meaning": "seeds per run (trained as one batched computation)", "min": 1, "max": MAX_SEEDS}
+    )
+    steps: int = field(
+        metadata={"meaning": "optimiser steps per run (the budget)", "min": 1, "max": MAX_STEPS}
+    )
+    batch_size: int = field(metadata={"meaning": "fresh samples per step and seed", "min": 1})
+    lr: float = field(metadata={"meaning": "Adam learning rate", "gt": 0})
+    eval_every: int = field(metadata={"meaning": "evaluate every this many steps", "min": 1})
+    eval_samples: int = field(metadata={"meaning": "fixed evaluation samples", "min": 1})
     model_config: Mapping[str, Any] = field(
         metadata={"meaning": "the model's options (hidden size, heads, ...)"}
     )
@@ -364,6 +370,9 @@ def with_overrides(preset: P, values: Mapping[str, Any]) -> P:
     unknown = sorted(set(values) - set(keys))
     if unknown:
         raise KtiwError(f"unknown preset field(s): {', '.join(unknown)}; valid: {', '.join(keys)}")
+    from ktiw.empirics.models import MODELS
+
+    spec = MODELS.get(preset.training.model)
     own, train, model = {}, {}, dict(preset.training.model_config)
     for key, value in values.items():
         if key in _names(preset):
@@ -373,6 +382,11 @@ def with_overrides(preset: P, values: Mapping[str, Any]) -> P:
             train[key] = value
         else:
             model[key] = value
+    # every value is checked against its field's declared type and range (one-line errors)
+    own = check_fields(type(preset), own, "preset field")
+    train = check_fields(type(preset.training), train, "training field")
+    if spec is not None:
+        model = check_fields(spec.config, model, f"option for model {preset.training.model}")
     training = dataclasses.replace(preset.training, **train, model_config=model)
     return dataclasses.replace(preset, **own, training=training)
 

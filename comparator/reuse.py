@@ -11,6 +11,7 @@ that has a checkpoint can be resumed.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,22 @@ def same_config(requested: dict[str, object], recorded: dict[str, object]) -> bo
 
 
 def is_finished(run_dir: Path) -> bool:
-    """``summary.json`` exists and records a finished (not interrupted) run."""
+    """``summary.json`` exists and records a finished (not interrupted) run, and every file of
+    the run reads back intact (:func:`ktiw.empirics.rundir.check_intact`).  A damaged run is
+    not reused: one line on stderr says so, and the caller trains it again."""
+    from ktiw.empirics.rundir import check_intact
+
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(summary.get("finished")) and not summary.get("interrupted", False)
+    if not (isinstance(summary, dict) and summary.get("finished") and not summary.get("interrupted", False)):
+        return False
+    problem = check_intact(run_dir)
+    if problem is not None:
+        print(f"not reusing {run_dir}: {problem}; training it again", file=sys.stderr)
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ktiw.theory.errors import KtiwError
+
 from .rundir import Run
 
 FIGURES = (
@@ -73,7 +75,12 @@ def plot_runs(runs: Sequence[Run], out_dir: Path | None = None) -> list[Path]:
         if out_dir is not None
         else (runs[0].path / "plots" if len(runs) == 1 else Path("plots"))
     )
-    out.mkdir(parents=True, exist_ok=True)
+    if str(out).strip() in ("", "."):
+        raise KtiwError("--out is empty; give a directory for the plots")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KtiwError(f"cannot create plot directory {out}: {exc.strerror or exc}") from None
     chance = chance_levels(runs[0])
     paths = []
     for name, column, ylabel, meaning in FIGURES:

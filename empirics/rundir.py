@@ -11,7 +11,9 @@ comparator and ``ktiw plot`` read it through :func:`load_run`).
                                src, tgt, align, src_len, tgt_len  [N, ...]   (the fixed eval samples)
                                seeds [S], alpha, beta, grad       [S, N, T, L] float32
                                beta_px [N, T, L]                  (bag-of-words proxy, when computed)
-    RUN_DIR/checkpoint.pt      last checkpoint, torch.load(weights_only=True)
+    RUN_DIR/checkpoint.pt      last checkpoint, torch.load(weights_only=True); it records the
+                               hash of the config it belongs to (:func:`config_hash`)
+    RUN_DIR/checkpoint.prev.pt the checkpoint before it (the fallback when the last is damaged)
     RUN_DIR/summary.json       {"seeds": [{"seed", "reached_95", "step_95", "diverged",
                                 "diverged_step", "stopped_step", "final_token_acc"}], "finished",
                                 "interrupted", "last_step"}
@@ -22,6 +24,10 @@ outside ``src_len``/``tgt_len`` are NaN.  For a ``uniform`` run ``beta`` is ``be
 ``align`` is all ``-1`` when the distribution has no gold alignment.  Files are written
 atomically (temporary file, then rename) and curves row by row, so an interrupted run
 keeps everything recorded so far.
+
+Every reader validates what it reads and names the damaged file in a one-line
+:class:`~ktiw.theory.errors.KtiwError`.  A process that writes a run holds an exclusive lock
+on the directory (:class:`RunLock`), so two ``ktiw train`` processes never write the same run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import csv
 import json
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,9 @@ from typing import Any
 import numpy as np
 
 from ktiw.theory.errors import KtiwError
+
+CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 
 CURVE_COLUMNS = (
     "seed",
@@ -70,13 +81,18 @@ def fresh_dir(parent: Path, name: str) -> Path:
     while target.exists():
         target, k = Path(parent) / f"{name}-{k}", k + 1
     return target
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    _write_atomic(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
 def probe_path(run_dir: Path, step: int) -> Path:
@@ -96,22 +112,23 @@ class CurveWriter:
     """Appends rows to ``curves.csv`` and flushes after each evaluation."""
 
     def __init__(self, run_dir: Path, keep_until: int | None = None) -> None:
-        """Open for appending; with ``keep_until`` (resume) first drop rows with ``step > keep_until``."""
+        """Start ``curves.csv`` afresh; with ``keep_until`` (resume) keep exactly the checked rows
+        with ``step <= keep_until`` (byte for byte) and drop the rest, atomically."""
         self.path = Path(run_dir) / "curves.csv"
-        if keep_until is not None and self.path.exists():
-            with self.path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= keep_until]
-            with self.path.open("w", newline="") as f:
-                w = csv.DictWriter(f, CURVE_COLUMNS)
-                w.writeheader()
-                w.writerows(rows)
-        elif not self.path.exists() or keep_until is None:
-            with self.path.open("w", newline="") as f:
-                csv.writer(f).writerow(CURVE_COLUMNS)
+        header = ",".join(CURVE_COLUMNS) + "\n"
+        if keep_until is None:
+            _write_atomic(self.path, header)
+            return
+        read_curves(self.path, torn_tail_ok=True)  # every kept line is checked first
+        lines = self.path.read_text(encoding="utf-8").split("\n")
+        header, rows = lines[0] + "\n", lines[1:-1]
+        at = header.strip().split(",").index("step")
+        kept = [ln + "\n" for ln in rows if int(float(ln.split(",")[at])) <= keep_until]
+        _write_atomic(self.path, header + "".join(kept))
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, CURVE_COLUMNS)
+            w = csv.DictWriter(f, CURVE_COLUMNS, lineterminator="\n")
             for r in rows:
                 w.writerow({k: _fmt(r[k]) for k in CURVE_COLUMNS})
             f.flush()
@@ -126,18 +143,127 @@ def _fmt(v: Any) -> Any:
     return v
 
 
-def read_curves(path: Path) -> dict[str, np.ndarray]:
-    """``curves.csv`` as columns (``seed``, ``step``, ``diverged``: int; the rest float)."""
-    with Path(path).open(newline="") as f:
-        rows = list(csv.DictReader(f))
+def damaged(path: Path, how: str) -> KtiwError:
+    """The one-line error for a run-directory file that cannot be trusted."""
+    return KtiwError(f"{path} is damaged: {how}")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path`` (a run-directory file), or :func:`damaged`."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KtiwError(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise damaged(path, f"not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise damaged(path, f"expected a JSON object, found {type(obj).__name__}")
+    return obj
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """``config.json`` with its ``seeds`` (distinct non-negative integers) and ``steps`` checked."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise KtiwError(f"{run_dir} is not a ktiw run directory (no config.json)")
+    config = read_json_object(path)
+    seeds = config.get("seeds")
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise damaged(path, "'seeds' is not a list of distinct non-negative integers")
+    for key in ("steps", "eval_every"):
+        if key not in config:
+            continue
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "steps" else 1):
+            raise damaged(path, f"{key!r} is not a valid integer ({value!r})")
+    return config
+
+
+def read_curves(path: Path, *, torn_tail_ok: bool = False) -> dict[str, np.ndarray]:
+    """``curves.csv`` as columns (``seed``, ``step``, ``diverged``: int; the rest float).
+
+    Every line is checked (header, field count, numbers; no duplicate ``(seed, step)``); a
+    bad one is :func:`damaged` naming the line.  With ``torn_tail_ok`` a last line without
+    its newline (a write cut short by a kill) is dropped instead: resume recomputes it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KtiwError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(path, f"cannot be read ({exc})") from None
+    lines = text.split("\n")
+    tail = lines.pop()  # "" when the file ends with a newline
+    if tail and not torn_tail_ok:
+        lines.append(tail)
+    header = lines[0].strip().split(",") if lines else []
+    required = [c for c in CURVE_COLUMNS if c not in OPTIONAL_COLUMNS]
+    if (
+        any(c not in header for c in required)
+        or any(c not in CURVE_COLUMNS for c in header)
+        or len(set(header)) != len(header)
+    ):
+        raise damaged(path, f"line 1 is not the header {','.join(CURVE_COLUMNS)}")
+    ints = [header.index(c) for c in ("seed", "step", "diverged")]
+    values: list[list[float]] = []
+    seen: set[tuple[int, int]] = set()
+    for number, line in enumerate(lines[1:], start=2):
+        cells = line.strip().split(",")
+        if len(cells) != len(header):
+            raise damaged(path, f"line {number} has {len(cells)} fields, expected {len(header)}")
+        try:
+            row = [float(c) for c in cells]
+        except ValueError:
+            raise damaged(path, f"line {number} holds a value that is not a number") from None
+        if not all(np.isfinite(row[i]) and row[i] >= 0 and row[i] == int(row[i]) for i in ints):
+            raise damaged(path, f"line {number}: seed, step and diverged must be non-negative integers")
+        key = (int(row[ints[0]]), int(row[ints[1]]))
+        if key in seen:
+            raise damaged(path, f"line {number} repeats seed {key[0]} step {key[1]}")
+        seen.add(key)
+        values.append(row)
+    table = np.array(values, dtype=np.float64).reshape(len(values), len(header))
     out: dict[str, np.ndarray] = {}
     for col in CURVE_COLUMNS:
-        kind = np.int64 if col in ("seed", "step", "diverged") else np.float64
-        if col in OPTIONAL_COLUMNS and (not rows or rows[0].get(col) in (None, "")):
-            out[col] = np.full(len(rows), np.nan)  # written before the column existed
+        if col not in header:  # an optional column written before it existed
+            out[col] = np.full(len(values), np.nan)
             continue
-        out[col] = np.array([kind(float(r[col])) if kind is np.int64 else float(r[col]) for r in rows], kind)
+        j = header.index(col)
+        out[col] = table[:, j].astype(np.int64) if col in ("seed", "step", "diverged") else table[:, j]
     return out
+
+
+class RunLock:
+    """An exclusive, non-blocking lock on a run directory (``flock`` on the directory itself,
+    so no file is added); released by :meth:`release` or when the process ends."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        fd = os.open(run_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise KtiwError(
+                f"{run_dir} is in use by another ktiw process (a train or --resume still running); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 @dataclass
@@ -165,30 +291,55 @@ class Run:
         path = probe_path(self.path, step)
         if not path.exists():
             raise KtiwError(f"no probes saved for step {step} in {self.path} (have {self.probe_steps})")
+        return read_npz(path)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` run file (never pickles), or :func:`damaged`."""
+    try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise KtiwError(f"{path} is missing") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise damaged(path, f"not a readable .npz archive ({type(exc).__name__}: {exc})") from None
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run directory; :class:`KtiwError` (one line) if it is missing or not a run."""
+    """Read and check a run directory; a one-line :class:`KtiwError` naming the file if it is
+    missing, not a run, or damaged (see :func:`read_config`, :func:`read_curves`)."""
     path = Path(path)
     if not path.is_dir():
-        raise KtiwError(f"run directory {path} does not exist")
-    if not (path / "config.json").exists():
-        raise KtiwError(f"{path} is not a ktiw run directory (no config.json)")
+        what = "does not exist" if not path.exists() else "is not a directory"
+        raise KtiwError(f"run directory {path} {what}")
+    config = read_config(path)
+    summary_path = path / "summary.json"
+    summary = read_json_object(summary_path) if summary_path.exists() else {}
+    curves = read_curves(path / "curves.csv")
+    if curves["seed"].size == 0:
+        raise KtiwError(f"{path / 'curves.csv'} holds no rows (the run stopped before its first evaluation)")
+    strangers = sorted(set(curves["seed"].tolist()) - set(config["seeds"]))
+    if strangers:
+        raise damaged(path / "curves.csv", f"rows for seeds {strangers} that config.json does not list")
+    steps = []
+    for p in (path / "probes").glob("step_*.npz"):
+        try:
+            steps.append(int(p.stem.split("_")[1]))
+        except (IndexError, ValueError):
+            continue
+    return Run(path, config, curves, summary, sorted(steps))
+
+
+def check_intact(run_dir: Path) -> str | None:
+    """``None`` if every file of the run reads back (config, curves, summary, each probe
+    archive in full), else the one-line reason it is damaged."""
     try:
-        config = json.loads((path / "config.json").read_text())
-        summary_path = path / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        curves_path = path / "curves.csv"
-        curves = read_curves(curves_path) if curves_path.exists() else read_curves_empty()
-    except (json.JSONDecodeError, ValueError, KeyError) as exc:
-        raise KtiwError(f"{path}: damaged run directory ({exc})") from None
-    steps = sorted(int(p.stem.split("_")[1]) for p in (path / "probes").glob("step_*.npz"))
-    return Run(path, config, curves, summary, steps)
-
-
-def read_curves_empty() -> dict[str, np.ndarray]:
-    return {
-        c: np.zeros(0, np.int64 if c in ("seed", "step", "diverged") else np.float64) for c in CURVE_COLUMNS
-    }
+        run = load_run(run_dir)
+        for step in run.probe_steps:
+            read_npz(probe_path(run.path, step))
+        proxy = Path(run_dir) / "probes" / "proxy.npz"
+        if proxy.exists():
+            read_npz(proxy)
+    except KtiwError as exc:
+        return str(exc)
+    return None

@@ -21,7 +21,9 @@ on the same device.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import signal
 import subprocess
@@ -37,6 +39,8 @@ from torch.func import functional_call
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.limits import MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
+from ktiw.theory.validation import bounds, check_fields, check_instance
 
 from . import batched as bt
 from . import rundir
@@ -47,6 +51,7 @@ from .probes import COLUMNS, seed_metrics
 from .probes import evaluate as evaluate_model
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
 PROBE_BUDGET_BYTES = 256 * 2**20
 """Default probe schedule: every evaluation if all probe files fit in this, else every 5th."""
 
@@ -62,27 +67,27 @@ class TrainConfig:
     model: str = "lstm"
     uniform: bool = False
     preset: str = "quick"
-    seeds: list[int] = field(default_factory=lambda: [0])
-    steps: int = 200
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: str = "adam"
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=bounds(max_items=MAX_SEEDS))
+    steps: int = field(default=200, metadata=bounds(min=0, max=MAX_STEPS))
+    batch_size: int = field(default=128, metadata=bounds(min=1, max=MAX_SAMPLES))
+    lr: float = field(default=1e-3, metadata=bounds(gt=0))
+    optimizer: str = field(default="adam", metadata=bounds(choices=("adam", "sgd")))
     """``adam`` (:class:`~ktiw.empirics.batched.SeedAdam`) or ``sgd``
     (:class:`~ktiw.empirics.batched.SeedSGD`)."""
-    momentum: float = 0.0
+    momentum: float = field(default=0.0, metadata=bounds(min=0))
     """SGD's heavy-ball momentum (``sgd`` only)."""
-    eval_every: int = 10
-    eval_samples: int = 50
-    eval_seed: int = 12345
-    probe_every: int | None = None
+    eval_every: int = field(default=10, metadata=bounds(min=1))
+    eval_samples: int = field(default=50, metadata=bounds(min=1, max=MAX_SAMPLES))
+    eval_seed: int = field(default=12345, metadata=bounds(min=0))
+    probe_every: int | None = field(default=None, metadata=bounds(min=0))
     """Save probe arrays at evaluation steps that are multiples of this (and the last step);
     ``None``: every evaluation if they fit in 256 MiB, else every 5th; ``0``: last step only."""
-    checkpoint_every: int = 50
-    proxy_steps: int = 200
+    checkpoint_every: int = field(default=50, metadata=bounds(min=1))
+    proxy_steps: int = field(default=200, metadata=bounds(min=0, max=MAX_STEPS))
     """Training steps of the bag-of-words proxy ``beta_px`` (0: do not compute it)."""
     device: str = "cpu"
-    dtype: str = "float32"
-    threads: int | None = None
+    dtype: str = field(default="float32", metadata=bounds(choices=("float32", "float64")))
+    threads: int | None = field(default=None, metadata=bounds(min=1, max=4096))
     """CPU threads for torch (``None``: torch's default).  On a CPU shared with other jobs, 1
     thread can be many times faster for small models (see benchmarks/README.md)."""
     model_config: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +101,8 @@ class TrainConfig:
     ``seeds x batch_size x hidden x steps >= 2**24`` (e.g. the paper preset with 20 seeds)."""
 
     def validate(self) -> None:
-        """Raise :class:`KtiwError` for impossible values."""
+        """Raise :class:`KtiwError` for impossible values (types and ranges: the field declarations)."""
+        check_instance(self)
         if self.spec is None and self.data is None:
             raise KtiwError("give a distribution SPEC or --data FILE")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
@@ -137,7 +143,8 @@ class TrainConfig:
             raise KtiwError(
                 f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
             )
-        return TrainConfig(**{k: v for k, v in values.items() if k in known})
+        given = check_fields(TrainConfig, {k: v for k, v in values.items() if k in known}, "training option")
+        return TrainConfig(**given)
 
 
 RECORD_ONLY = frozenset({"versions", "git_commit", "device_requested", "threads_used", "fused_cells_used"})
@@ -211,15 +218,18 @@ def provenance() -> dict[str, Any]:
 
 
 class _Interrupts:
-    """First Ctrl-C: finish the current step, checkpoint, stop.  Second Ctrl-C: stop now."""
+    """First Ctrl-C (or SIGTERM, as clusters send): finish the current step, checkpoint, stop.
+    Second one: stop now."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._old: Any = None
+        self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -228,8 +238,8 @@ class _Interrupts:
         self.requested = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for s, old in self._old.items():
+            signal.signal(s, old)
 
 
 class Trainer:
@@ -243,7 +253,17 @@ class Trainer:
         self.dist = load_distribution(cfg)
         self.device = resolve_device(cfg.device)
         self.seeds = list(cfg.seeds)
-        S = len(self.seeds)
+        check_training_memory(cfg, self.dist)
+        self.run_dir = prepare_run_dir(self.run_dir, resume=resume)
+        self.lock = rundir.RunLock(self.run_dir)
+        try:
+            self._setup(resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self, resume: bool) -> None:
+        cfg, S = self.cfg, len(self.seeds)
         model, model_cfg = build_model(cfg.model, cfg.model_config, self.dist, S, uniform=cfg.uniform)
         self.model: SeedModel = model.to(DTYPES[cfg.dtype])
         for k, seed in enumerate(self.seeds):
@@ -267,13 +287,13 @@ class Trainer:
         self.beta_px: np.ndarray | None = None
         self.interrupted = False
         self.probe_every = self._probe_every()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self._load_checkpoint()
+        if resume and self._load_checkpoint():
+            self._check_curves()
             self.curves = rundir.CurveWriter(self.run_dir, keep_until=self.step)
             self._history_from_curves()
-        else:
-            rundir.write_json(self.run_dir / "config.json", self.config_record())
+        else:  # a fresh run, or a resume of one stopped before its first checkpoint: from step 0
+            if not resume:
+                rundir.write_json(self.run_dir / "config.json", self.config_record())
             self.curves = rundir.CurveWriter(self.run_dir)
         self._load_or_train_proxy()
 
@@ -291,6 +311,14 @@ class Trainer:
         record.update(provenance())
         return record
 
+    def config_hash(self) -> str:
+        """SHA-256 of everything in ``config.json`` that determines the numbers (not the
+        provenance, not the thread count): a checkpoint belongs to exactly one config."""
+        record = self.config_record()
+        for key in ("versions", "git_commit", "threads_used", "threads", "fused_cells_used"):
+            record.pop(key, None)
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
     def _want_fused_cells(self) -> bool:
         cfg = self.cfg
         if cfg.fused_cells is not None:
@@ -300,6 +328,9 @@ class Trainer:
 
     def _probe_every(self) -> int:
         return default_probe_every(self.cfg, self.model.probe_arrays, self.dist.tgt_len, self.dist.src_len)
+
+    def is_eval_step(self, step: int) -> bool:
+        return step % self.cfg.eval_every == 0 or step == self.cfg.steps
 
     def eval_steps(self) -> set[int]:
         return set(range(0, self.cfg.steps + 1, self.cfg.eval_every)) | {self.cfg.steps}
@@ -332,6 +363,23 @@ class Trainer:
             "last_step": self.step,
         }
 
+    def _check_curves(self) -> None:
+        """Resume needs every evaluation row up to the checkpoint: they cannot be recomputed."""
+        path = self.run_dir / "curves.csv"
+        if not path.exists():
+            raise KtiwError(
+                f"{path} is missing: the rows up to step {self.step} are lost and cannot be recomputed "
+                f"from the checkpoint; train again with another --out"
+            )
+        curves = rundir.read_curves(path, torn_tail_ok=True)
+        have = set(zip(curves["seed"].tolist(), curves["step"].tolist(), strict=True))
+        for step in range(0, self.step + 1, self.cfg.eval_every):
+            for seed in self.seeds:
+                if (seed, step) not in have:
+                    raise rundir.damaged(
+                        path, f"no row for seed {seed} at step {step} (up to the checkpoint at {self.step})"
+                    )
+
     def _history_from_curves(self) -> None:
         curves = rundir.read_curves(self.curves.path)
         for seed, step, acc in zip(curves["seed"], curves["step"], curves["token_acc"], strict=True):
@@ -349,38 +397,84 @@ class Trainer:
             "diverged_step": torch.tensor(self.diverged_step, dtype=torch.int64),
             "stopped_step": torch.tensor(self.stopped_step, dtype=torch.int64),
             "rng": [json.dumps(r.bit_generator.state) for r in self.rngs],
+            "config_hash": self.config_hash(),
         }
-        path = self.run_dir / "checkpoint.pt"
-        tmp = path.with_name("checkpoint.pt.tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
+        path = self.run_dir / rundir.CHECKPOINT
+        tmp = path.with_name(rundir.CHECKPOINT + ".tmp")
+        with tmp.open("wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():  # keep the previous one: the fallback if this one is ever damaged
+            os.replace(path, self.run_dir / rundir.PREVIOUS_CHECKPOINT)
+        os.replace(tmp, path)
 
-    def _load_checkpoint(self) -> None:
-        path = self.run_dir / "checkpoint.pt"
-        if not path.exists():
-            raise KtiwError(f"{self.run_dir} has no checkpoint.pt to resume from")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if list(state["seeds"]) != self.seeds:
-            raise KtiwError(f"checkpoint seeds {state['seeds']} do not match config seeds {self.seeds}")
-        self.model.load_state_dict(state["params"])
-        self.opt.load_state_dict(state["optimizer"] if "optimizer" in state else state["adam"])
-        self.active.copy_(state["active"])
-        self.diverged_step = [int(x) for x in state["diverged_step"]]
-        self._active = [bool(a) for a in self.active.tolist()]
-        if "stopped_step" in state:
-            self.stopped_step = [int(x) for x in state["stopped_step"]]
-        for r, s in zip(self.rngs, state["rng"], strict=True):
-            r.bit_generator.state = json.loads(s)
-        self.step = int(state["step"])
+    def _load_checkpoint(self) -> bool:
+        """Restore the last good checkpoint (falling back to the previous one); ``False`` when
+        the run never wrote one (it stopped during set-up: it restarts from step 0)."""
+        paths = [self.run_dir / rundir.CHECKPOINT, self.run_dir / rundir.PREVIOUS_CHECKPOINT]
+        present = [p for p in paths if p.exists()]
+        if not present:
+            return False
+        problems = []
+        for path in present:
+            try:
+                self._apply_checkpoint(path)
+                return True
+            except KtiwError as exc:
+                problems.append(str(exc))
+        raise KtiwError("; ".join(problems) + " (no good checkpoint to resume from)")
+
+    def _apply_checkpoint(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a torn or garbage file
+            what = "empty (0 bytes)" if path.stat().st_size == 0 else f"{type(exc).__name__}"
+            raise rundir.damaged(path, f"not a readable checkpoint ({what})") from None
+        if not isinstance(state, dict):
+            raise rundir.damaged(path, "not a checkpoint dictionary")
+        if state.get("config_hash") not in (None, self.config_hash()):
+            raise KtiwError(
+                f"{path} belongs to another configuration: config.json was changed after the run "
+                "started; restore it or train the new configuration into another --out"
+            )
+        try:
+            if list(state["seeds"]) != self.seeds:
+                raise KtiwError(f"checkpoint seeds {state['seeds']} do not match config seeds {self.seeds}")
+            self.model.load_state_dict(state["params"])
+            self.opt.load_state_dict(state["optimizer"] if "optimizer" in state else state["adam"])
+            self.active.copy_(state["active"])
+            self.diverged_step = [int(x) for x in state["diverged_step"]]
+            self._active = [bool(a) for a in self.active.tolist()]
+            if "stopped_step" in state:
+                self.stopped_step = [int(x) for x in state["stopped_step"]]
+            if len(state["rng"]) != len(self.rngs) or len(self.diverged_step) != len(self.seeds):
+                raise ValueError("seed count differs")
+            for r, st in zip(self.rngs, state["rng"], strict=True):
+                r.bit_generator.state = json.loads(st)
+            step = int(state["step"])
+            if not 0 <= step <= self.cfg.steps:
+                raise ValueError(f"step {step} outside 0..{self.cfg.steps}")
+            self.step = step
+        except KtiwError:
+            raise
+        except Exception as exc:
+            raise rundir.damaged(
+                path, f"does not fit config.json ({type(exc).__name__}: {str(exc)[:120]})"
+            ) from None
 
     def _load_or_train_proxy(self) -> None:
         if self.cfg.proxy_steps == 0:
             return
         path = self.run_dir / "probes" / "proxy.npz"
         if path.exists():
-            with np.load(path, allow_pickle=False) as z:
-                self.beta_px = z["beta_px"]
-            return
+            try:  # a damaged proxy file is simply recomputed below (it is deterministic)
+                beta_px = rundir.read_npz(path)["beta_px"]
+                if beta_px.ndim == 3 and beta_px.shape[0] == self.cfg.eval_samples:
+                    self.beta_px = beta_px
+                    return
+            except (KtiwError, KeyError):
+                pass
         try:
             from . import proxy
         except ImportError:  # pragma: no cover - the proxy module ships with the package
@@ -506,7 +600,6 @@ class Trainer:
     def run(self, progress: bool = True, callback: Callable[[Trainer], None] | None = None) -> Path:
         """Train to ``steps``; on Ctrl-C checkpoint, write the summary and re-raise KeyboardInterrupt."""
         cfg = self.cfg
-        evals = self.eval_steps()
         consistent = True
         bar = _Progress(progress, cfg.steps, self.step, self._label())
         try:
@@ -518,7 +611,7 @@ class Trainer:
                     consistent = False
                     self.train_step()
                     consistent = True
-                    metrics = self.evaluate() if self.step in evals else None
+                    metrics = self.evaluate() if self.is_eval_step(self.step) else None
                     bar.update(self.step, metrics)
                     if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or self.all_stopped():
                         self.checkpoint()
@@ -533,6 +626,7 @@ class Trainer:
             raise
         finally:
             rundir.write_json(self.run_dir / "summary.json", self.summary())
+            self.lock.release()
         return self.run_dir
 
     def _label(self) -> str:
@@ -585,7 +679,7 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),  # the label holds user text
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("acc {task.fields[acc]}"),
@@ -620,17 +714,79 @@ def train(
     what was recorded, checkpoints, and re-raises :class:`KeyboardInterrupt`.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-    out = Path(out_dir)
-    if (out / "config.json").exists():
-        raise KtiwError(f"{out} already holds a run; use --resume {out} or another --out")
-    return Trainer(cfg, out).run(progress, callback)
+    return Trainer(cfg, Path(out_dir)).run(progress, callback)
 
 
 def resume(
     run_dir: str | Path, progress: bool = True, callback: Callable[[Trainer], None] | None = None
 ) -> Path:
     """Continue ``run_dir`` from its last checkpoint (identical results to an uninterrupted run)."""
-    run = rundir.load_run(run_dir)
-    cfg = TrainConfig.from_dict(run.config)
-    cfg.device = run.config.get("device_requested", cfg.device)
-    return Trainer(cfg, Path(run_dir), resume=True).run(progress, callback)
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise KtiwError(f"--resume {run_dir}: run directory does not exist")
+    config = rundir.read_config(run_dir)
+    try:
+        cfg = TrainConfig.from_dict(config)
+        cfg.device = config.get("device_requested", cfg.device)
+        cfg.validate()
+    except KtiwError as exc:
+        raise rundir.damaged(run_dir / "config.json", str(exc)) from None
+    return Trainer(cfg, run_dir, resume=True).run(progress, callback)
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
+    """Check (and for a fresh run create) the run directory; one-line :class:`KtiwError` for an
+    empty path, a file, a directory holding other files or another run, or an unwritable place."""
+    if str(run_dir).strip() in ("", ".") or str(run_dir) != str(run_dir).strip():
+        raise KtiwError(
+            f"--out {str(run_dir)!r}: give a directory name (not empty, not '.', no surrounding spaces)"
+        )
+    if resume:
+        return run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise KtiwError(f"--out {run_dir} is a file, not a directory")
+    if (run_dir / "config.json").exists():
+        raise KtiwError(
+            f"--out {run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another --out"
+        )
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise KtiwError(f"--out {run_dir} is a directory that holds other files; choose a new or empty one")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".ktiw-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise KtiwError(f"cannot write run directory {run_dir}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
+    """Refuse (one line, size and limit) a run whose dominant arrays cannot fit in memory.
+
+    Counted: parameters with their gradient and two Adam moments (the model is built on the
+    ``meta`` device, so nothing is allocated), one step's sampled data (families draw a
+    random key per vocabulary word), activations ``S x batch x (L + T) x (|O| + 8 hidden)``
+    plus the ``T x L`` attention, and one evaluation's probe arrays."""
+    S, B, N = len(cfg.seeds), cfg.batch_size, cfg.eval_samples
+    L, T, n_in, n_out = int(dist.src_len), int(dist.tgt_len), int(dist.n_in), int(dist.n_out)
+    width = 4 if cfg.dtype == "float32" else 8
+    with torch.device("meta"):
+        model, mcfg = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
+    n_params = sum(p.numel() for p in model.parameters())
+    hidden = int(getattr(mcfg, "hidden", 0) or 0)
+    rows = S * max(B, N)
+    parts = {
+        "parameters": 4.0 * n_params * width,
+        "data": 16.0 * rows * (n_in + L + T),
+        "activations": 3.0 * width * rows * ((L + T + 2) * (n_out + 8 * hidden) + T * L),
+        "probes": 2.0 * 4 * model.probe_arrays * S * N * T * L,
+    }
+    total = sum(parts.values())
+    biggest = max(parts, key=parts.__getitem__)
+    check_memory(
+        f"training {S} seed(s) of {cfg.model} on {dist.spec} (L={L}, |I|={n_in}, |O|={n_out})",
+        total,
+        f"mostly {biggest}; reduce the vocabulary, the length, --seeds, --batch-size or the model size",
+    )

@@ -51,18 +51,45 @@ def open_data_file(path: Path) -> BinaryIO:
     return f
 
 
-def read_text_file(path: Path) -> str:
-    """The UTF-8 text of a data file, or :class:`DataFileError` saying in one line why not."""
+MAX_DATA_BYTES = 256 * 2**20
+"""Largest data file read (override with ``$KTIW_MAX_DATA_BYTES``): a bigger one is refused
+before it is read, not read until memory runs out."""
+
+
+def max_data_bytes() -> int:
+    raw = os.environ.get("KTIW_MAX_DATA_BYTES", "").strip()
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataFileError(f"data file {path} does not exist") from None
-    except IsADirectoryError:
-        raise DataFileError(f"data file {path} is a directory") from None
+        return int(raw) if raw else MAX_DATA_BYTES
+    except ValueError:
+        raise DataFileError(f"KTIW_MAX_DATA_BYTES must be a number of bytes, got {raw!r}") from None
+
+
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of a data file, or :class:`DataFileError` saying in one line why not.
+
+    Every reader of user data files goes through here, so each inherits the checks: only a
+    regular file is read (a FIFO, device, socket or directory is refused without blocking),
+    at most :func:`max_data_bytes` bytes, UTF-8 only, and a leading byte-order mark is dropped
+    (it would otherwise become part of the first token)."""
+    limit = max_data_bytes()
+    with open_data_file(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise DataFileError(
+                f"data file {path} has {size} bytes, more than the limit {limit} (KTIW_MAX_DATA_BYTES)"
+            )
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise DataFileError(f"cannot read data file {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise DataFileError(f"data file {path} has more than {limit} bytes (the limit, KTIW_MAX_DATA_BYTES)")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataFileError(f"data file {path} is not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise DataFileError(f"cannot read data file {path}: {exc.strerror}") from None
+        where = f"{exc.reason} at byte {exc.start}"
+        raise DataFileError(f"data file {path} is not UTF-8 text ({where})") from None
+    return text.removeprefix("\ufeff")
 
 
 def read_tab_lines(
@@ -83,6 +110,11 @@ def read_tab_lines(
         if not tab:
             raise DataFileError(
                 f"{path}:{number}: expected '{left_name} tokens<TAB>{right_name} tokens', no TAB found"
+            )
+        if "\t" in right:
+            raise DataFileError(
+                f"{path}:{number}: more than one TAB; expected two columns '{left_name} tokens<TAB>"
+                f"{right_name} tokens'"
             )
         lhs, rhs = left.split(), right.split()
         if not lhs or not rhs:

@@ -41,6 +41,7 @@ from .cache import cached_values
 from .distribution import Distribution, EmpiricalDistribution
 from .errors import KtiwError
 from .families import IID, Subset, Translate
+from .limits import check_memory
 from .optimizers import Training
 from .stages import StageAnalysis, analyse
 
@@ -167,6 +168,14 @@ def predict(dist: Distribution, eps: float = 1e-3, training: Training | None = N
         raise KtiwError(
             f"{dist.spec} is too large to analyse here "
             f"(named families: at most L={MAX_LENGTH} and V={MAX_VOCAB})"
+        )
+    if isinstance(dist, EmpiricalDistribution):
+        # the stage analysis holds about 16 float64 (T x L) arrays for at least one line at once
+        L, T = int(dist.src_len), int(dist.tgt_len)
+        check_memory(
+            f"analysing {dist.spec} (longest lines: {L} input, {T} output tokens)",
+            16 * 8 * T * L,
+            "shorten the longest lines",
         )
     a = analyse(dist)
     regime = classify(a)

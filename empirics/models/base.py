@@ -182,5 +182,7 @@ def build_model(
     extra = sorted(set(model_config) - known)
     if extra:
         raise KtiwError(f"unknown option(s) {', '.join(extra)} for model {name}; valid: {', '.join(known)}")
-    cfg = spec.config(**model_config)
+    from ktiw.theory.validation import check_fields
+
+    cfg = spec.config(**check_fields(spec.config, model_config, f"option for model {name}"))
     return spec.cls(cfg, dist, n_seeds, uniform=uniform), cfg

@@ -27,7 +27,7 @@ positions): ``alpha[0, l] = p_l``;
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.validation import bounds
 
 from .. import batched as bt
 from . import hooks
@@ -46,8 +47,8 @@ from .hooks import Cache, hook
 class ClassifierConfig:
     """Options of the attention classifier."""
 
-    hidden: int = 256
-    embedding: int | None = None
+    hidden: int = field(default=256, metadata=bounds(min=1, max=65536))
+    embedding: int | None = field(default=None, metadata=bounds(min=1, max=65536))
     """Embedding size; ``None`` means ``hidden``."""
     bidirectional: bool = False
     """Encoder states ``h_l = [h_fwd ; h_bwd]`` (size ``2 hidden``) instead of the forward LSTM's."""

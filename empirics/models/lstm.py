@@ -35,13 +35,14 @@ receive a gradient).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.validation import bounds
 
 from .. import batched as bt
 from . import hooks
@@ -55,10 +56,10 @@ from .seq_inputs import SeqInputs, seq2seq_inputs
 class LSTMConfig:
     """Options of the LSTM copying model (the ``paper`` preset uses these defaults)."""
 
-    hidden: int = 256
-    embedding: int | None = None
+    hidden: int = field(default=256, metadata=bounds(min=1, max=65536))
+    embedding: int | None = field(default=None, metadata=bounds(min=1, max=65536))
     """Embedding size; ``None`` means ``hidden``."""
-    layers: int = 1
+    layers: int = field(default=1, metadata=bounds(min=1, max=64))
     bidirectional: bool = False
 
 

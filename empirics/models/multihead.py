@@ -44,7 +44,7 @@ by ``(1/H) sum_h P_h h_l`` (every head looking at ``l`` only); ``grad`` = mean o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.validation import bounds
 
 from .. import batched as bt
 from . import hooks
@@ -109,10 +110,10 @@ def gru_layer(
 class MultiHeadConfig:
     """Options of the multi-head GRU model (the ``paper`` preset uses these defaults)."""
 
-    hidden: int = 256
-    embedding: int | None = None
+    hidden: int = field(default=256, metadata=bounds(min=1, max=65536))
+    embedding: int | None = field(default=None, metadata=bounds(min=1, max=65536))
     """Embedding size; ``None`` means ``hidden``."""
-    heads: int = 8
+    heads: int = field(default=8, metadata=bounds(min=1, max=4096))
     head_ids: list[list[int]] | None = None
     """Bank head ids: ``n_seeds`` rows (or one row for all seeds) of ``heads`` ids each."""
     base_seed: int | None = None

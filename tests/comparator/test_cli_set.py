@@ -32,7 +32,8 @@ def test_set_values_reach_the_preset(
         raise _StopError
 
     monkeypatch.setattr(experiments, "run_experiment", fake)
-    args = ["verify", "--experiment", experiment, "--set", "hidden=12", "--set", "lr=0.01", "--seeds", "3"]
+    args = ["--debug", "verify", "--experiment", experiment]  # --debug: let the stop signal through
+    args += ["--set", "hidden=12", "--set", "lr=0.01", "--seeds", "3"]
     res = runner.invoke(app, args)
     assert isinstance(res.exception, _StopError), res.output
     preset = seen["request"].preset

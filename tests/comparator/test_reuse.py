@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ktiw.comparator.reuse import find_matching, find_reusable, same_config
+from ktiw.empirics.rundir import CURVE_COLUMNS
 
 BASE = {
     "spec": "subset:L=4,V=6",
@@ -23,6 +24,8 @@ def _run(root: Path, name: str, config: dict, finished: bool = True) -> Path:
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({**config, "versions": {"torch": "x"}, "git_commit": "abc"}))
     (d / "summary.json").write_text(json.dumps({"seeds": [], "finished": finished, "interrupted": False}))
+    header = ",".join(CURVE_COLUMNS)
+    (d / "curves.csv").write_text(f"{header}\n0,0,1.0,0.5,0.5,0.0,0.0,0.5,0\n1,0,1.0,0.5,0.5,0.0,0.0,0.5,0\n")
     return d
 
 
@@ -57,3 +60,9 @@ def test_unfinished_run_with_checkpoint_is_offered_for_resuming(tmp_path: Path) 
 def test_requested_none_matches_the_resolved_value() -> None:
     assert same_config({**BASE, "probe_every": None}, {**BASE, "probe_every": 10})
     assert not same_config({**BASE, "probe_every": 5}, {**BASE, "probe_every": 10})
+def test_damaged_run_is_not_reused(tmp_path: Path, capsys) -> None:
+    bad = _run(tmp_path, "a-damaged", BASE)
+    (bad / "curves.csv").write_text("seed,step\n")
+    assert find_reusable(BASE, tmp_path.iterdir()) is None
+    err = capsys.readouterr().err
+    assert "not reusing" in err and "curves.csv is damaged" in err and "training it again" in err
