@@ -71,7 +71,7 @@ class TrainConfig:
     steps: int = field(default=200, metadata=bounds(min=0, max=MAX_STEPS))
     batch_size: int = field(default=128, metadata=bounds(min=1, max=MAX_SAMPLES))
     lr: float = field(default=1e-3, metadata=bounds(gt=0))
-    optimizer: str = field(default="adam", metadata=bounds(choices=("adam", "sgd")))
+    optimizer: str = "adam"
     """``adam`` (:class:`~ktiw.empirics.batched.SeedAdam`) or ``sgd``
     (:class:`~ktiw.empirics.batched.SeedSGD`)."""
     momentum: float = field(default=0.0, metadata=bounds(min=0))
@@ -373,8 +373,11 @@ class Trainer:
             )
         curves = rundir.read_curves(path, torn_tail_ok=True)
         have = set(zip(curves["seed"].tolist(), curves["step"].tolist(), strict=True))
+        stopped = getattr(self, "stopped_step", [-1] * len(self.seeds))
         for step in range(0, self.step + 1, self.cfg.eval_every):
-            for seed in self.seeds:
+            for seed, stop in zip(self.seeds, stopped, strict=True):
+                if 0 <= stop < step:  # a seed stopped early (--stop-at) has no later rows
+                    continue
                 if (seed, step) not in have:
                     raise rundir.damaged(
                         path, f"no row for seed {seed} at step {step} (up to the checkpoint at {self.step})"

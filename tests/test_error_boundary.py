@@ -86,7 +86,7 @@ def test_data_path_with_markup_is_printed_verbatim(tmp_path) -> None:
         (["--probe-every", "-1"], "probe_every must be >= 0"),
         (["--toy-eps", "nan"], "eps must be a finite number"),
         (["--checkpoint-every", "0"], "checkpoint_every must be >= 1"),
-        (["--opt", "init=bogus"], "init must be one of zero, eps"),
+        (["--opt", "init=bogus"], "toy init must be zero, eps or normal"),
         (["--threads", "0"], "threads must be >= 1"),
         (["--steps", "99999999999999999999999"], "steps must be <= 1000000000"),
         (["--seeds", "99999999999999999999"], "--seeds count must be >= 1 (and at most"),

@@ -21,7 +21,7 @@ of the logits (its sum over ``n`` is ``d loss / d a``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,7 +29,6 @@ from torch import Tensor, nn
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
-from ktiw.theory.validation import bounds
 
 from .. import batched as bt
 from . import hooks
@@ -42,7 +41,7 @@ from .loss import token_mean_nll
 class ToyConfig:
     """Options of the toy model."""
 
-    init: str = field(default="zero", metadata=bounds(choices=("zero", "eps", "normal")))
+    init: str = "zero"
     """``zero`` (B = 0, a = 0), ``eps`` (B = eps I, a = eps I) or ``normal`` (every entry of B
     and a i.i.d. ``N(0, sigma^2)``, drawn from the seed's generator)."""
     eps: float = 1e-3

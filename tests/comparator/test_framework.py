@@ -13,7 +13,7 @@ import pytest
 from ktiw.comparator.framework import Figure, ObtainedRun, PlannedRun, Request, run_experiment
 from ktiw.comparator.presets import get_preset
 from ktiw.comparator.verdict import Status, Verdict
-from ktiw.empirics.rundir import Run, write_json
+from ktiw.empirics.rundir import CURVE_COLUMNS, Run, write_json
 from ktiw.empirics.trainer import TrainConfig
 
 
@@ -71,6 +71,8 @@ def fake_executor(calls: list[list[str]]):  # type: ignore[no-untyped-def]
             d.mkdir(parents=True, exist_ok=True)
             write_json(d / "config.json", asdict(r.config))
             write_json(d / "summary.json", {"score": 0.9 if r.name == "base" else 0.3, "finished": True})
+            rows = [",".join(["0"] * (len(CURVE_COLUMNS))).replace("0", str(s), 1) for s in r.config.seeds]
+            (d / "curves.csv").write_text("\n".join([",".join(CURVE_COLUMNS), *rows]) + "\n")
             out[r.name] = ObtainedRun(d, "trained")
         return out
 

@@ -25,7 +25,8 @@ def _run(root: Path, name: str, config: dict, finished: bool = True) -> Path:
     (d / "config.json").write_text(json.dumps({**config, "versions": {"torch": "x"}, "git_commit": "abc"}))
     (d / "summary.json").write_text(json.dumps({"seeds": [], "finished": finished, "interrupted": False}))
     header = ",".join(CURVE_COLUMNS)
-    (d / "curves.csv").write_text(f"{header}\n0,0,1.0,0.5,0.5,0.0,0.0,0.5,0\n1,0,1.0,0.5,0.5,0.0,0.0,0.5,0\n")
+    rows = "".join(f"{s}," + ",".join(["0"] * (len(CURVE_COLUMNS) - 1)) + "\n" for s in config["seeds"])
+    (d / "curves.csv").write_text(f"{header}\n{rows}")
     return d
 
 
