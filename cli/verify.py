@@ -102,6 +102,10 @@ def verify(
 
     from .options import parse_key_values
 
+    if out is not None and str(out).strip() in ("", "."):
+        from ktiw.theory.errors import KtiwError
+
+        raise KtiwError(f"--out {str(out)!r}: give a directory name for the report (not empty, not '.')")
     console = Console(stderr=json_output, highlight=False)
     tasks = make_executor(
         executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task

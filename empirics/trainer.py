@@ -775,21 +775,21 @@ def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
     S, B, N = len(cfg.seeds), cfg.batch_size, cfg.eval_samples
     L, T, n_in, n_out = int(dist.src_len), int(dist.tgt_len), int(dist.n_in), int(dist.n_out)
     width = 4 if cfg.dtype == "float32" else 8
-    with torch.device("meta"):
-        model, mcfg = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
-    n_params = sum(p.numel() for p in model.parameters())
-    hidden = int(getattr(mcfg, "hidden", 0) or 0)
+    what = f"training {S} seed(s) of {cfg.model} on {dist.spec} (L={L}, |I|={n_in}, |O|={n_out})"
+    hint = "reduce the vocabulary, the length, --seeds, --batch-size or the model size"
     rows = S * max(B, N)
-    parts = {
-        "parameters": 4.0 * n_params * width,
+    hidden = cfg.model_config.get("hidden")
+    hidden = hidden if isinstance(hidden, int) and hidden > 0 else 0  # checked when the model is built
+    parts = {  # first without the model: sizes too large even to describe as tensors stop here
         "data": 16.0 * rows * (n_in + L + T),
         "activations": 3.0 * width * rows * ((L + T + 2) * (n_out + 8 * hidden) + T * L),
-        "probes": 2.0 * 4 * model.probe_arrays * S * N * T * L,
+        # probes: one evaluation's [S, N, T, L] arrays, and a beta probe that may score every
+        # output word at every (target, source) pair
+        "probes": 8.0 * S * N * T * L + width * S * N * T * L * n_out,
     }
-    total = sum(parts.values())
-    biggest = max(parts, key=parts.__getitem__)
-    check_memory(
-        f"training {S} seed(s) of {cfg.model} on {dist.spec} (L={L}, |I|={n_in}, |O|={n_out})",
-        total,
-        f"mostly {biggest}; reduce the vocabulary, the length, --seeds, --batch-size or the model size",
-    )
+    check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
+    with torch.device("meta"):
+        model, _ = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
+    parts["parameters"] = 4.0 * width * sum(p.numel() for p in model.parameters())
+    parts["probes"] += 8.0 * model.probe_arrays * S * N * T * L
+    check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
