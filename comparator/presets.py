@@ -186,6 +186,19 @@ _FIDELITY = (
 _QUICK = dict(batch_size=64, lr=1e-3, eval_every=10, eval_samples=50)
 _PAPER = dict(seeds=20, steps=200, batch_size=128, lr=1e-3, eval_every=10, eval_samples=50)
 
+
+def _authors_classifier(*, hidden: int, embedding: int, **sizes: Any) -> Training:
+    """The authors' classifier training (bidirectional LSTM encoder, batch 32, Adam lr 1e-3)
+    at the given sizes (``seeds``, ``steps``, ``eval_every``, ``eval_samples``, ...)."""
+    return Training(
+        model="classifier",
+        batch_size=32,
+        lr=1e-3,
+        model_config={"hidden": hidden, "embedding": embedding, "bidirectional": True},
+        **sizes,
+    )
+
+
 PRESETS: dict[tuple[str, str], Preset] = {
     ("copy", "quick"): CopyPreset(
         # chosen from the sweep in README "Verify" (L=8, hidden 64, seeds 0-15, 200 steps): subset
@@ -249,16 +262,8 @@ PRESETS: dict[tuple[str, str], Preset] = {
         # same 6 seeds).  Their checkpoints 0, 10, 50, ..., 250, then every 250 are all multiples
         # of 10: evaluating every 10 steps covers them (the trainer has no irregular schedule).
         name="authors",
-        training=Training(
-            model="classifier",
-            seeds=6,
-            steps=4000,
-            batch_size=32,
-            lr=1e-3,
-            eval_every=10,
-            eval_samples=500,
-            model_config={"hidden": 256, "embedding": 300, "bidirectional": True},
-            probe_every=250,
+        training=_authors_classifier(
+            seeds=6, steps=4000, eval_every=10, eval_samples=500, hidden=256, embedding=300, probe_every=250
         ),
         spec="keyword:L=40,V=1000,K=20",
     ),
@@ -266,15 +271,8 @@ PRESETS: dict[tuple[str, str], Preset] = {
         # the authors' architecture (bidirectional, batch 32, Adam) at CPU size for real reviews
         # (`--data rotten-tomatoes`): both runs in under 10 minutes on a 2-core CPU
         name="reviews",
-        training=Training(
-            model="classifier",
-            seeds=3,
-            steps=600,
-            batch_size=32,
-            lr=1e-3,
-            eval_every=50,
-            eval_samples=300,
-            model_config={"hidden": 64, "embedding": 64, "bidirectional": True},
+        training=_authors_classifier(
+            seeds=3, steps=600, eval_every=50, eval_samples=300, hidden=64, embedding=64
         ),
         spec="keyword:L=20,V=60,K=6",
     ),
