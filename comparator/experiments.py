@@ -60,6 +60,8 @@ def verify(
         if value is not None:
             if value < 1:
                 raise KtiwError(f"{flag} must be >= 1, got {value}")
+            if key in values:
+                raise KtiwError(f"{flag} and --set {key}=... both set {key}; give one of them")
             values[key] = value
     chosen = with_overrides(get_preset(experiment, preset), values)
     request = Request(chosen, tuple(specs), data, device, threads)

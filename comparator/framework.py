@@ -179,6 +179,24 @@ def provenance(command: str | None = None) -> dict[str, Any]:
     return {"command": cmd, "python": platform.python_version(), **versions()}
 
 
+REPORT_MARKERS = ("verdicts.json", "report.md", "runs")
+"""What a ``ktiw verify`` output folder holds; a non-empty folder with none of them is not one."""
+
+
+def check_report_dir(out_dir: Path) -> None:
+    """Refuse (one-line :class:`KtiwError`) an output folder that is a file, or an existing
+    non-empty folder that is not an earlier ``ktiw verify`` output: the report's files would be
+    written among someone else's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KtiwError(f"--out {str(out_dir)!r} is a file, not a folder")
+    foreign = not any((out_dir / m).exists() for m in REPORT_MARKERS)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and foreign:
+        raise KtiwError(
+            f"--out {str(out_dir)!r} is a non-empty folder that does not hold a ktiw verify report; "
+            "give a new or empty folder"
+        )
+
+
 def run_experiment(
     experiment: Experiment,
     request: Request,
@@ -196,8 +214,9 @@ def run_experiment(
 
     start = time.perf_counter()
     console = console or Console(stderr=True)
-    setup = experiment.setup(request)
     out_dir = Path(out_dir)
+    check_report_dir(out_dir)
+    setup = experiment.setup(request)
     done: dict[str, Run] = {}
     how: dict[str, str] = {}
     while True:

@@ -15,6 +15,7 @@ against enumeration in the tests):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -209,7 +210,14 @@ class Translate(Family):
         super().__init__(**values)
         self.n_in = self.n_out = int(self.V)  # type: ignore[arg-type]
         self.src_len = self.tgt_len = int(self.L)  # type: ignore[arg-type]
-        self.dictionary = np.random.default_rng(int(self.seed)).permutation(self.n_in)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def dictionary(self) -> np.ndarray:
+        """``d[i]``: the output word of input word ``i``, a random permutation of the ``V`` words.
+
+        Built on first use, so a spec with an impossible ``V`` is refused by the size checks
+        of ``predict``/``train`` before ``V`` numbers are drawn."""
+        return np.random.default_rng(int(self.seed)).permutation(self.n_in)  # type: ignore[arg-type]
 
     def validate(self) -> None:
         if self.L > self.V:  # type: ignore[operator]
