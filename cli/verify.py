@@ -102,10 +102,10 @@ def verify(
 
     from .options import parse_key_values
 
-    if out is not None and str(out).strip() in ("", "."):
-        from ktiw.theory.errors import KtiwError
+    if out is not None:  # before an executor (Ray) is started; the driver checks it again for API callers
+        from ktiw.comparator.framework import check_report_dir
 
-        raise KtiwError(f"--out {str(out)!r}: give a directory name for the report (not empty, not '.')")
+        check_report_dir(Path(out))
     console = Console(stderr=json_output, highlight=False)
     tasks = make_executor(
         executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task

@@ -186,15 +186,10 @@ REPORT_MARKERS = ("verdicts.json", "report.md", "runs")
 def check_report_dir(out_dir: Path) -> None:
     """Refuse (one-line :class:`KtiwError`) an output folder that is a file, or an existing
     non-empty folder that is not an earlier ``ktiw verify`` output: the report's files would be
-    written among someone else's."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise KtiwError(f"--out {str(out_dir)!r} is a file, not a folder")
-    foreign = not any((out_dir / m).exists() for m in REPORT_MARKERS)
-    if out_dir.is_dir() and any(out_dir.iterdir()) and foreign:
-        raise KtiwError(
-            f"--out {str(out_dir)!r} is a non-empty folder that does not hold a ktiw verify report; "
-            "give a new or empty folder"
-        )
+    written among someone else's (:func:`ktiw.empirics.rundir.check_out_dir`)."""
+    from ktiw.empirics.rundir import check_out_dir
+
+    check_out_dir(out_dir, ours=REPORT_MARKERS, what="ktiw verify report")
 
 
 def run_experiment(

@@ -81,6 +81,30 @@ def fresh_dir(parent: Path, name: str) -> Path:
     while target.exists():
         target, k = Path(parent) / f"{name}-{k}", k + 1
     return target
+
+
+def check_out_name(out: Path) -> None:
+    """One-line :class:`KtiwError` for an ``--out`` that names no folder of its own: empty,
+    ``'.'``, or with surrounding spaces."""
+    if str(out).strip() in ("", ".") or str(out) != str(out).strip():
+        raise KtiwError(
+            f"--out {str(out)!r}: give a directory name (not empty, not '.', no surrounding spaces)"
+        )
+
+
+def check_out_dir(out: Path, *, ours: tuple[str, ...] = (), what: str = "") -> None:
+    """One-line :class:`KtiwError` for an ``--out`` folder that cannot take this command's output:
+    a bad name (:func:`check_out_name`), a file, or an existing non-empty folder that holds none
+    of the entries ``ours`` (the marks of an earlier output of the same command, called ``what``
+    in the message).  Nothing is created."""
+    check_out_name(out)
+    if out.exists() and not out.is_dir():
+        raise KtiwError(f"--out {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in ours):
+        held = f" and no {what}" if what else ""
+        raise KtiwError(f"--out {out} is a directory that holds other files{held}; choose a new or empty one")
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as f:

@@ -740,21 +740,15 @@ def resume(
 def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
     """Check (and for a fresh run create) the run directory; one-line :class:`KtiwError` for an
     empty path, a file, a directory holding other files or another run, or an unwritable place."""
-    if str(run_dir).strip() in ("", ".") or str(run_dir) != str(run_dir).strip():
-        raise KtiwError(
-            f"--out {str(run_dir)!r}: give a directory name (not empty, not '.', no surrounding spaces)"
-        )
+    rundir.check_out_name(run_dir)
     if resume:
         return run_dir
-    if run_dir.exists() and not run_dir.is_dir():
-        raise KtiwError(f"--out {run_dir} is a file, not a directory")
     if (run_dir / "config.json").exists():
         raise KtiwError(
             f"--out {run_dir} already holds a run; continue it with --resume {run_dir} "
             "or choose another --out"
         )
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise KtiwError(f"--out {run_dir} is a directory that holds other files; choose a new or empty one")
+    rundir.check_out_dir(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".ktiw-write-test"

@@ -16,7 +16,7 @@ from ktiw.theory.families import from_spec
 
 def test_foreign_nonempty_out_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("keep me")
-    with pytest.raises(KtiwError, match="does not hold a ktiw verify report"):
+    with pytest.raises(KtiwError, match="holds other files and no ktiw verify report"):
         check_report_dir(tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
