@@ -160,6 +160,9 @@ class CopyExperiment:
 
     def plan(self, setup: CopySetup, done: Mapping[str, Run]) -> list[PlannedRun]:
         t = setup.preset.training
+        uniform_seeds = setup.preset.uniform_seeds or t.seeds
+        if t.seeds % uniform_seeds:
+            raise KtiwError(f"uniform_seeds = {uniform_seeds} must divide seeds = {t.seeds}")
         runs = []
         for s in setup.subjects:
             for kind in KINDS:
@@ -168,6 +171,8 @@ class CopyExperiment:
                     data=s.data,
                     preset=setup.preset.name,
                     uniform=kind == "uniform",
+                    # the uniform run serves the pooled probes only: as many seeds as the preset asks
+                    seeds=list(range(uniform_seeds)) if kind == "uniform" else None,
                     # beta_px is read from the normal run (same samples); the uniform run need not train it
                     proxy_steps=0 if kind == "uniform" else t.proxy_steps,
                     device=setup.device,
@@ -327,14 +332,14 @@ def xi_values(run: Run, agreements: list[Agreement]) -> tuple[dict[str, float | 
         return {}, None
     curve, perf = [], []
     for step in run.probe_steps:
-        p = run.probes(step)
+        p = run.frozen_probes(step)
         if not np.any(p["align"] >= 0):
             return {}, None  # no gold attention to follow
         S, L = p["alpha"].shape[0], p["src"].shape[1]
         gold = tile(ag.gold_attention(p["align"], L), S)
         mask = tile(scored(p) & (p["align"] >= 0), S)
         curve.append(ag.top_match(pool(p["alpha"]), gold, th.TOP_FRACTION, tile(p["src_len"], S), mask))
-        perf.append(float(np.mean(run.curves["token_acc"][run.curves["step"] == step])))
+        perf.append(float(np.nanmean(run.frozen_curve("token_acc", step))))
     return {a.pair: ag.xi(curve, perf, a.value) for a in agreements}, ag.xi_star(perf)
 
 

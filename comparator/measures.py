@@ -75,10 +75,21 @@ def seed_curves(run: Run) -> list[SeedCurve]:
 
 
 def last_probes(run: Run) -> Probes:
-    """The probe arrays of the run's last probe step."""
+    """The probe arrays of the run's last probe step, each seed that stopped early
+    (``--stop-at``) at its stop step (:meth:`~ktiw.empirics.rundir.Run.frozen_probes`)."""
     if not run.probe_steps:
         raise KtiwError(f"{run.path} has no probe files")
-    return same_width(run.probes(run.probe_steps[-1]))
+    return same_width(run.frozen_probes(run.probe_steps[-1]))
+
+
+def paired_seeds(arr: np.ndarray, S: int) -> np.ndarray:
+    """A per-seed array ``[S_u, ...]`` of a run with fewer seeds, spread over ``S`` seeds: seed
+    ``k`` of the other run is paired with seed ``k mod S_u``.  Seeds of two runs are independent
+    models, so which pairs with which is arbitrary; this pairing uses each seed equally often
+    (``S_u`` must divide ``S`` for exactly equal weights)."""
+    if arr.shape[0] == S:
+        return arr
+    return arr[np.arange(S) % arr.shape[0]]
 
 
 def same_width(p: Probes) -> Probes:
@@ -114,11 +125,15 @@ def tile(x: np.ndarray, S: int) -> np.ndarray:
 
 
 def same_samples(normal: Probes, uniform: Probes) -> None:
-    """:class:`KtiwError` unless both runs were evaluated on the same samples and seed count."""
+    """:class:`KtiwError` unless both runs were evaluated on the same samples and the uniform
+    run's seed count divides the normal run's (:func:`paired_seeds`)."""
     if not all(np.array_equal(normal[k], uniform[k]) for k in ("src", "tgt")):
         raise KtiwError("the normal and uniform runs were evaluated on different samples (eval_seed differs)")
-    if normal["alpha"].shape[0] != uniform["beta"].shape[0]:
-        raise KtiwError("the normal and uniform runs have different numbers of seeds")
+    S, S_u = normal["alpha"].shape[0], uniform["beta"].shape[0]
+    if S % S_u:
+        raise KtiwError(
+            f"the uniform run's {S_u} seeds do not divide the normal run's {S}: seeds cannot be paired evenly"
+        )
 
 
 def agreement_table(normal: Probes, uniform: Probes, rng: np.random.Generator) -> list[Agreement]:
@@ -131,7 +146,8 @@ def agreement_table(normal: Probes, uniform: Probes, rng: np.random.Generator) -
     S = normal["alpha"].shape[0]
     lens, mask = tile(normal["src_len"], S), tile(scored(normal), S)
     alpha, beta = pool(normal["alpha"]), pool(normal["beta"])
-    beta_uf, delta = pool(uniform["beta"]), -pool(uniform["grad"])
+    # the uniform run may have fewer seeds than the normal one (a preset's ``uniform_seeds``)
+    beta_uf, delta = pool(paired_seeds(uniform["beta"], S)), -pool(paired_seeds(uniform["grad"], S))
     beta_px = tile(normal["beta_px"].astype(np.float64), S) if "beta_px" in normal else None
     pairs = dict(
         zip(

@@ -49,6 +49,10 @@ from ktiw.theory.errors import KtiwError
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 
+SAMPLE_ARRAYS = frozenset({"src", "tgt", "align", "src_len", "tgt_len", "seeds", "beta_px"})
+"""Probe-file arrays that describe the evaluation samples (shared by all seeds); every other
+array has the seed on axis 0."""
+
 CURVE_COLUMNS = (
     "seed",
     "step",
@@ -316,6 +320,53 @@ class Run:
         if not path.exists():
             raise KtiwError(f"no probes saved for step {step} in {self.path} (have {self.probe_steps})")
         return read_npz(path)
+
+    def stopped_steps(self) -> dict[int, int]:
+        """``{seed: step}`` of the seeds that stopped early (``ktiw train --stop-at``)."""
+        return {
+            int(s["seed"]): int(s["stopped_step"])
+            for s in self.summary.get("seeds", [])
+            if s.get("stopped_step") is not None
+        }
+
+    def frozen_probes(self, step: int) -> dict[str, np.ndarray]:
+        """The probes at ``step`` with every seed that stopped before ``step`` filled in from
+        its stop step.
+
+        A stopped seed takes no further update, so its parameters at any later step are
+        those at its stop step, and its evaluation on the fixed samples is the same: the
+        per-seed arrays (``alpha``, ``beta``, ``grad``, a model's named tensors; axis 0 =
+        seed) at its stop step *are* its arrays at ``step``.  The trainer saves probes at
+        every step where a seed stops, so they are always on disk."""
+        p = self.probes(step)
+        stops = self.stopped_steps()
+        late = {k: stops[seed] for k, seed in enumerate(self.seeds) if stops.get(seed, step) < step}
+        if not late:
+            return p
+        out = {name: (a.copy() if name not in SAMPLE_ARRAYS else a) for name, a in p.items()}
+        for k, stop in late.items():
+            if stop not in self.probe_steps:
+                raise damaged(
+                    probe_path(self.path, stop), f"missing: seed {self.seeds[k]} stopped at step {stop}"
+                )
+            at_stop = self.probes(stop)
+            for name, a in out.items():
+                if name not in SAMPLE_ARRAYS and name in at_stop:
+                    a[k] = at_stop[name][k]
+        return out
+
+    def frozen_curve(self, column: str, step: int) -> np.ndarray:
+        """``column`` of every seed at evaluation step ``step``, ``[S]``; a seed that stopped
+        before ``step`` (no row there) holds its value at its stop step (see
+        :meth:`frozen_probes`)."""
+        stops = self.stopped_steps()
+        out = np.full(len(self.seeds), np.nan)
+        for k, seed in enumerate(self.seeds):
+            at = min(step, stops.get(seed, step))
+            sel = (self.curves["seed"] == seed) & (self.curves["step"] == at)
+            if sel.any():
+                out[k] = float(self.curves[column][sel][-1])
+        return out
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -46,7 +46,7 @@ def test_set_values_reach_the_preset(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "nonsense=1"], "unknown preset field(s): nonsense; valid: specs, eps, fidelity, seeds"),
+        (["--set", "nonsense=1"], "nonsense; valid: specs, eps, fidelity, uniform_seeds"),
         (["--experiment", "classification", "--set", "nonsense=1"], "valid: spec, seeds, steps"),
         (["--experiment", "multihead", "--set", "heads=1"], "heads >= 2"),
         (["--set", "hidden"], "--set expects KEY=VALUE"),

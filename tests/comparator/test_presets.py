@@ -82,7 +82,7 @@ def test_overrides_reach_every_level_and_unknown_keys_name_the_valid_ones() -> N
     )
     assert dataclasses.replace(p, name="x").name == "x"
     with pytest.raises(
-        KtiwError, match=r"unknown preset field\(s\): colour; valid: specs, eps, fidelity, seeds"
+        KtiwError, match=r"field\(s\): colour; valid: specs, eps, fidelity, uniform_seeds, seeds"
     ):
         with_overrides(get_preset("copy", "quick"), {"colour": "red"})
     with pytest.raises(KtiwError, match="valid presets: quick, paper"):

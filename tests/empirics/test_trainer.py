@@ -260,6 +260,26 @@ def test_stop_at_ends_each_seeds_curve_and_leaves_the_others_unchanged(tmp_path:
         assert np.isnan(last["alpha"][k]).all() == (step < max(stops))
 
 
+def test_frozen_probes_equal_an_evaluation_of_the_stopped_seeds_final_parameters(tmp_path: Path) -> None:
+    """A stopped seed takes no update, so the probes the comparator reads for it at a later step
+    (its stop-step arrays, :meth:`Run.frozen_probes`) equal a fresh evaluation of the final model."""
+    from ktiw.empirics.probes import evaluate, seed_metrics
+
+    held: list[Trainer] = []
+    out = train(_stop_cfg(stop_at=0.4), tmp_path / "stop", progress=False, callback=held.append)
+    run, tr = rundir.load_run(out), held[-1]
+    last = run.probe_steps[-1]
+    stops = run.stopped_steps()
+    assert any(stop < last for stop in stops.values()), "the test needs a seed that stopped early"
+    frozen = run.frozen_probes(last)
+    ev = evaluate(tr.model, tr.eval_inputs)
+    for name in ("alpha", "beta", "grad"):
+        assert not np.isnan(frozen[name]).all(axis=(1, 2, 3)).any()
+        np.testing.assert_allclose(frozen[name], getattr(ev, name), atol=1e-6, rtol=0, equal_nan=True)
+    acc = seed_metrics(ev, tr.eval_batch.tgt_len, tr.eval_batch.align)["token_acc"]
+    np.testing.assert_allclose(run.frozen_curve("token_acc", last), acc, atol=1e-12, rtol=0)
+
+
 def test_resume_with_stop_at_equals_uninterrupted_run(tmp_path: Path) -> None:
     full = train(_stop_cfg(stop_at=0.4), tmp_path / "full", progress=False)
 
