@@ -11,7 +11,8 @@ the code itself, so the site and the code cannot disagree:
 * ``api/``: one autodoc page per public module of the ``ktiw`` packages;
 * ``quickstart_commands.md``: the README's set-up commands, each ``ktiw`` step run now;
 * ``verify_results.md``, ``verify_refuted.md``: the stored ``ktiw verify`` quick run under
-  ``docs/data/quick/`` (written by ``docs/scripts/quick_verify.sh``).
+  ``docs/data/quick/``, and ``verify_results_paper.md``: the stored paper-preset run under
+  ``docs/data/paper/`` (both written by ``docs/scripts/store_verify.sh PRESET``).
 
 The ``render_*`` functions need no Sphinx (the tests call them directly); only
 :func:`setup` talks to Sphinx.  A part that cannot be generated becomes a Sphinx
@@ -303,18 +304,26 @@ def verdict_rows(result: object) -> list[dict[str, Any]]:
     return []
 
 
-def render_verify_results(out: Path, data: Path) -> Path:
-    """The stored quick ``ktiw verify`` run: its verdicts as a table and its figures.
+def _suffix(preset: str) -> str:
+    """File-name suffix of a stored run's generated page and figures (none for ``quick``)."""
+    return "" if preset == "quick" else f"_{preset}"
 
-    ``data`` holds ``verdicts.json`` and PNGs written by ``docs/scripts/quick_verify.sh``.
+
+def render_verify_results(out: Path, data: Path, preset: str = "quick") -> Path:
+    """A stored ``ktiw verify --preset PRESET`` run: its verdicts as a table and its figures.
+
+    ``data`` holds ``verdicts.json`` and PNGs written by ``docs/scripts/store_verify.sh PRESET``;
+    the page is ``verify_results.md`` for ``quick`` and ``verify_results_PRESET.md`` otherwise.
     """
+    page = out / f"verify_results{_suffix(preset)}.md"
     verdicts = data / "verdicts.json"
     if not verdicts.exists():
         text = (
-            "```{note}\nNo stored quick run yet: `docs/scripts/quick_verify.sh` writes one into\n"
-            "`docs/data/quick/`, and this section then shows its verdicts and figures.\n```\n"
+            f"```{{note}}\nNo stored {preset} run yet: `bash docs/scripts/store_verify.sh {preset}`\n"
+            f"writes one into `docs/data/{preset}/`, and this section then shows its verdicts and\n"
+            "figures.\n```\n"
         )
-        return write_if_changed(out / "verify_results.md", text)
+        return write_if_changed(page, text)
     result = json.loads(verdicts.read_text(encoding="utf-8"))
     lines = [f"Stored run: `{verdicts.relative_to(ROOT)}` (figures next to it).", ""]
     rows = verdict_rows(result)
@@ -341,7 +350,8 @@ def render_verify_results(out: Path, data: Path) -> Path:
         lines += ["| field | value |", "| --- | --- |"]
         lines += [f"| {k} | `{json.dumps(v)[:120]}` |" for k, v in scalars.items()]
         lines.append("")
-    figures = out / "verify_figures"
+    folder = f"verify_figures{_suffix(preset)}"
+    figures = out / folder
     if figures.exists():
         shutil.rmtree(figures)
     keys = {Path(v).name: k for k, v in result.get("figures", {}).items()} if isinstance(result, dict) else {}
@@ -356,16 +366,16 @@ def render_verify_results(out: Path, data: Path) -> Path:
         caption = FIGURE_CAPTIONS.get(key.split(":")[0], "")
         if key.startswith("curves:"):
             caption = caption.format(spec=key.split(":", 1)[1])
-        lines += [f"![{key}](/{GENERATED}/verify_figures/{png.name})", ""]  # "/": from the source dir
+        lines += [f"![{key}](/{GENERATED}/{folder}/{png.name})", ""]  # "/": from the source dir
         lines += [f"*{caption or key}*", ""]
-    return write_if_changed(out / "verify_results.md", "\n".join(lines) + "\n")
+    return write_if_changed(page, "\n".join(lines) + "\n")
 
 
 def render_verify_refuted(out: Path, data: Path) -> Path:
     """The verdicts of the stored quick run that refute a prediction (or that none does)."""
     verdicts = data / "verdicts.json"
     if not verdicts.exists():
-        text = "```{note}\nNo stored quick run yet (`docs/scripts/quick_verify.sh` makes one).\n```\n"
+        text = "```{note}\nNo stored quick run yet (`bash docs/scripts/store_verify.sh` makes one).\n```\n"
         return write_if_changed(out / "verify_refuted.md", text)
     rows = verdict_rows(json.loads(verdicts.read_text(encoding="utf-8")))
     failed = [r for r in rows if r.get("status") in REFUTED or r.get("passed") is False]
@@ -407,6 +417,11 @@ def generate_all(srcdir: Path, derivation_module: str, flow_module: str, warn: C
             "verify results",
             lambda: render_verify_results(out, srcdir / "data" / "quick"),
             out / "verify_results.md",
+        ),
+        (
+            "paper-preset results",
+            lambda: render_verify_results(out, srcdir / "data" / "paper", "paper"),
+            out / "verify_results_paper.md",
         ),
         (
             "refuted verdicts",

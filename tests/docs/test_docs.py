@@ -213,6 +213,14 @@ def test_stored_verify_run_is_rendered_with_its_refuted_checks(ext: ModuleType, 
     assert "![success](/_generated/verify_figures/success.png)" in page
     assert (out / "verify_figures" / "success.png").read_bytes() == b"\x89PNG fake"
 
+    # another preset: its own page and figure folder, the quick page untouched
+    paper = ext.render_verify_results(out, data, "paper")
+    assert paper.name == "verify_results_paper.md" and paper.read_text() != ""
+    assert "![success](/_generated/verify_figures_paper/success.png)" in paper.read_text()
+    assert (out / "verify_results.md").read_text() == page
+    missing = ext.render_verify_results(out, tmp_path / "nothing", "paper").read_text()
+    assert "store_verify.sh paper" in missing
+
     refuted = ext.render_verify_refuted(out, data).read_text()
     assert "* **success-rate** (`permutation:L=4`): REFUTED: as often as drift" in refuted
     assert "* `subset:L=4,V=6`: 5/5" in refuted.split("Success rates in the same run")[1]
