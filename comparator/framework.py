@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 
 from ktiw.theory.errors import KtiwError
 
@@ -221,12 +222,13 @@ def run_experiment(
         for r in todo:
             r.config.validate()
         if progress:
-            console.print(f"{experiment.name}: {len(todo)} run(s): {', '.join(r.name for r in todo)}")
+            names = ", ".join(r.name for r in todo)
+            console.print(escape(f"{experiment.name}: {len(todo)} run(s): {names}"))
         for name, got in executor(todo, out_dir / "runs", reuse=reuse, progress=progress).items():
             done[name] = load_run(got.path)
             how[name] = got.how
             if progress and got.how != "trained":
-                console.print(f"{got.how} {got.path} for {name}")
+                console.print(escape(f"{got.how} {got.path} for {name}"))
     measurement = experiment.measure(setup, done)
     verdicts = experiment.check(setup, measurement)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -423,7 +423,9 @@ def run_verify_points(
     keys = list(dict.fromkeys(k for p in points for k in p.settings))
     for point in points:
         if progress and console is not None:
-            console.print(f"verify {point.name}: {', '.join(specs)}")
+            from rich.markup import escape
+
+            console.print(escape(f"verify {point.name}: {', '.join(specs)}"))
         result = verify(
             "copy",
             preset,

@@ -119,3 +119,31 @@ def test_bad_config_is_rejected_before_any_run(tmp_path: Path) -> None:
             executor=fake_executor(calls),
         )
     assert calls == []
+
+
+def test_progress_lines_print_run_names_literally(tmp_path: Path) -> None:
+    """A run name holding rich markup (run names come from spec strings and data-file names)
+    is printed as written, not interpreted."""
+    import io
+
+    from rich.console import Console
+
+    class Bracketed(FakeExperiment):
+        def plan(self, setup: str, done: Mapping[str, Run]) -> list[PlannedRun]:
+            return [PlannedRun("[red]base[/red]", TrainConfig(spec="subset:L=3,V=4", seeds=[0], steps=5))]
+
+        def measure(self, setup: str, runs: Mapping[str, Run]) -> FakeMeasurement:
+            return FakeMeasurement({})
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=200, color_system=None)
+    request = Request(get_preset("copy", "quick"))
+    run_experiment(
+        Bracketed(Status.PASS),
+        request,
+        tmp_path / "out",
+        progress=True,
+        executor=fake_executor([]),
+        console=console,
+    )
+    assert "fake: 1 run(s): [red]base[/red]" in buf.getvalue()
