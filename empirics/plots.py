@@ -17,7 +17,7 @@ import numpy as np
 
 from ktiw.theory.errors import KtiwError
 
-from .rundir import Run
+from .rundir import Run, check_out_dir
 
 FIGURES = (
     ("accuracy.png", "token_acc", "token accuracy", "share of target tokens predicted correctly"),
@@ -75,8 +75,8 @@ def plot_runs(runs: Sequence[Run], out_dir: Path | None = None) -> list[Path]:
         if out_dir is not None
         else (runs[0].path / "plots" if len(runs) == 1 else Path("plots"))
     )
-    if str(out).strip() in ("", "."):
-        raise KtiwError("--out is empty; give a directory for the plots")
+    # a folder of its own: new, empty, or holding an earlier `ktiw plot` (its figures are replaced)
+    check_out_dir(out, ours=tuple(f[0] for f in FIGURES), what="ktiw plot figures")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -50,3 +50,11 @@ def test_plot_overlays_several_runs(runs: list[Path], tmp_path: Path) -> None:
         assert (tmp_path / "both" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = runner.invoke(app, ["plot", str(runs[0]), "no/such/run"])
     assert res.exit_code == 2 and "does not exist" in res.output
+    # an earlier plot folder is replaced; a folder holding other files is refused, untouched
+    res = runner.invoke(app, ["plot", str(runs[0]), "--out", str(tmp_path / "both")])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    res = runner.invoke(app, ["plot", str(runs[0]), "--out", str(tmp_path / "mine")])
+    assert res.exit_code == 2 and "holds other files" in res.output and "Traceback" not in res.output
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
