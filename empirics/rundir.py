@@ -150,6 +150,11 @@ class CurveWriter:
         read_curves(self.path, torn_tail_ok=True)  # every kept line is checked first
         lines = self.path.read_text(encoding="utf-8").split("\n")
         header, rows = lines[0] + "\n", lines[1:-1]
+        if header.strip().split(",") != list(CURVE_COLUMNS):
+            raise KtiwError(
+                f"{self.path} has the columns of an older ktiw ({header.strip()}); its rows cannot be "
+                "continued with today's columns: train afresh with another --out"
+            )
         at = header.strip().split(",").index("step")
         kept = [ln + "\n" for ln in rows if int(float(ln.split(",")[at])) <= keep_until]
         _write_atomic(self.path, header + "".join(kept))

@@ -14,6 +14,7 @@ from ktiw.cli.app import app
 from ktiw.empirics import batched as bt
 from ktiw.empirics import rundir
 from ktiw.empirics.trainer import TrainConfig, Trainer, resume, train
+from ktiw.theory.errors import KtiwError
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -128,6 +129,11 @@ def test_old_curves_without_attn_mass_read_as_nan(tmp_path: Path) -> None:
     path.write_text(",".join(cols) + "\n" + ",".join("0" for _ in cols) + "\n")
     curves = rundir.read_curves(path)
     assert np.isnan(curves["attn_mass"]).all() and curves["step"].tolist() == [0]
+    # resuming such a run would append rows one column wider: refused, the file untouched
+    before = path.read_text()
+    with pytest.raises(KtiwError, match="columns of an older ktiw"):
+        rundir.CurveWriter(tmp_path, keep_until=0)
+    assert path.read_text() == before
 
 
 @pytest.mark.parametrize(
