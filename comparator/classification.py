@@ -21,7 +21,12 @@ Checks, all on the evaluation samples at the last step, pooled over seeds:
   the mean per-example Kendall tau is reported beside that of the shuffled ranking.
 * ``agreement-table``: the paper's table (``A(alpha, beta_uf)``, ``A(beta_uf, beta_px)``,
   ``A(Delta, beta_uf)``, ``A(alpha, beta)``; :func:`ktiw.comparator.measures.agreement_table`)
-  through :func:`ktiw.comparator.checks.check_agreement_table`.
+  through :func:`ktiw.comparator.checks.check_agreement_table`, with ``xi`` for each agreement
+  and ``xi*`` (:func:`ktiw.comparator.measures.xi_values`).  Reviews carry no gold attention, so
+  for this one-output model the gold is each seed's own attention at the last checkpoint
+  (:func:`~ktiw.comparator.measures.gold_final_attention`): ``xi(u, v)`` is the normal
+  model's accuracy at the first checkpoint whose attention argmax lies in the top 5% of the
+  final attention as often as ``A(u, v)`` says; ``xi*`` its best accuracy.
   For this one-logit classifier ``A(Delta, beta_uf) = 1`` by construction: the uniform
   model's ``-grad_l = (y - sigmoid(z)) p_l (W h_l - z)`` is, for either label, an increasing
   function of ``beta_uf[l] = (2y - 1) W h_l``, so both have the same argmax.
@@ -33,7 +38,7 @@ The regime (drift, saddle) is the theory's, :func:`ktiw.theory.predict.predict`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +51,16 @@ from ktiw.theory.predict import Prediction, predict
 from . import checks as ck
 from . import thresholds as th
 from .framework import Figure, PlannedRun, Request
-from .measures import Agreement, Probes, agreement_table, last_probes, pool, tile
+from .measures import (
+    Agreement,
+    Probes,
+    agreement_table,
+    gold_final_attention,
+    last_probes,
+    pool,
+    tile,
+    xi_values,
+)
 from .presets import ClassificationPreset
 from .verdict import Status, Verdict, fmt
 
@@ -133,6 +147,9 @@ class ClassificationMeasurement:
     attention: SalientAttention
     agreements: list[Agreement]
     runs: dict[str, str]
+    xi: dict[str, float | None] = field(default_factory=dict)
+    """``xi`` per agreement pair (against the final attention; module docstring)."""
+    xi_star: float | None = None
 
 
 def salient_attention(normal: Probes, C: np.ndarray, rng: np.random.Generator) -> SalientAttention:
@@ -332,9 +349,9 @@ class ClassificationExperiment:
     def measure(self, setup: ClassificationSetup, runs: Mapping[str, Run]) -> ClassificationMeasurement:
         normal, uniform = runs[setup.run_name("normal")], runs[setup.run_name("uniform")]
         C = setup.dist.cooccurrence().dense()
-        scores, signal, assoc, attention, agreements = measure_probes(
-            last_probes(normal), last_probes(uniform), C
-        )
+        final = last_probes(normal)
+        scores, signal, assoc, attention, agreements = measure_probes(final, last_probes(uniform), C)
+        xi, xi_star = xi_values(normal, agreements, gold_final_attention(final))
         acc = [float(np.mean([s["final_token_acc"] for s in r.summary["seeds"]])) for r in (normal, uniform)]
         return ClassificationMeasurement(
             setup.dist.spec,
@@ -348,6 +365,8 @@ class ClassificationExperiment:
             attention,
             agreements,
             {"normal": str(normal.path), "uniform": str(uniform.path)},
+            xi,
+            xi_star,
         )
 
     def check(self, setup: ClassificationSetup, m: ClassificationMeasurement) -> list[Verdict]:
@@ -362,10 +381,27 @@ class ClassificationExperiment:
         return {"classification": Figure(_figure(m, folder / "classification.png"), caption)}
 
     def sections(self, setup: ClassificationSetup, m: ClassificationMeasurement) -> list[str]:
-        rows = ["## Agreement table", "", "| pair | A | shuffled baseline |", "| --- | --- | --- |"]
-        rows.append(f"| A(alpha, theory) | {m.attention.agreement:.3f} | {m.attention.baseline:.3f} |")
-        rows += [f"| {a.pair} | {a.value:.3f} | {a.baseline:.3f} |" for a in m.agreements]
-        return ["\n".join(rows)]
+        return [agreement_section(m)]
+
+
+def agreement_section(m: ClassificationMeasurement) -> str:
+    """The report's agreement table: each agreement, its shuffled baseline and its ``xi``."""
+    rows = [
+        "## Agreement table",
+        "",
+        "`xi`: the normal model's mean accuracy at the first checkpoint whose attention matches its "
+        "final attention (top-5% match) as often as the agreement; `n/a`: never reached.",
+        "",
+        "| pair | A | shuffled baseline | xi |",
+        "| --- | --- | --- | --- |",
+        f"| A(alpha, theory) | {m.attention.agreement:.3f} | {m.attention.baseline:.3f} | |",
+    ]
+    rows += [
+        f"| {a.pair} | {a.value:.3f} | {a.baseline:.3f} | {fmt(m.xi.get(a.pair)) if m.xi else 'n/a'} |"
+        for a in m.agreements
+    ]
+    rows += ["", f"xi* (best mean accuracy of the normal model over its checkpoints): {fmt(m.xi_star)}"]
+    return "\n".join(rows)
 
 
 def _figure(m: ClassificationMeasurement, path: Path) -> Path:

@@ -37,7 +37,6 @@ from ktiw.theory.errors import KtiwError
 from ktiw.theory.predict import Prediction, predict
 
 from . import checks as ck
-from . import thresholds as th
 from .framework import Figure, PlannedRun, Request
 from .measures import (
     Agreement,
@@ -49,6 +48,7 @@ from .measures import (
     scored,
     seed_curves,
     tile,
+    xi_values,
 )
 from .presets import CopyPreset, Training
 from .verdict import Verdict
@@ -322,25 +322,6 @@ def token_share(uniform: Probes, rng: np.random.Generator) -> ck.TokenShare:
     base = ag.shuffled_baseline(beta_uf, gold, rng, top1, lens, mask)
     tok = ag.top_match_tokens(beta_uf, gold, top1, lens, mask).reshape(S, -1)
     return ck.TokenShare(share, base, tuple(float(np.nanmean(row)) for row in tok))
-
-
-def xi_values(run: Run, agreements: list[Agreement]) -> tuple[dict[str, float | None], float | None]:
-    """``xi`` for each agreement value and ``xi*`` (see the module docstring)."""
-    from ktiw.empirics import agreement as ag
-
-    if not run.probe_steps:
-        return {}, None
-    curve, perf = [], []
-    for step in run.probe_steps:
-        p = run.frozen_probes(step)
-        if not np.any(p["align"] >= 0):
-            return {}, None  # no gold attention to follow
-        S, L = p["alpha"].shape[0], p["src"].shape[1]
-        gold = tile(ag.gold_attention(p["align"], L), S)
-        mask = tile(scored(p) & (p["align"] >= 0), S)
-        curve.append(ag.top_match(pool(p["alpha"]), gold, th.TOP_FRACTION, tile(p["src_len"], S), mask))
-        perf.append(float(np.nanmean(run.frozen_curve("token_acc", step))))
-    return {a.pair: ag.xi(curve, perf, a.value) for a in agreements}, ag.xi_star(perf)
 
 
 def time_scale(takeoffs: list[ck.Takeoff]) -> float | None:

@@ -7,11 +7,15 @@
   ``A(Delta, beta_uf)`` with ``Delta = -grad`` of the uniform run (the direction gradient
   descent moves the attention logits) and ``A(alpha, beta)`` (the normal run's own probe),
   each with its shuffled baseline (:mod:`ktiw.empirics.agreement`, top-5% match);
+* :func:`xi_values`: the paper's ``xi`` for each agreement and ``xi*``, against a gold attention
+  (:func:`gold_alignment`: the data's gold positions; :func:`gold_final_attention`: the run's
+  own final attention, for data with no gold alignment such as classification);
 * :func:`pool`, :func:`tile`, :func:`scored`: probe arrays ``[S, N, T, L]`` pooled over seeds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -165,3 +169,68 @@ def agreement_table(normal: Probes, uniform: Probes, rng: np.random.Generator) -
         for name, (u, v) in pairs.items()
         if v is not None
     ]
+
+
+Gold = Callable[[Probes], "tuple[np.ndarray, np.ndarray] | None"]
+"""A gold attention for one checkpoint's probe arrays: ``(gold [S*N, T, L], mask [S*N, T])``
+pooled like :func:`pool` (``mask``: the scored tokens that have a gold position), or ``None``
+when there is none."""
+
+
+def gold_alignment(p: Probes) -> tuple[np.ndarray, np.ndarray] | None:
+    """:data:`Gold` from the data's gold positions ``align`` (one-hot; ``None`` when no token
+    has one)."""
+    from ktiw.empirics import agreement as ag
+
+    if not np.any(p["align"] >= 0):
+        return None
+    S, L = p["alpha"].shape[0], p["alpha"].shape[-1]
+    gold = tile(ag.gold_attention(p["align"], L), S)
+    return gold, tile(scored(p) & (p["align"] >= 0), S)
+
+
+def gold_final_attention(final: Probes) -> Gold:
+    """:data:`Gold` for data without a gold alignment: each seed's own attention ``alpha`` at
+    the last checkpoint ``final``, one-hot on its argmax over the valid positions.
+
+    For a one-token output (classification: the label) this is "where the trained model
+    finally looks" in every example; ``A(alpha_k, gold)`` is then how far checkpoint ``k``'s
+    attention has come towards it, and reaches 1 at the last checkpoint."""
+    S, N, T, L = final["alpha"].shape
+    alpha = np.where(np.isnan(final["alpha"]), -np.inf, final["alpha"].astype(np.float64))
+    gold = (np.arange(L) == alpha.argmax(-1)[..., None]).astype(np.float64).reshape(S * N, T, L)
+    mask = tile(scored(final), S)
+
+    def at(p: Probes) -> tuple[np.ndarray, np.ndarray]:
+        same_samples(final, p)
+        return gold, mask
+
+    return at
+
+
+def xi_values(
+    run: Run, agreements: list[Agreement], gold: Gold = gold_alignment
+) -> tuple[dict[str, float | None], float | None]:
+    """``xi`` for each agreement value and ``xi*`` of the normally trained ``run``.
+
+    At every probe checkpoint ``k`` (in training order) of ``run``: ``A_k = A(alpha_k, gold)``
+    (top-5% match, pooled over seeds and the tokens ``gold`` scores; a seed that stopped early
+    counts with its stop step's arrays, :meth:`~ktiw.empirics.rundir.Run.frozen_probes`) and
+    the performance ``P_k`` = the mean over seeds of the evaluation accuracy (``token_acc``: token accuracy,
+    or a classifier's accuracy).  ``xi(u, v) = P_k*`` with ``k*`` the first checkpoint where
+    ``A_k >= A(u, v)`` (:func:`ktiw.empirics.agreement.xi`; ``None`` if never); ``xi* =
+    max_k P_k``.  ``({}, None)`` when the run has no probes or ``gold`` gives none."""
+    from ktiw.empirics import agreement as ag
+
+    if not run.probe_steps:
+        return {}, None
+    curve, perf = [], []
+    for step in run.probe_steps:
+        p = same_width(run.frozen_probes(step))
+        g = gold(p)
+        if g is None:
+            return {}, None  # no gold attention to follow
+        S = p["alpha"].shape[0]
+        curve.append(ag.top_match(pool(p["alpha"]), g[0], th.TOP_FRACTION, tile(p["src_len"], S), g[1]))
+        perf.append(float(np.nanmean(run.frozen_curve("token_acc", step))))
+    return {a.pair: ag.xi(curve, perf, a.value) for a in agreements}, ag.xi_star(perf)

@@ -278,13 +278,14 @@ PRESETS: dict[tuple[str, str], Preset] = {
         max_seeds_per_run=60,
     ),
     ("classification", "quick"): ClassificationPreset(
+        # the authors' architecture (bidirectional LSTM, batch 32, Adam 1e-3) at CPU size: on the
+        # real reviews (`--data rotten-tomatoes`) both runs train to accuracy 0.81 in a few minutes
+        # on a 2-core CPU (README "Real data"), where the former unidirectional hidden-32 model
+        # (4 seeds x 200 steps of 64) stayed near the majority rate; it also serves the keyword
+        # default.  Evaluations (with probes) every 50 steps give the xi values 13 checkpoints.
         name="quick",
-        training=Training(
-            model="classifier",
-            seeds=4,
-            steps=200,
-            **{**_QUICK, "eval_samples": 200},
-            model_config={"hidden": 32},
+        training=_authors_classifier(
+            seeds=3, steps=600, eval_every=50, eval_samples=300, hidden=64, embedding=64
         ),
         spec="keyword:L=20,V=60,K=6",
     ),
@@ -299,15 +300,6 @@ PRESETS: dict[tuple[str, str], Preset] = {
         ),
         spec="keyword:L=40,V=1000,K=20",
     ),
-    ("classification", "reviews"): ClassificationPreset(
-        # the authors' architecture (bidirectional, batch 32, Adam) at CPU size for real reviews
-        # (`--data rotten-tomatoes`): both runs in under 10 minutes on a 2-core CPU
-        name="reviews",
-        training=_authors_classifier(
-            seeds=3, steps=600, eval_every=50, eval_samples=300, hidden=64, embedding=64
-        ),
-        spec="keyword:L=20,V=60,K=6",
-    ),
     ("classification", "paper"): ClassificationPreset(
         name="paper",
         training=Training(
@@ -318,15 +310,19 @@ PRESETS: dict[tuple[str, str], Preset] = {
         spec="keyword:L=40,V=1000,K=20",
     ),
     ("translation", "quick"): CopyPreset(
-        # CPU-sized; 2 layers like the authors' translation LSTM (the model has no dropout option)
+        # CPU-sized; 2 layers and dropout 0.5 between them like the authors' translation LSTM
         name="quick",
         training=Training(
-            model="lstm", seeds=3, steps=300, **_QUICK, model_config={"hidden": 64, "layers": 2}
+            model="lstm",
+            seeds=3,
+            steps=300,
+            **_QUICK,
+            model_config={"hidden": 64, "layers": 2, "dropout": 0.5},
         ),
         specs=("translate:L=10,V=30,reorder=random",),  # unused: the experiment needs --data
     ),
     ("translation", "paper"): CopyPreset(
-        # the authors' translation LSTM: 2 layers, hidden 256 (their dropout 0.5 is not modelled), batch 16
+        # the authors' translation LSTM: 2 layers, hidden 256, dropout 0.5, batch 16
         name="paper",
         training=Training(
             model="lstm",
@@ -336,7 +332,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
             lr=1e-3,
             eval_every=500,
             eval_samples=200,
-            model_config={"hidden": 256, "layers": 2},
+            model_config={"hidden": 256, "layers": 2, "dropout": 0.5},
         ),
         specs=("translate:L=10,V=30,reorder=random",),  # unused: the experiment needs --data
     ),

@@ -90,7 +90,17 @@ def evaluate(model: SeedModel, inputs: Any, seeds: list[int] | None = None) -> E
     with ``seeds``, of those seeds only (``inputs`` prepared for ``len(seeds)`` seeds).
 
     Parameters enter detached, so the only graph built is the one from the attention logits
-    to the loss (for ``grad``); nothing is accumulated in the parameters' ``.grad``."""
+    to the loss (for ``grad``); nothing is accumulated in the parameters' ``.grad``.  The model
+    runs in eval mode (no dropout), its mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        return _evaluate(model, inputs, seeds)
+    finally:
+        model.train(was_training)
+
+
+def _evaluate(model: SeedModel, inputs: Any, seeds: list[int] | None) -> Evaluation:
     T = int(inputs.tgt_len.max())
     L = int(inputs.src_len.max())
     cache = hooks.Cache(grad_of=[hooks.ATTN_LOGITS])

@@ -22,7 +22,15 @@ Model (defaults of the ``paper`` preset: hidden 256, 1 layer, unidirectional)::
 ``W`` and ``P`` have no bias.  With ``bidirectional`` the encoder states are
 ``[h_fwd ; h_bwd]`` and the decoder starts from the forward direction's final state; with
 ``layers > 1`` layer ``k`` of the decoder starts from layer ``k`` of the encoder and the
-attention reads the top layer.  Initialisation is PyTorch's default for each piece:
+attention reads the top layer.  With ``dropout = p > 0`` (and ``layers > 1``) each layer's
+output is multiplied, before it enters the next layer of the encoder or decoder, by a mask
+``m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` per element, as ``nn.LSTM(dropout=p)`` does;
+only while the module is in training mode (:meth:`torch.nn.Module.train`); evaluation and
+every probe run it in eval mode, where the model is the ``p = 0`` one.  Each seed draws its
+masks from a CPU generator keyed by a hash of that seed's own training batch (the trainer
+draws every seed's batches from the seed's own stream), so a seed's masks are reproducible,
+differ from the other seeds', and do not depend on which other seeds train beside it or on a
+resume.  Initialisation is PyTorch's default for each piece:
 embedding ``N(0, 1)``, LSTM and linear weights/biases ``U(+-1/sqrt(fan_in))``.
 
 Probes (computed by :mod:`ktiw.empirics.probes` from the model's hook points), on the scored
@@ -34,8 +42,9 @@ receive a gradient).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +70,23 @@ class LSTMConfig:
     """Embedding size; ``None`` means ``hidden``."""
     layers: int = field(default=1, metadata=bounds(min=1, max=64))
     bidirectional: bool = False
+    dropout: float = field(default=0.0, metadata=bounds(min=0.0, max=0.99))
+    """Dropout probability between stacked LSTM layers, training mode only (module docstring)."""
+
+
+@dataclass
+class DropoutInputs(SeqInputs):
+    """:class:`SeqInputs` with one dropout-mask key per seed (a hash of the seed's batch)."""
+
+    mask_keys: tuple[int, ...] = ()
+
+
+def batch_key(batch: Batch) -> int:
+    """A 63-bit key of one batch's contents (``src``, ``tgt`` and their lengths)."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in (batch.src, batch.tgt, batch.src_len, batch.tgt_len):
+        h.update(a.tobytes())
+    return int.from_bytes(h.digest(), "little") >> 1
 
 
 class LSTMSeq2Seq(SeedModel):
@@ -70,6 +96,10 @@ class LSTMSeq2Seq(SeedModel):
         super().__init__()
         if cfg.hidden < 1 or cfg.layers < 1 or (cfg.embedding is not None and cfg.embedding < 1):
             raise KtiwError("lstm needs hidden >= 1, layers >= 1 and embedding >= 1")
+        if not 0.0 <= cfg.dropout < 1.0:
+            raise KtiwError(f"lstm dropout must be in [0, 1), got {cfg.dropout}")
+        if cfg.dropout > 0 and cfg.layers < 2:
+            raise KtiwError("lstm dropout acts between stacked layers: it needs layers >= 2")
         self.cfg, self.n_seeds, self.uniform = cfg, n_seeds, uniform
         self.shared = bool(dist.shared_vocab)
         self.n_in, self.n_out = dist.n_in, dist.n_out
@@ -129,7 +159,7 @@ class LSTMSeq2Seq(SeedModel):
                 raise AssertionError(name)
 
     def prepare(self, batches: Sequence[Batch]) -> SeqInputs:
-        return seq2seq_inputs(
+        inp = seq2seq_inputs(
             batches,
             src_eos=self.eos,
             bos=self.bos,
@@ -138,6 +168,26 @@ class LSTMSeq2Seq(SeedModel):
             out_offset=self.out_offset,
             device=self.device,
         )
+        if self.cfg.dropout == 0:
+            return inp
+        values = {f.name: getattr(inp, f.name) for f in fields(inp)}
+        return DropoutInputs(**values, mask_keys=tuple(batch_key(b) for b in batches))
+
+    def mask_generators(self, inp: SeqInputs) -> list[torch.Generator] | None:
+        """One generator per seed for this forward's dropout masks; ``None`` when no dropout
+        applies (``p = 0``, eval mode, or inputs without keys)."""
+        if not (self.training and self.cfg.dropout > 0 and isinstance(inp, DropoutInputs)):
+            return None
+        return [torch.Generator().manual_seed(k) for k in inp.mask_keys]
+
+    def dropout(self, x: Tensor, gens: list[torch.Generator] | None) -> Tensor:
+        """``x [S, ...]`` times seed ``s``'s next mask ``Bernoulli(1 - p) / (1 - p)`` from ``gens[s]``
+        (``x`` itself when ``gens`` is ``None``)."""
+        if gens is None:
+            return x
+        keep = 1.0 - self.cfg.dropout
+        masks = torch.stack([torch.rand(x.shape[1:], generator=g) < keep for g in gens])
+        return x * masks.to(device=x.device, dtype=x.dtype) / keep
 
     # ------------------------------------------------------------ forward pieces
 
@@ -158,8 +208,11 @@ class LSTMSeq2Seq(SeedModel):
         gates_x = None if ids is None else bt.embedding_gates(self.embed, ids, w_ih, b_ih + b_hh)
         return bt.lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, last, gates_x=gates_x)
 
-    def encode(self, inp: SeqInputs) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
-        """Encoder states ``h [S, B, L+1, He]`` and each layer's final (forward) state."""
+    def encode(
+        self, inp: SeqInputs, gens: list[torch.Generator] | None = None
+    ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """Encoder states ``h [S, B, L+1, He]`` and each layer's final (forward) state
+        (``gens``: dropout between layers, :meth:`dropout`)."""
         x, ids = None, inp.src_ids
         finals = []
         lengths = inp.src_last + 1
@@ -171,17 +224,21 @@ class LSTMSeq2Seq(SeedModel):
                 rev, _ = self._layer(self.enc, f"{k}_rev", rev_x, rev_ids)
                 out = torch.cat([out, bt.reverse_padded(rev, lengths)], dim=-1)
             finals.append(final)
-            x, ids = out, None
+            x, ids = (self.dropout(out, gens) if k + 1 < self.cfg.layers else out), None
         assert x is not None
         return x, finals
 
-    def decode(self, inp: SeqInputs, finals: list[tuple[Tensor, Tensor]]) -> Tensor:
-        """Decoder states ``s [S, B, T+1, H]`` under teacher forcing."""
+    def decode(
+        self, inp: SeqInputs, finals: list[tuple[Tensor, Tensor]], gens: list[torch.Generator] | None = None
+    ) -> Tensor:
+        """Decoder states ``s [S, B, T+1, H]`` under teacher forcing (``gens``: as :meth:`encode`)."""
         x, ids = None, inp.dec_in
         for k in range(self.cfg.layers):
             h0, c0 = finals[k]
             x, _ = self._layer(self.dec, f"{k}", x, ids, h0, c0)
             ids = None
+            if k + 1 < self.cfg.layers:
+                x = self.dropout(x, gens)
         assert x is not None
         return x
 
@@ -221,7 +278,8 @@ class LSTMSeq2Seq(SeedModel):
         return token_mean_nll(out, inp.dec_out, inp.dec_valid)
 
     def losses(self, inputs: SeqInputs, cache: Cache | None = None) -> Tensor:
-        h, finals = self.encode(inputs)
-        s = self.decode(inputs, finals)
+        gens = self.mask_generators(inputs)
+        h, finals = self.encode(inputs, gens)
+        s = self.decode(inputs, finals, gens)
         out, _ = self.head(s, h, self.scores(s, h), inputs, cache)
         return self.token_mean_nll(out, inputs)

@@ -52,7 +52,13 @@ def test_paper_copy_preset_is_the_papers_configuration() -> None:
     )
     cfg = t.train_config(preset="paper", spec="subset:L=40,V=60", uniform=True, device="cpu")
     assert cfg.model == "lstm" and cfg.uniform and cfg.seeds == list(range(20))
-    assert cfg.model_config == {"hidden": 256, "embedding": None, "layers": 1, "bidirectional": False}
+    assert cfg.model_config == {
+        "hidden": 256,
+        "embedding": None,
+        "layers": 1,
+        "bidirectional": False,
+        "dropout": 0.0,
+    }
 
 
 def test_quick_copy_preset_contrasts_a_saddle_with_a_drift() -> None:
