@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ import numpy as np
 from .datafile import open_data_file
 from .distribution import PAD, EmpiricalDistribution
 from .errors import DataFileError, KtiwError
-from .tokenize import BUILTIN, check_tokenizer, tokenize_texts
+from .tokenize import BUILTIN, check_tokenizer, is_arrow, tokenize_texts
 
 UNK = "<unk>"
 KINDS = ("pairs", "labelled")
@@ -152,8 +153,17 @@ class _Vocab:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
 
-    def encode(self, tokens: list[str]) -> np.ndarray:
+    def encode(self, tokens: Any) -> np.ndarray:
+        """Ids of ``tokens``: a list of words, or a pyarrow string array (dictionary-encoded in
+        C, so that Python only sees the distinct words of the batch)."""
         ids = self.ids
+        if is_arrow(tokens):
+            encoded = tokens.dictionary_encode()
+            distinct = encoded.dictionary.to_pylist()
+            known = np.fromiter(
+                (ids.setdefault(w, len(ids)) for w in distinct), dtype=np.int32, count=len(distinct)
+            )
+            return known[encoded.indices.to_numpy(zero_copy_only=False)]
         for word in dict.fromkeys(tokens):  # new words of this batch, in order (C-speed dedup)
             if word not in ids:
                 ids[word] = len(ids)
@@ -190,56 +200,91 @@ def _columns(src: DataSource, fmt: str, kind: str) -> list[str]:
     return [src.input or "input", src.output or "output"]
 
 
-def _texts(values: list[Any]) -> list[Any]:
-    """Column values as texts (``None`` -> ``""``; pre-split token lists kept)."""
+def _texts(values: Any, tokenizer: str, headerless: bool) -> Any:
+    """Column values as texts for :func:`tokenize_texts` (``None`` -> ``""``; pre-split token
+    lists kept).  The headerless TAB reader's pyarrow sides are whitespace-split here for the
+    model tokenisers, which then see the tokens joined by single spaces, as from its Python path."""
+    if is_arrow(values):
+        if not (headerless and tokenizer not in BUILTIN):
+            return values
+        values = [v.split() for v in values.to_pylist()]
     return [v if isinstance(v, str | list) else ("" if v is None else str(v)) for v in values]
+
+
+def _labels(values: Any, headerless: bool, labels: dict[str, int], at: Callable[[int], str]) -> np.ndarray:
+    """Label ids (``labels`` maps each label to its id, by first appearance) of one batch.
+
+    A label must be non-empty (after stripping), and one token in headerless TSV; the checks
+    run once per distinct value, and a failure names the first row holding that value."""
+    if is_arrow(values):
+        encoded = values.dictionary_encode()
+        distinct: list[Any] = [*encoded.dictionary.to_pylist(), None]  # the last stands for null
+        index = encoded.indices.fill_null(len(distinct) - 1).to_numpy(zero_copy_only=False)
+    else:
+        seen: dict[Any, int] = {}
+        keys = [tuple(v) if isinstance(v, list) else v for v in values]
+        index = np.fromiter((seen.setdefault(k, len(seen)) for k in keys), dtype=np.int64, count=len(keys))
+        distinct = list(seen)
+    ids = np.zeros(len(distinct), dtype=np.int32)
+    problems: dict[int, str] = {}
+    for j, value in enumerate(distinct):
+        if isinstance(value, str) and headerless:
+            value = value.split()
+        v = (
+            ""
+            if value is None
+            else (" ".join(value) if isinstance(value, tuple | list) else str(value)).strip()
+        )
+        if not v:
+            problems[j] = "the label is empty"
+        elif headerless and len(v.split()) != 1:
+            problems[j] = f"the label must be one token, got {v!r}"
+        else:
+            ids[j] = labels.setdefault(v, len(labels))
+    if problems:
+        bad = np.flatnonzero(np.isin(index, list(problems)))
+        if bad.size:
+            k = int(bad[0])
+            raise DataFileError(f"{at(k)}: {problems[int(index[k])]}")
+    return ids[index]
 
 
 def read_corpus(src: DataSource, kind: str, batches: Any, where: str, headerless: bool) -> Corpus:
     """Tokenise ``batches`` (``(row numbers, [left values, right values])``) into a :class:`Corpus`.
 
     ``labelled``: left = label (must be non-empty; one token in headerless TSV), right = text.
-    ``pairs``: left = input, right = output.  Rows whose text/side has no tokens are errors."""
+    ``pairs``: left = input, right = output.  Rows whose text/side has no tokens are errors.
+    Values are pyarrow string arrays (tokenised and id-encoded vectorised) or Python lists."""
     tokenizer = src.tokenizer or ("whitespace" if headerless else "words")
     vin, vout = _Vocab(), _Vocab()
     labels: dict[str, int] = {}
     parts: dict[str, list[np.ndarray]] = {"si": [], "sl": [], "ti": [], "tl": []}
 
-    def at(rows: Any, k: int) -> str:
-        return f"{where}:{rows[k]}" if headerless else f"{where}: row {rows[k]}"
-
     for rows, (left, right) in batches:
+
+        def at(k: int, rows: Any = rows) -> str:
+            return f"{where}:{rows[k]}" if headerless else f"{where}: row {rows[k]}"
+
         if kind == "labelled":
-            texts, tl = right, None
-            lab = np.empty(len(left), dtype=np.int32)
-            for k, value in enumerate(left):
-                v = (
-                    ""
-                    if value is None
-                    else (" ".join(value) if isinstance(value, list) else str(value)).strip()
-                )
-                if not v:
-                    raise DataFileError(f"{at(rows, k)}: the label is empty")
-                if headerless and len(v.split()) != 1:
-                    raise DataFileError(f"{at(rows, k)}: the label must be one token, got {v!r}")
-                lab[k] = labels.setdefault(v, len(labels))
+            texts = right
+            lab = _labels(left, headerless, labels, at)
             parts["ti"].append(lab)
-            parts["tl"].append(np.ones(len(left), dtype=np.int64))
+            parts["tl"].append(np.ones(lab.size, dtype=np.int64))
         else:
             texts = left
-            toks, tl = tokenize_texts(_texts(right), tokenizer)
+            toks, tl = tokenize_texts(_texts(right, tokenizer, headerless), tokenizer)
             if (tl == 0).any():
                 side = "output side" if headerless else f"output column {src.output or 'output'!r}"
-                raise DataFileError(f"{at(rows, int(np.argmin(tl)))}: the {side} has no tokens")
+                raise DataFileError(f"{at(int(np.argmin(tl)))}: the {side} has no tokens")
             parts["ti"].append(vout.encode(toks))
             parts["tl"].append(tl)
-        toks, sl = tokenize_texts(_texts(texts), tokenizer)
+        toks, sl = tokenize_texts(_texts(texts, tokenizer, headerless), tokenizer)
         if (sl == 0).any():
             if kind == "labelled":
                 side = "input side" if headerless else f"text column {src.text or 'text'!r}"
             else:
                 side = "input side" if headerless else f"input column {src.input or 'input'!r}"
-            raise DataFileError(f"{at(rows, int(np.argmin(sl)))}: the {side} has no tokens")
+            raise DataFileError(f"{at(int(np.argmin(sl)))}: the {side} has no tokens")
         parts["si"].append(vin.encode(toks))
         parts["sl"].append(sl)
     if not parts["sl"] or sum(a.size for a in parts["sl"]) == 0:
@@ -411,6 +456,7 @@ def load_distribution(source: DataSource | str, default_kind: str = "pairs") -> 
         out_words=corpus.out_words,
         spec=f"{prefix}:{src}",
         method="counting",
+        flat=(corpus.src_ids, corpus.src_off, corpus.tgt_ids, corpus.tgt_off),
     )
     if src.align == "theory":
         from .stages import predicted_alignment

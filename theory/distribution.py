@@ -98,26 +98,59 @@ def count_cooccurrence(
     n_out: int,
     method: str = "counting",
 ) -> Cooccurrence:
-    """Exact ``C`` of the weighted finite distribution given by padded arrays.
-
-    With ``N[e, i] = n_i(x_e)`` and ``M[e, o]`` = count of ``o`` in ``y_e``:
-    ``P = N^T diag(w/L) M / sum_e w_e T_e`` and ``r = N^T (w T / L) / sum_e w_e T_e``.
-    Vectorised and sparse, so a million token pairs take well under a second.
-    """
-    n = src.shape[0]
-    w = np.asarray(weights, dtype=np.float64)
+    """Exact ``C`` of the weighted finite distribution given by padded arrays
+    (:func:`count_cooccurrence_flat` of their unpadded tokens)."""
     src_len = np.asarray(src_len, dtype=np.int64)
     tgt_len = np.asarray(tgt_len, dtype=np.int64)
     smask = np.arange(src.shape[1])[None, :] < src_len[:, None]
     tmask = np.arange(tgt.shape[1])[None, :] < tgt_len[:, None]
-    srow = np.broadcast_to(np.arange(n)[:, None], src.shape)[smask]
-    trow = np.broadcast_to(np.arange(n)[:, None], tgt.shape)[tmask]
+    return count_cooccurrence_flat(
+        src[smask], _offsets(src_len), tgt[tmask], _offsets(tgt_len), weights, n_in, n_out, method
+    )
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    off = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=off[1:])
+    return off
+
+
+def count_cooccurrence_flat(
+    src_ids: np.ndarray,
+    src_off: np.ndarray,
+    tgt_ids: np.ndarray,
+    tgt_off: np.ndarray,
+    weights: np.ndarray,
+    n_in: int,
+    n_out: int,
+    method: str = "counting",
+) -> Cooccurrence:
+    """Exact ``C`` of the weighted finite distribution whose example ``e`` has the input words
+    ``src_ids[src_off[e]:src_off[e+1]]`` and output words ``tgt_ids[tgt_off[e]:tgt_off[e+1]]``.
+
+    With ``N[e, i] = n_i(x_e)`` and ``M[e, o]`` = count of ``o`` in ``y_e``:
+    ``P = N^T diag(w/L) M / sum_e w_e T_e`` and ``r = N^T (w T / L) / sum_e w_e T_e``.
+    Sparse from the start: ``M`` is the CSR array of the flat target arrays as they are, and
+    ``N^T diag(w/L)`` is built as CSR from the flat source arrays (no padding); the one sparse
+    product costs ``sum_e (distinct words of x_e) x (distinct words of y_e)`` multiply-adds.
+    """
+    n = src_off.size - 1
+    w = np.asarray(weights, dtype=np.float64)
+    src_len = np.diff(src_off)
+    tgt_len = np.diff(tgt_off)
     total = float(np.dot(w, tgt_len))
     scale = w / np.maximum(src_len, 1) / total
-    # N^T diag(scale) built directly as CSR (|I| x n): one sparse product, no transposes
-    NtS = sp.csr_array((scale[srow], (src[smask], srow)), shape=(n_in, n))
-    M = sp.csr_array((np.ones(trow.size), (trow, tgt[tmask])), shape=(n, n_out))
+    # 32-bit indices where they fit (scipy keeps the widest index type it is given)
+    index = np.int32 if max(src_ids.size, tgt_ids.size, n, n_in, n_out) < 2**31 else np.int64
+    rows = np.repeat(np.arange(n, dtype=index), src_len)
+    NtS = sp.csr_array((scale[rows], (src_ids.astype(index, copy=False), rows)), shape=(n_in, n))
+    del rows  # duplicates (i, e) are summed above; free the temporaries before the product
+    M = sp.csr_array(
+        (np.ones(tgt_ids.size), tgt_ids.astype(index, copy=False), tgt_off.astype(index)), shape=(n, n_out)
+    )
+    M.sum_duplicates()  # counts m_o(y_e): a row-local sort of T words
     P = sp.csr_array(NtS @ M)
+    del M
     P.sum_duplicates()  # canonical (sorted, no duplicates) in place: lookups need no copy
     r = NtS @ tgt_len.astype(np.float64)
     return Cooccurrence(P, np.asarray(r, dtype=np.float64), method)
@@ -217,7 +250,11 @@ class EmpiricalDistribution(Distribution):
         out_words: list[str] | None = None,
         spec: str = "empirical",
         method: str = "counting",
+        flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
+        """``flat``: the same rows as ``(src ids, src offsets, tgt ids, tgt offsets)`` (see
+        :func:`count_cooccurrence_flat`), when the caller has them: counting then reads them
+        instead of unpadding ``src``/``tgt``."""
         self.src_arr = np.asarray(src, dtype=np.int64)
         self.tgt_arr = np.asarray(tgt, dtype=np.int64)
         n = self.src_arr.shape[0]
@@ -240,6 +277,7 @@ class EmpiricalDistribution(Distribution):
         self._out_words = out_words
         self.spec = spec
         self._method = method
+        self._flat = flat
         self._cooc: Cooccurrence | None = None
 
     @property
@@ -265,6 +303,10 @@ class EmpiricalDistribution(Distribution):
         )
 
     def cooccurrence(self) -> Cooccurrence:
+        if self._cooc is None and self._flat is not None:
+            self._cooc = count_cooccurrence_flat(
+                *self._flat, self.weights, self.n_in, self.n_out, self._method
+            )
         if self._cooc is None:
             self._cooc = count_cooccurrence(
                 self.src_arr,

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .datafile import open_data_file, read_tab_lines
+from .datafile import iter_tab_lines, open_data_file
 from .errors import DataFileError, KtiwError
 
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
@@ -73,6 +73,16 @@ def require_pyarrow(what: str) -> Any:
     return pyarrow
 
 
+def optional_pyarrow() -> Any | None:
+    """pyarrow if it is installed, else ``None`` (for readers that work without it, only slower)."""
+    try:
+        import pyarrow
+        import pyarrow.compute
+    except ImportError:
+        return None
+    return pyarrow
+
+
 def _arrow_error(path: Path, fmt: str, exc: Exception) -> DataFileError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return DataFileError(f"data file {path} is not valid {fmt.upper()} ({first})")
@@ -98,12 +108,13 @@ def iter_columns(
     """Yield ``(row numbers, [values of each column])`` per batch of rows.
 
     Row numbers count data rows from 1 (the header is not a row); for headerless TSV they are
-    line numbers and the two columns are the two sides.  Values are Python objects (``None``
-    for missing).
+    line numbers and the two columns are the two sides
+    (:func:`ktiw.theory.datafile.iter_tab_lines`).  Values are a pyarrow string array per
+    column (nulls for missing values, numbers and booleans printed), or a Python list where
+    pyarrow cannot print the type as text or is not installed (headerless TSV).
     """
     if fmt == "tsv" and not columns:
-        rows = read_tab_lines(path, *sides)
-        yield [r[0] for r in rows], [[r[1] for r in rows], [r[2] for r in rows]]  # already split
+        yield from iter_tab_lines(path, *sides)
         return
     _, compression = split_compression(path)
     if fmt in ("csv", "tsv"):
@@ -179,13 +190,14 @@ def _batches(batches: Any, columns: list[str]) -> Iterator[tuple[Sequence[int], 
         row += batch.num_rows
 
 
-def _as_text(column: Any) -> list[Any]:
-    """Column values as Python ``str`` (numbers and booleans printed), ``None`` for nulls."""
+def _as_text(column: Any) -> Any:
+    """A column as a pyarrow string array (numbers and booleans printed, nulls kept), or as a
+    Python list of ``str(value)`` when its type has no text form in pyarrow (e.g. lists)."""
     import pyarrow as pa
 
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        try:
-            column = column.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return [None if v is None else str(v) for v in column.to_pylist()]
-    return column.to_pylist()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return [None if v is None else str(v) for v in column.to_pylist()]
