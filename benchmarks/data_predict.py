@@ -1,19 +1,22 @@
 """Benchmark: ``ktiw predict --data`` on generated corpora of 1M and 10M tokens.
 
-Writes headerless ``input<TAB>output`` TSV files (and, with ``--formats``, the same rows as
-CSV/JSONL/Parquet) of lines of ``--length`` tokens over ``--vocab`` words, then runs
-``ktiw predict --data FILE`` as a subprocess with an empty corpus cache and prints its wall
-time and peak resident memory (``getrusage`` of the child), beside the command that
-reproduces it.  Words are drawn Zipf-distributed (exponent ``--zipf``, 1.0 like natural
-text; 0 gives uniform words, whose co-occurrence matrix is nearly dense).
+Writes headerless ``input<TAB>output`` TSV files of lines of ``--length`` tokens over
+``--vocab`` words (and, with ``--formats csv parquet jsonl``, the same rows with named columns
+``input``/``output``, read with the ``words`` tokeniser, which gives the same tokens), then
+runs ``ktiw predict --data FILE`` as a subprocess with an empty corpus cache and again with
+the tokenised corpus cached, and prints its wall time and peak resident memory (``wait4``
+of the child alone), beside the command that reproduces it.  Words are drawn
+Zipf-distributed (exponent ``--zipf``, 1.0 like natural text; 0 gives uniform words, whose
+co-occurrence matrix is nearly dense).
 
-Targets (issue 12): 1M tokens in under 3 s and 500 MB, 10M tokens in under 30 s.
-``--reference REV`` also times ``ktiw predict`` of git revision REV (``git archive`` into a
-temporary folder, run through ``PYTHONPATH``) on the smallest corpus in the same run, for a
-ratio on a machine whose speed varies (d11a9da: the reader before issue 12).
+Targets (issue 12): 1M tokens in under 3 s and 500 MB, 10M tokens in under 30 s; each line
+says whether its cold run meets them.  ``--reference REV`` also times ``ktiw predict`` of git
+revision REV (``git archive`` into a temporary folder, run through ``PYTHONPATH``) on the
+smallest corpus in the same run, for a ratio on a machine whose speed varies (d11a9da: the
+reader before issue 12; a818b60: the reader before the streamed headerless TSV).
 
     python benchmarks/data_predict.py [--tokens 1000000 10000000] [--zipf 1.0] [--dir DIR] \
-        [--reference d11a9da]
+        [--formats csv parquet jsonl] [--reference a818b60]
 """
 
 from __future__ import annotations
@@ -44,6 +47,44 @@ def write_corpus(path: Path, tokens: int, length: int, vocab: int, zipf: float, 
             f.write("".join(" ".join(a) + "\t" + " ".join(b) + "\n" for a, b in zip(src, tgt, strict=True)))
 
 
+def write_columns(tsv: Path, path: Path, fmt: str) -> None:
+    """The rows of ``tsv`` with columns ``input``/``output`` as CSV, Parquet or JSON Lines (streamed)."""
+    import json
+
+    import pyarrow as pa
+    from pyarrow import csv, parquet
+
+    read = csv.ReadOptions(column_names=["input", "output"], block_size=16 << 20)
+    parse = csv.ParseOptions(delimiter="\t", quote_char=False)
+    reader = csv.open_csv(tsv, read_options=read, parse_options=parse)
+    if fmt == "jsonl":
+        with path.open("w", encoding="utf-8") as f:
+            for batch in reader:
+                rows = zip(*batch.to_pydict().values(), strict=True)
+                f.write("".join(json.dumps({"input": a, "output": b}) + "\n" for a, b in rows))
+    elif fmt == "parquet":
+        with parquet.ParquetWriter(path, reader.schema) as writer:
+            for batch in reader:
+                writer.write_table(pa.Table.from_batches([batch]))
+    else:
+        with csv.CSVWriter(path, reader.schema) as writer:
+            for batch in reader:
+                writer.write(batch)
+
+
+TARGETS = {1_000_000: (3.0, 500 * 1e6 / 2**20), 10_000_000: (30.0, None)}
+"""tokens -> (seconds, MiB or None) of issue 12 (500 MB = 476.8 MiB)."""
+
+
+def verdict(tokens: int, wall: float, mib: float) -> str:
+    if tokens not in TARGETS:
+        return ""
+    secs, mem = TARGETS[tokens]
+    ok = wall < secs and (mem is None or mib < mem)
+    want = f"< {secs:g} s" + ("" if mem is None else " and < 500 MB")
+    return f"  [target {want}: {'met' if ok else 'MISSED'}]"
+
+
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """``(wall seconds, peak RSS MiB of this child alone (wait4), exit code)``."""
     t = time.perf_counter()
@@ -61,37 +102,55 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=5000)
     ap.add_argument("--zipf", type=float, default=1.0)
     ap.add_argument("--dir", type=Path, default=None, help="where to write the corpora (default: a temp dir)")
+    ap.add_argument("--formats", nargs="*", default=[], choices=["csv", "parquet", "jsonl"])
     ap.add_argument("--reference", default=None, help="git revision to time on the smallest corpus too")
     args = ap.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="ktiw-data-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     ktiw = [str(Path(sys.executable).with_name("ktiw"))]
+    print(f"load average {os.getloadavg()[0]:.2f} at start; python {sys.version.split()[0]}")
     for n in args.tokens:
         path = base / f"pairs-{n}-zipf{args.zipf:g}.tsv"
         if not path.exists():
             write_corpus(path, n, args.length, args.vocab, args.zipf)
-        env = dict(os.environ, KTIW_CACHE_DIR=tempfile.mkdtemp(prefix="ktiw-cache-"), OMP_NUM_THREADS="1")
-        cmd = [*ktiw, "predict", "--data", str(path)]
-        cold = run(cmd, env)
-        warm = run(cmd, env)  # second run: tokenised corpus from the cache
-        print(
-            f"{n:>10,} tokens ({n // args.length} lines x {args.length}, {args.vocab} words, "
-            f"zipf {args.zipf:g}): "
-            f"cold {cold[0]:.2f} s / peak {cold[1]:.0f} MiB, cached {warm[0]:.2f} s / peak {warm[1]:.0f} MiB"
-            f"{'' if cold[2] == 0 and warm[2] == 0 else '  (FAILED)'}"
-        )
-        print(f"    command: KTIW_CACHE_DIR=$(mktemp -d) ktiw predict --data {path}")
+        files: list[tuple[Path, list[str]]] = [(path, [])]
+        tsv_cold = (0.0, 0.0, 0)
+        for fmt in args.formats:
+            other = path.with_suffix(f".{fmt}")
+            if not other.exists():
+                write_columns(path, other, fmt)
+            files.append((other, ["--input-col", "input", "--output-col", "output"]))
+        for file, cols in files:
+            env = dict(os.environ, KTIW_CACHE_DIR=tempfile.mkdtemp(prefix="ktiw-cache-"), OMP_NUM_THREADS="1")
+            cmd = [*ktiw, "predict", "--data", str(file), *cols]
+            cold = run(cmd, env)
+            warm = run(cmd, env)  # second run: tokenised corpus from the cache
+            tsv_cold = cold if file == path else tsv_cold
+            size = file.stat().st_size / 2**20
+            print(
+                f"{n:>10,} tokens ({n // args.length} lines x {args.length}, {args.vocab} words, "
+                f"zipf {args.zipf:g}; {file.suffix[1:]} {size:.0f} MiB): "
+                f"cold {cold[0]:.2f} s / peak {cold[1]:.0f} MiB, "
+                f"cached {warm[0]:.2f} s / peak {warm[1]:.0f} MiB"
+                f"{'' if cold[2] == 0 and warm[2] == 0 else '  (FAILED)'}{verdict(n, cold[0], cold[1])}"
+            )
+            shown = " ".join([str(file), *cols])
+            print(f"    command: KTIW_CACHE_DIR=$(mktemp -d) ktiw predict --data {shown}")
         if args.reference and n == min(args.tokens):
             ref = reference_tree(args.reference)
             code = "from ktiw.cli.app import main; main()"
+            fresh = tempfile.mkdtemp(prefix="ktiw-cache-")
             old = run(
-                [sys.executable, "-c", code, "predict", "--data", str(path)], dict(env, PYTHONPATH=str(ref))
+                [sys.executable, "-c", code, "predict", "--data", str(path)],
+                dict(os.environ, KTIW_CACHE_DIR=fresh, OMP_NUM_THREADS="1", PYTHONPATH=str(ref)),
             )
             print(
                 f"    reference {args.reference} (same run): {old[0]:.2f} s / peak {old[1]:.0f} MiB "
-                f"-> this tree is {old[0] / cold[0]:.1f}x faster cold, {old[1] / cold[1]:.1f}x less memory"
+                f"-> this tree (TSV, cold) is {old[0] / tsv_cold[0]:.1f}x faster, "
+                f"{old[1] / tsv_cold[1]:.1f}x less memory"
                 f"{'' if old[2] == 0 else '  (reference FAILED)'}"
             )
+    print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 
 def reference_tree(rev: str) -> Path:

@@ -1,11 +1,16 @@
-"""User-supplied pairs: one per line, ``input tokens<TAB>output tokens``.
+"""User-supplied pairs: one per line, ``input tokens<TAB>output tokens``; and the one opening
+point of every data file (:func:`open_data_file`: regular files only, one size cap).
 
 Tokens are separated by whitespace; blank lines and lines starting with ``#`` are
 skipped.  The file defines the uniform distribution over its lines, so its
 co-occurrence matrix is exact (counted).  Input and output vocabularies are kept
 separate and sorted, so word ids do not depend on line order.
-"""
 
+The file is read in blocks of whole lines (:func:`iter_text_blocks`), never whole; with
+pyarrow (extra ``[data]``) each block is cut into lines and sides by its vectorised string
+kernels, without it (or where a block holds whitespace other than space, TAB, LF and CR LF)
+by the Python definition above, with the same result.
+"""
 from __future__ import annotations
 
 import os
@@ -37,6 +42,7 @@ def open_data_file(path: Path) -> BinaryIO:
     :mod:`ktiw.theory.tabular`, the file hash of the corpus cache): only a regular file is
     opened (a FIFO, device or directory is refused without blocking), of at most
     :func:`max_data_bytes` bytes."""
+    limit = max_data_bytes()
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
@@ -51,7 +57,7 @@ def open_data_file(path: Path) -> BinaryIO:
         f.close()
         what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a pipe, device or socket)"
         raise DataFileError(f"data file {path} is {what}")
-    limit, size = max_data_bytes(), os.fstat(f.fileno()).st_size
+    size = os.fstat(f.fileno()).st_size
     if size > limit:
         f.close()
         raise DataFileError(
@@ -64,9 +70,10 @@ def open_data_file(path: Path) -> BinaryIO:
 MAX_DATA_BYTES = 2**30
 """Largest data file opened, in bytes on disk, in any format (override with
 ``$KTIW_MAX_DATA_BYTES``): a bigger one is refused by :func:`open_data_file` before a byte is
-read.  Every reader streams, so memory grows with the tokens kept (about 4 bytes per token
-plus the co-occurrence counts), not with the file: the cap is a guard against pointing
-``--data`` at the wrong multi-gigabyte file, not a memory budget."""
+read.  Every reader streams, so memory grows with the tokens kept (the tokenised corpus,
+its padded rows and the co-occurrence counts; ``benchmarks/data_predict.py`` measures it),
+not with the file's bytes: the cap guards against pointing ``--data`` at the wrong
+multi-gigabyte file rather than budgeting memory."""
 
 TAB_BLOCK_BYTES = 4 << 20
 """Bytes per block of the headerless TAB reader (each block is cut after its last newline)."""
