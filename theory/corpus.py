@@ -289,8 +289,9 @@ def read_corpus(src: DataSource, kind: str, batches: Any, where: str, headerless
         parts["sl"].append(sl)
     if not parts["sl"] or sum(a.size for a in parts["sl"]) == 0:
         raise DataFileError(f"{where} has no rows")
-    src_flat, src_lens = _truncate(np.concatenate(parts["si"]), np.concatenate(parts["sl"]), src.max_len)
-    tgt_flat, tgt_lens = np.concatenate(parts["ti"]), np.concatenate(parts["tl"])
+    flat = {key: np.concatenate(parts.pop(key)) for key in ("si", "sl", "ti", "tl")}  # batches freed
+    src_flat, src_lens = _truncate(flat.pop("si"), flat.pop("sl"), src.max_len)
+    tgt_flat, tgt_lens = flat.pop("ti"), flat.pop("tl")
     if kind == "pairs":
         tgt_flat, tgt_lens = _truncate(tgt_flat, tgt_lens, src.max_len)
     src_ids, in_words = vin.finish(src_flat, src.max_vocab)

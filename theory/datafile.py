@@ -11,6 +11,7 @@ pyarrow (extra ``[data]``) each block is cut into lines and sides by its vectori
 kernels, without it (or where a block holds whitespace other than space, TAB, LF and CR LF)
 by the Python definition above, with the same result.
 """
+
 from __future__ import annotations
 
 import os
