@@ -277,6 +277,17 @@ def test_classification_end_to_end_tiny(tmp_path) -> None:  # type: ignore[no-un
         "A(alpha,beta)",
     ]
     assert doc["measurement"]["regime"] == "drift"  # from theory.predict, not a rule of its own
+    # xi against each seed's final attention: A(alpha_k, final) reaches 1 at the last checkpoint,
+    # so every agreement gets an xi, one of the checkpoints' mean accuracies; xi* the best of them
+    from ktiw.empirics.rundir import read_curves
+
+    (normal,) = [p for p in (tmp_path / "cl" / "runs").iterdir() if not p.name.endswith("-uniform")]
+    curves = read_curves(normal / "curves.csv")
+    acc = [float(np.mean(curves["token_acc"][curves["step"] == k])) for k in np.unique(curves["step"])]
+    xi = doc["measurement"]["xi"]
+    assert set(xi) == {a["pair"] for a in doc["measurement"]["agreements"]}
+    assert all(any(v == pytest.approx(a) for a in acc) for v in xi.values())
+    assert doc["measurement"]["xi_star"] == pytest.approx(max(acc))
 
 
 def test_bad_experiment_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
