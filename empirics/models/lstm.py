@@ -30,8 +30,9 @@ every probe run it in eval mode, where the model is the ``p = 0`` one.  Each see
 masks from a CPU generator keyed by a hash of that seed's own training batch (the trainer
 draws every seed's batches from the seed's own stream), so a seed's masks are reproducible,
 differ from the other seeds' (whose batches differ), and do not depend on which other seeds
-train beside it or on a resume (the seed's batch stream is restored with it).  Initialisation is PyTorch's default for each piece:
-embedding ``N(0, 1)``, LSTM and linear weights/biases ``U(+-1/sqrt(fan_in))``.
+train beside it or on a resume (the seed's batch stream is restored with it).
+Initialisation is PyTorch's default for each piece: embedding ``N(0, 1)``, LSTM and linear
+weights/biases ``U(+-1/sqrt(fan_in))``.
 
 Probes (computed by :mod:`ktiw.empirics.probes` from the model's hook points), on the scored
 tokens ``t < T`` (not EOS) and word positions ``l < L`` (not EOS): ``alpha[t, l]``;
