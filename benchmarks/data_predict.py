@@ -10,19 +10,21 @@ Zipf-distributed (exponent ``--zipf``, 1.0 like natural text; 0 gives uniform wo
 co-occurrence matrix is nearly dense).
 
 Targets (issue 12): 1M tokens in under 3 s and 500 MB, 10M tokens in under 30 s; each line
-says whether its cold run meets them.  ``--reference REV`` also times ``ktiw predict`` of git
-revision REV (``git archive`` into a temporary folder, run through ``PYTHONPATH``) on the
-smallest corpus in the same run, for a ratio on a machine whose speed varies (d11a9da: the
-reader before issue 12; a818b60: the reader before the streamed headerless TSV).
+says whether its cold run meets them.  ``--repeat N`` prints medians of N runs.
+``--reference REV`` also times ``ktiw predict`` of git revision REV (``git archive`` into a
+temporary folder, run through ``PYTHONPATH``) on the TSV corpora, alternating with this tree's
+runs, for a ratio on a machine whose speed varies (d11a9da: the reader before issue 12;
+a818b60: the reader before the streamed headerless TSV).
 
     python benchmarks/data_predict.py [--tokens 1000000 10000000] [--zipf 1.0] [--dir DIR] \
-        [--formats csv parquet jsonl] [--reference a818b60]
+        [--formats csv parquet jsonl] [--repeat 3] [--reference a818b60]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,6 +97,22 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     return wall, usage.ru_maxrss / 1024, child.returncode
 
 
+def cold_and_cached(cmd: list[str], extra: dict[str, str]) -> list[tuple[float, float, int]]:
+    """One run with an empty corpus cache, then one served from the cache it filled."""
+    env = dict(os.environ, KTIW_CACHE_DIR=tempfile.mkdtemp(prefix="ktiw-cache-"), OMP_NUM_THREADS="1")
+    env.update(extra)
+    return [run(cmd, env), run(cmd, env)]
+
+
+def median(runs: list[tuple[float, float, int]]) -> tuple[float, float, bool]:
+    """Median wall time and median peak over repeats, and whether every run succeeded."""
+    return (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+        all(r[2] == 0 for r in runs),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -103,53 +121,55 @@ def main() -> None:
     ap.add_argument("--zipf", type=float, default=1.0)
     ap.add_argument("--dir", type=Path, default=None, help="where to write the corpora (default: a temp dir)")
     ap.add_argument("--formats", nargs="*", default=[], choices=["csv", "parquet", "jsonl"])
-    ap.add_argument("--reference", default=None, help="git revision to time on the smallest corpus too")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per figure (medians are printed)")
+    ap.add_argument("--reference", default=None, help="git revision to time on the TSV corpora too")
     args = ap.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="ktiw-data-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     ktiw = [str(Path(sys.executable).with_name("ktiw"))]
-    print(f"load average {os.getloadavg()[0]:.2f} at start; python {sys.version.split()[0]}")
+    ref = reference_tree(args.reference) if args.reference else None
+    print(
+        f"load average {os.getloadavg()[0]:.2f} at start; python {sys.version.split()[0]}; "
+        f"medians of {args.repeat} run(s)"
+    )
     for n in args.tokens:
         path = base / f"pairs-{n}-zipf{args.zipf:g}.tsv"
         if not path.exists():
             write_corpus(path, n, args.length, args.vocab, args.zipf)
         files: list[tuple[Path, list[str]]] = [(path, [])]
-        tsv_cold = (0.0, 0.0, 0)
         for fmt in args.formats:
             other = path.with_suffix(f".{fmt}")
             if not other.exists():
                 write_columns(path, other, fmt)
             files.append((other, ["--input-col", "input", "--output-col", "output"]))
         for file, cols in files:
-            env = dict(os.environ, KTIW_CACHE_DIR=tempfile.mkdtemp(prefix="ktiw-cache-"), OMP_NUM_THREADS="1")
             cmd = [*ktiw, "predict", "--data", str(file), *cols]
-            cold = run(cmd, env)
-            warm = run(cmd, env)  # second run: tokenised corpus from the cache
-            tsv_cold = cold if file == path else tsv_cold
+            runs, old = [], []
+            for _ in range(args.repeat):  # this tree and the reference alternate: same load for both
+                runs.append(cold_and_cached(cmd, {}))
+                if ref is not None and not cols:
+                    code = "from ktiw.cli.app import main; main()"
+                    old_cmd = [sys.executable, "-c", code, "predict", "--data", str(file)]
+                    old.append(cold_and_cached(old_cmd, {"PYTHONPATH": str(ref)})[0])
+            cold, warm = median([r[0] for r in runs]), median([r[1] for r in runs])
             size = file.stat().st_size / 2**20
             print(
                 f"{n:>10,} tokens ({n // args.length} lines x {args.length}, {args.vocab} words, "
                 f"zipf {args.zipf:g}; {file.suffix[1:]} {size:.0f} MiB): "
                 f"cold {cold[0]:.2f} s / peak {cold[1]:.0f} MiB, "
                 f"cached {warm[0]:.2f} s / peak {warm[1]:.0f} MiB"
-                f"{'' if cold[2] == 0 and warm[2] == 0 else '  (FAILED)'}{verdict(n, cold[0], cold[1])}"
+                f"{'' if cold[2] and warm[2] else '  (FAILED)'}{verdict(n, cold[0], cold[1])}"
             )
             shown = " ".join([str(file), *cols])
             print(f"    command: KTIW_CACHE_DIR=$(mktemp -d) ktiw predict --data {shown}")
-        if args.reference and n == min(args.tokens):
-            ref = reference_tree(args.reference)
-            code = "from ktiw.cli.app import main; main()"
-            fresh = tempfile.mkdtemp(prefix="ktiw-cache-")
-            old = run(
-                [sys.executable, "-c", code, "predict", "--data", str(path)],
-                dict(os.environ, KTIW_CACHE_DIR=fresh, OMP_NUM_THREADS="1", PYTHONPATH=str(ref)),
-            )
-            print(
-                f"    reference {args.reference} (same run): {old[0]:.2f} s / peak {old[1]:.0f} MiB "
-                f"-> this tree (TSV, cold) is {old[0] / tsv_cold[0]:.1f}x faster, "
-                f"{old[1] / tsv_cold[1]:.1f}x less memory"
-                f"{'' if old[2] == 0 else '  (reference FAILED)'}"
-            )
+            if old:
+                was = median(old)
+                print(
+                    f"    reference {args.reference} (same run, cold): "
+                    f"{was[0]:.2f} s / peak {was[1]:.0f} MiB "
+                    f"-> this tree is {was[0] / cold[0]:.1f}x faster, {was[1] / cold[1]:.1f}x less memory"
+                    f"{'' if was[2] else '  (reference FAILED)'}"
+                )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 
