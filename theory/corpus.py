@@ -41,6 +41,7 @@ import numpy as np
 from .datafile import open_data_file
 from .distribution import PAD, EmpiricalDistribution
 from .errors import DataFileError, KtiwError
+from .limits import check_memory
 from .tokenize import BUILTIN, check_tokenizer, is_arrow, tokenize_texts
 
 UNK = "<unk>"
@@ -169,10 +170,13 @@ class _Vocab:
                 ids[word] = len(ids)
         return np.fromiter(map(ids.__getitem__, tokens), dtype=np.int32, count=len(tokens))
 
-    def finish(self, flat: np.ndarray, max_vocab: int | None) -> tuple[np.ndarray, list[str]]:
-        """Sorted-spelling ids (with the ``max_vocab`` cap) for ``flat``, and the word list."""
+    def finish(self, parts: list[np.ndarray], max_vocab: int | None) -> tuple[np.ndarray, list[str]]:
+        """Sorted-spelling ids (with the ``max_vocab`` cap) of the batches ``parts`` joined into
+        one array (``parts`` is emptied as they are copied), and the word list."""
         words = np.array(list(self.ids), dtype=object)
-        counts = np.bincount(flat, minlength=len(words))
+        counts = np.zeros(len(words), dtype=np.int64)
+        for part in parts:
+            counts += np.bincount(part, minlength=len(words))
         keep = counts > 0  # words cut off by max_len alone are not in the corpus
         if max_vocab is not None and keep.sum() > max_vocab:
             order = sorted(np.flatnonzero(keep), key=lambda i: (-counts[i], words[i]))
@@ -183,7 +187,20 @@ class _Vocab:
         new_id = {w: i for i, w in enumerate(kept)}
         unk = new_id.get(UNK, -1)
         remap = np.array([new_id[w] if k else unk for w, k in zip(words, keep, strict=True)], dtype=np.int32)
-        return (remap[flat] if flat.size else flat), kept
+        return _join(parts, remap), kept
+
+
+def _join(parts: list[np.ndarray], remap: np.ndarray | None = None) -> np.ndarray:
+    """``concatenate([remap[p] for p in parts])``, emptying ``parts`` as it goes, so that a
+    corpus's ids are held about once, not twice or three times, while they are joined."""
+    out = np.empty(sum(p.size for p in parts), dtype=np.int32 if remap is not None else parts[0].dtype)
+    start = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        out[start : start + part.size] = part if remap is None else remap[part]
+        start += part.size
+    return out
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -276,7 +293,8 @@ def read_corpus(src: DataSource, kind: str, batches: Any, where: str, headerless
             if (tl == 0).any():
                 side = "output side" if headerless else f"output column {src.output or 'output'!r}"
                 raise DataFileError(f"{at(int(np.argmin(tl)))}: the {side} has no tokens")
-            parts["ti"].append(vout.encode(toks))
+            ids, tl = _truncate(vout.encode(toks), tl, src.max_len)
+            parts["ti"].append(ids)
             parts["tl"].append(tl)
         toks, sl = tokenize_texts(_texts(texts, tokenizer, headerless), tokenizer)
         if (sl == 0).any():
@@ -285,16 +303,13 @@ def read_corpus(src: DataSource, kind: str, batches: Any, where: str, headerless
             else:
                 side = "input side" if headerless else f"input column {src.input or 'input'!r}"
             raise DataFileError(f"{at(int(np.argmin(sl)))}: the {side} has no tokens")
-        parts["si"].append(vin.encode(toks))
+        ids, sl = _truncate(vin.encode(toks), sl, src.max_len)
+        parts["si"].append(ids)
         parts["sl"].append(sl)
     if not parts["sl"] or sum(a.size for a in parts["sl"]) == 0:
         raise DataFileError(f"{where} has no rows")
-    flat = {key: np.concatenate(parts.pop(key)) for key in ("si", "sl", "ti", "tl")}  # batches freed
-    src_flat, src_lens = _truncate(flat.pop("si"), flat.pop("sl"), src.max_len)
-    tgt_flat, tgt_lens = flat.pop("ti"), flat.pop("tl")
-    if kind == "pairs":
-        tgt_flat, tgt_lens = _truncate(tgt_flat, tgt_lens, src.max_len)
-    src_ids, in_words = vin.finish(src_flat, src.max_vocab)
+    src_ids, in_words = vin.finish(parts["si"], src.max_vocab)
+    src_lens, tgt_lens = _join(parts["sl"]), _join(parts["tl"])
     if kind == "labelled":
         names = list(labels)
         if len(names) != 2:
@@ -305,10 +320,9 @@ def read_corpus(src: DataSource, kind: str, batches: Any, where: str, headerless
                 f"found {len(names)}: {shown}{more}"
             )
         out_words = sorted(names)
-        remap = np.array([out_words.index(n) for n in names], dtype=np.int32)
-        tgt_ids = remap[tgt_flat]
+        tgt_ids = _join(parts["ti"], np.array([out_words.index(n) for n in names], dtype=np.int32))
     else:
-        tgt_ids, out_words = vout.finish(tgt_flat, src.max_vocab)
+        tgt_ids, out_words = vout.finish(parts["ti"], src.max_vocab)
     return Corpus(src_ids, _offsets(src_lens), tgt_ids, _offsets(tgt_lens), in_words, out_words)
 
 
@@ -443,6 +457,12 @@ def load_distribution(source: DataSource | str, default_kind: str = "pairs") -> 
     src = source if isinstance(source, DataSource) else DataSource.parse(source)
     kind = src.kind(datasets.default_kind(src.location) or default_kind)
     corpus, _ = load_corpus(src, kind)
+    longest = int(np.diff(corpus.src_off).max()) + int(np.diff(corpus.tgt_off).max())
+    check_memory(
+        f"the {corpus.n_rows} rows of {src.location} padded to the longest ({longest} tokens per row)",
+        8 * corpus.n_rows * longest,
+        "shorten the longest rows with --max-len",
+    )
     src_arr, src_len = padded(corpus.src_ids, corpus.src_off)
     tgt_arr, tgt_len = padded(corpus.tgt_ids, corpus.tgt_off)
     prefix = "labelled" if kind == "labelled" else "file"

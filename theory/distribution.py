@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .limits import check_memory
+
 PAD = -1
 """Padding value in :class:`Batch` arrays (only data files have ragged lengths)."""
 
@@ -140,6 +142,15 @@ def count_cooccurrence_flat(
     tgt_len = np.diff(tgt_off)
     total = float(np.dot(w, tgt_len))
     scale = w / np.maximum(src_len, 1) / total
+    # P has at most min(|I| |O|, sum_e L_e T_e) entries (12 bytes each, twice while scipy
+    # builds it); the sparse inputs take about 32 bytes per token
+    entries = min(float(n_in) * float(n_out), float(np.dot(src_len, tgt_len)))
+    check_memory(
+        f"counting the co-occurrence of {n} examples ({src_ids.size + tgt_ids.size} tokens, "
+        f"{n_in} x {n_out} words)",
+        24 * entries + 32 * (src_ids.size + tgt_ids.size),
+        "cap the vocabulary with --max-vocab or use fewer rows",
+    )
     # 32-bit indices where they fit (scipy keeps the widest index type it is given)
     index = np.int32 if max(src_ids.size, tgt_ids.size, n, n_in, n_out) < 2**31 else np.int64
     rows = np.repeat(np.arange(n, dtype=index), src_len)

@@ -18,7 +18,7 @@ import pytest
 
 from ktiw.theory import datafile, tabular
 from ktiw.theory.corpus import UNK, load_distribution
-from ktiw.theory.errors import DataFileError
+from ktiw.theory.errors import DataFileError, KtiwError
 from ktiw.theory.tokenize import ODD_SPACE, ODD_SPACE_RE, tokenize_texts
 
 pa = pytest.importorskip("pyarrow")
@@ -183,3 +183,20 @@ def test_one_size_cap_for_every_format(tmp_path: Path, monkeypatch: pytest.Monke
         DataFileError, match=r"has 213 bytes, more than the limit 100 \(KTIW_MAX_DATA_BYTES\)"
     ):
         load_distribution(f"{f}?input=input&output=output" if name != "d.tsv" else str(f))
+
+
+def test_memory_is_estimated_before_padding_and_before_counting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "d.tsv"
+    f.write_text("a b\tx\nc\ty\nd\tz\n")  # 3 rows, longest 2 + 1 tokens; 4 input, 3 output tokens
+    monkeypatch.setenv("KTIW_MAX_MEMORY", "64")
+    with pytest.raises(KtiwError, match=r"padded to the longest \(3 tokens per row\) needs about 72 B"):
+        load_distribution(str(f))  # 8 bytes x 3 rows x 3
+    monkeypatch.setenv("KTIW_MAX_MEMORY", "100")
+    dist = load_distribution(str(f))
+    # entries <= min(|I| |O| = 12, sum_e L_e T_e = 4): 24 x 4 + 32 x 7 tokens = 320 bytes
+    with pytest.raises(
+        KtiwError, match=r"co-occurrence of 3 examples \(7 tokens, 4 x 3 words\) needs about 320 B"
+    ):
+        dist.cooccurrence()
