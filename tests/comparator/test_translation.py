@@ -3,6 +3,7 @@ made here, and the copying checks run against it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,5 +51,9 @@ def test_translation_experiment_runs_the_copy_checks_on_the_predicted_alignment(
     names = {v.name for v in r.verdicts}
     assert {"ktiw-under-uniform", "agreement-table"} <= names
     assert all(v.subject.endswith("align=theory") for v in r.verdicts if v.name == "agreement-table")
+    # the authors' translation LSTM: 2 layers with dropout 0.5 between them, for both runs
+    for run in (tmp_path / "t" / "runs").iterdir():
+        model = json.loads((run / "config.json").read_text())["model_config"]
+        assert (model["layers"], model["dropout"]) == (2, 0.5)
     with pytest.raises(KtiwError, match="takes one --data PARALLEL"):
         verify("translation", specs=["subset:L=3,V=5"], out_dir=tmp_path / "u", progress=False)
