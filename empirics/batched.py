@@ -13,7 +13,8 @@ order, which may change with ``S``; the tests bound the difference in float64).
 
   The input projection for all time steps is one batched matmul (or, for a layer fed by an
   embedding, :func:`embedding_gates`: a GEMM over the vocabulary); the recurrence is
-  :class:`LSTMRecurrence`, a loop of ``baddbmm`` calls with a hand-written backward.
+  :class:`LSTMRecurrence`, a loop of ``bmm`` calls and pointwise steps that write into
+  preallocated buffers, with a hand-written backward.
 * :func:`embed`: per-seed embedding lookup.
 * :class:`SeedAdam`: Adam (PyTorch's defaults and formula) with a per-seed step counter
   and a per-seed ``active`` mask: a frozen seed (diverged, or stopped early) keeps its
@@ -120,11 +121,62 @@ def _cell_backward(dh: Tensor, dc: Tensor, acts: Tensor, c: Tensor, c_prev: Tens
     return d_gates, dc * f
 
 
+def _step(x: Tensor, t: Tensor) -> Tensor:
+    """``x[:, :, t]`` for a one-element index tensor ``t`` (a tensor, not an int, so the
+    compiled step functions see the same arguments at every step and compile once)."""
+    return x.index_select(2, t).squeeze(2)
+
+
+def _step_indices(L: int, device: torch.device) -> list[Tensor]:
+    """``[tensor([0]), ..., tensor([L - 1])]``: separate tensors (storage offset 0 each), so
+    ``torch.compile`` sees no changing offsets either."""
+    return [torch.tensor([t], device=device) for t in range(L)]
+
+
+def _cell_forward_into(
+    rec: Tensor, gates_x: Tensor, t: Tensor, c: Tensor, acts: Tensor, cs: Tensor, out: Tensor
+) -> None:
+    """Forward step ``t`` into preallocated buffers: gates ``= gates_x[:, :, t] + rec`` (input
+    part plus ``h_{t-1} W_hh^T``), then :func:`_cell_forward`; ``c`` holds ``c_{t-1}`` and
+    is overwritten with ``c_t``, which also goes to ``cs[:, :, t + 1]``; the activated gates
+    go to ``acts[:, :, t]`` and ``h_t`` to ``out[:, :, t]``.
+
+    No two arguments may share memory (``torch.compile`` mishandles the in-place update of an
+    argument that aliases another one)."""
+    a, c_new, h = _cell_forward(_step(gates_x, t) + rec, c)
+    acts.index_copy_(2, t, a.unsqueeze(2))
+    c.copy_(c_new)
+    cs.index_copy_(2, t + 1, c_new.unsqueeze(2))
+    out.index_copy_(2, t, h.unsqueeze(2))
+
+
+def _cell_backward_into(
+    dh_rec: Tensor,
+    d_hs: Tensor | None,
+    dc: Tensor,
+    d_cs: Tensor | None,
+    t: Tensor,
+    acts: Tensor,
+    cs: Tensor,
+    d_gates: Tensor,
+) -> None:
+    """Backward step ``t`` into preallocated buffers: ``d h_t = dh_rec + d_hs[:, :, t]``
+    (through step ``t + 1``'s gates, plus the output's gradient), ``d c_t = dc +
+    d_cs[:, :, t]``, then :func:`_cell_backward` with ``c_t = cs[:, :, t + 1]``,
+    ``c_{t-1} = cs[:, :, t]``; ``d gates`` goes to ``d_gates[:, :, t]`` and ``d c_{t-1}``
+    over ``dc``."""
+    dh = dh_rec if d_hs is None else dh_rec + _step(d_hs, t)
+    dc_t = dc if d_cs is None else dc + _step(d_cs, t)
+    dg, dc_prev = _cell_backward(dh, dc_t, _step(acts, t), _step(cs, t + 1), _step(cs, t))
+    d_gates.index_copy_(2, t, dg.unsqueeze(2))
+    dc.copy_(dc_prev)
+
+
 class _Cells:
-    """The two pointwise cell functions, eager or fused by ``torch.compile`` (see :func:`fuse_cells`)."""
+    """The two pointwise step functions, eager or fused by ``torch.compile`` (see :func:`fuse_cells`)."""
 
     def __init__(self) -> None:
-        self.forward, self.backward = _cell_forward, _cell_backward
+        self.forward, self.backward = _cell_forward_into, _cell_backward_into
         self.fused = False
 
     def set(self, fused: bool) -> bool:
@@ -134,13 +186,16 @@ class _Cells:
             self.__init__()  # type: ignore[misc]
             return False
         try:
-            fwd = torch.compile(_cell_forward, dynamic=True)
-            bwd = torch.compile(_cell_backward, dynamic=True)
+            fwd = torch.compile(_cell_forward_into, dynamic=True)
+            bwd = torch.compile(_cell_backward_into, dynamic=True)
             with torch.no_grad():  # the cells always run without autograd (inside LSTMRecurrence)
-                probe = torch.zeros(2, 2, 4)
-                fwd(probe, probe[..., :1].contiguous())
-                one = probe[..., :1].contiguous()
-                bwd(one, one, probe, one, one)
+                # sizes >= 2 everywhere: torch.compile specialises sizes 0 and 1
+                S, B, L, H = 2, 3, 4, 5
+                x, h, one = torch.zeros(S, B, L, 4 * H), torch.zeros(S, B, L, H), torch.zeros(S, B, H)
+                t, c = torch.tensor([2]), torch.zeros(S, B, L + 1, H)
+                fwd(one.repeat(1, 1, 4), x, t, one.clone(), x.clone(), c, h)
+                bwd(one, h, one.clone(), h.clone(), t, x, c, x.clone())
+                bwd(one, h, one.clone(), None, t, x, c, x.clone())
         except Exception as err:  # no C++ compiler, unsupported platform, ...
             warnings.warn(f"torch.compile unavailable, LSTM cells stay unfused: {err}", stacklevel=2)
             return False
@@ -152,73 +207,73 @@ _CELLS = _Cells()
 
 
 def fuse_cells(enabled: bool) -> bool:
-    """Use ``torch.compile``-fused pointwise LSTM cells (one kernel per step instead of ~10
-    forward and ~25 backward elementwise kernels) in :class:`LSTMRecurrence`.  Compiles once
-    per process (dynamic shapes, so any number of seeds or batch size reuses the kernels);
-    returns whether fused cells are in use (``False`` where ``torch.compile`` fails).  The
-    fused and eager cells compute the same formulas; their results may differ in the last
-    bits, so a run uses one or the other throughout (the trainer records which)."""
+    """Use ``torch.compile``-fused pointwise LSTM steps (one kernel per step, writing straight
+    into the recurrence's buffers, instead of ~10 forward and ~25 backward elementwise
+    kernels and their copies) in :class:`LSTMRecurrence`.  Compiles once per process (dynamic
+    shapes, so any number of seeds or batch size reuses the kernels); returns whether fused
+    cells are in use (``False`` where ``torch.compile`` fails).  The fused and eager cells
+    compute the same formulas; their results may differ in the last bits, so a run uses one
+    or the other throughout (the trainer records which)."""
     return _CELLS.set(enabled)
 
 
 class LSTMRecurrence(torch.autograd.Function):
     """The LSTM recurrence given the input gates, with a hand-written backward pass.
 
-    Forward, per step ``t`` (one ``baddbmm`` and the pointwise cell :func:`_cell_forward`)::
+    Forward, per step ``t`` (one ``bmm`` and the pointwise step :func:`_cell_forward_into`)::
 
         [i, f, g, o] = act(gates_x[t] + h_{t-1} W_hh^T),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)
 
-    Backward, per step, the recurrent product ``d h_{t-1} = d gates_t W_hh`` (one ``baddbmm``
-    that also adds the output's gradient) and :func:`_cell_backward`; the weight gradient
-    ``d W_hh = sum_t d gates_t^T h_{t-1}`` is one GEMM over all steps afterwards, and
-    ``d gates_x = d gates``.  Returns ``(h [S, B, L, H], c [S, B, L, H])``.
+    Backward, per step, :func:`_cell_backward_into` and the recurrent product
+    ``d h_{t-1} = d gates_t W_hh`` (one ``bmm``; the output's gradient ``d out[t-1]`` is added
+    inside the next step's cell); the weight gradient ``d W_hh = sum_t d gates_t^T h_{t-1}``
+    is one GEMM over all steps afterwards, and ``d gates_x = d gates``.
+
+    Every per-step result is written into a buffer allocated once per call (no per-step
+    tensors, no stacking), batch-major ``[S, B, L, .]`` like ``gates_x`` (the GEMMs read the
+    strided step slices as they are, and ``d gates_x`` is contiguous); ``c`` is kept as
+    ``[S, B, L+1, H]`` with ``c0`` at position 0.  Returns ``(h [S, B, L, H], c [S, B, L, H])``.
     """
 
     @staticmethod
     def forward(ctx, gates_x: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         """The recurrence over all ``L`` steps (see the class docstring)."""
-        L = gates_x.shape[2]
+        S, B, L, G = gates_x.shape
+        H = G // 4
         w_t = w_hh.transpose(1, 2)
         cell = _CELLS.forward
-        acts, hs, cs = [], [], []
-        h, c = h0, c0.detach().contiguous()
+        out = gates_x.new_empty(S, B, L, H)  # h_t at t
+        cs = gates_x.new_empty(S, B, L + 1, H)  # c_{t-1} at t
+        acts = gates_x.new_empty(S, B, L, G)
+        rec = gates_x.new_empty(S, B, G)  # h_{t-1} W_hh^T
+        c = c0.detach().clone()  # c_{t-1}, updated in place
+        cs[:, :, 0] = c0
+        index = _step_indices(L, gates_x.device)
         for t in range(L):
-            a, c, h = cell(torch.baddbmm(gates_x[:, :, t], h, w_t), c)
-            acts.append(a)
-            hs.append(h)
-            cs.append(c)
-        out = torch.stack(hs, dim=2)
-        # per-step tensors are kept as they are (fresh, contiguous): the fused cells then see
-        # the same memory layout at every step and compile once
-        ctx.save_for_backward(w_hh, h0, c0, out)
+            torch.bmm(h0 if t == 0 else out[:, :, t - 1], w_t, out=rec)
+            cell(rec, gates_x, index[t], c, acts, cs, out)
+        ctx.save_for_backward(w_hh, h0, out)
         ctx.acts, ctx.cs = acts, cs
-        return out, torch.stack(cs, dim=2)
+        return out, cs[:, :, 1:]
 
     @staticmethod
     def backward(ctx, d_hs: Tensor | None, d_cs: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # type: ignore[override]
         """Gradients of ``gates_x``, ``w_hh``, ``h0``, ``c0`` (see the class docstring)."""
-        w_hh, h0, c0, out = ctx.saved_tensors
+        w_hh, h0, out = ctx.saved_tensors
         acts, cs = ctx.acts, ctx.cs
-        L = len(acts)
-        S, B, G = acts[0].shape
+        S, B, L, G = acts.shape
         H = G // 4
         cell = _CELLS.backward
-        d_gates: list[Tensor] = []
-        dh = h0.new_zeros(S, B, H) if d_hs is None else d_hs[:, :, L - 1].contiguous()
-        dc = c0.new_zeros(S, B, H)
+        d_gates = acts.new_empty(S, B, L, G)
+        dh = acts.new_zeros(S, B, H)  # d h_t through step t + 1's gates
+        dc = acts.new_zeros(S, B, H)
+        index = _step_indices(L, acts.device)
         for t in range(L - 1, -1, -1):
-            if d_cs is not None:
-                dc = dc + d_cs[:, :, t]
-            dg, dc = cell(dh, dc, acts[t], cs[t], cs[t - 1] if t > 0 else c0.detach().contiguous())
-            d_gates.append(dg)
-            if t > 0 and d_hs is not None:
-                dh = torch.baddbmm(d_hs[:, :, t - 1], dg, w_hh)
-            else:
-                dh = torch.bmm(dg, w_hh)
-        dg_all = torch.stack(d_gates[::-1], dim=1)  # [S, L, B, 4H]
-        h_prev = torch.cat([h0.unsqueeze(1), out[:, :, :-1].transpose(1, 2)], dim=1)  # [S, L, B, H]
-        d_w_hh = torch.bmm(dg_all.reshape(S, L * B, G).transpose(1, 2), h_prev.reshape(S, L * B, H))
-        return dg_all.transpose(1, 2), d_w_hh, dh, dc
+            cell(dh, d_hs, dc, d_cs, index[t], acts, cs, d_gates)
+            torch.bmm(d_gates[:, :, t], w_hh, out=dh)
+        h_prev = torch.cat([h0.unsqueeze(2), out[:, :, :-1]], dim=2)  # h_{t-1} at t
+        d_w_hh = torch.bmm(d_gates.reshape(S, B * L, G).transpose(1, 2), h_prev.reshape(S, B * L, H))
+        return d_gates, d_w_hh, dh, dc
 
 
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
