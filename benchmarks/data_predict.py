@@ -17,7 +17,10 @@ runs, for a ratio on a machine whose speed varies (d11a9da: the reader before is
 a818b60: the reader before the streamed headerless TSV).
 
     python benchmarks/data_predict.py [--tokens 1000000 10000000] [--zipf 1.0] [--dir DIR] \
-        [--formats csv parquet jsonl] [--repeat 3] [--reference a818b60]
+        [--formats csv parquet jsonl] [--repeat 3] [--reference a818b60] [--read-only]
+
+``--read-only`` times reading and tokenising alone (``load_corpus`` without cache, in a
+subprocess), to show that big files stream: its peak follows the token ids kept, not the file.
 """
 
 from __future__ import annotations
@@ -123,6 +126,11 @@ def main() -> None:
     ap.add_argument("--formats", nargs="*", default=[], choices=["csv", "parquet", "jsonl"])
     ap.add_argument("--repeat", type=int, default=1, help="runs per figure (medians are printed)")
     ap.add_argument("--reference", default=None, help="git revision to time on the TSV corpora too")
+    ap.add_argument(
+        "--read-only",
+        action="store_true",
+        help="time reading and tokenising alone (load_corpus without cache), not ktiw predict",
+    )
     args = ap.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="ktiw-data-bench-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -144,6 +152,9 @@ def main() -> None:
             files.append((other, ["--input-col", "input", "--output-col", "output"]))
         for file, cols in files:
             cmd = [*ktiw, "predict", "--data", str(file), *cols]
+            if args.read_only:
+                read_only(file, cols, ref, args.reference)
+                continue
             runs, old = [], []
             for _ in range(args.repeat):  # this tree and the reference alternate: same load for both
                 runs.append(cold_and_cached(cmd, {}))
@@ -171,6 +182,33 @@ def main() -> None:
                     f"{'' if was[2] else '  (reference FAILED)'}"
                 )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
+
+
+READ = (
+    "import sys; from ktiw.theory.corpus import DataSource, load_corpus; "
+    "c, _ = load_corpus(DataSource.parse(sys.argv[1]), 'pairs', use_cache=False); "
+    "print(c.src_ids.nbytes + c.tgt_ids.nbytes + c.src_off.nbytes + c.tgt_off.nbytes)"
+)
+"""Read and tokenise a data source into its flat id arrays (no cache); print their bytes."""
+
+
+def read_only(file: Path, cols: list[str], ref: Path | None, rev: str | None) -> None:
+    """Time :func:`ktiw.theory.corpus.load_corpus` alone (this tree, then ``rev``) on ``file``."""
+    source = str(file) + ("?input=input&output=output" if cols else "")
+    size = file.stat().st_size / 2**20
+    for name, extra in [("this tree", {})] + ([(rev, {"PYTHONPATH": str(ref)})] if ref else []):
+        env = dict(os.environ, OMP_NUM_THREADS="1", **extra)
+        t = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", READ, source], env=env, stdout=subprocess.PIPE)
+        out = child.stdout.read() if child.stdout else b""
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t
+        ok = os.waitstatus_to_exitcode(status) == 0
+        print(
+            f"    read only, {name}: {file.suffix[1:]} {size:.0f} MiB -> "
+            f"{int(out) / 2**20 if ok else 0:.0f} MiB of ids in {wall:.1f} s, "
+            f"peak {usage.ru_maxrss / 1024:.0f} MiB{'' if ok else '  (FAILED)'}"
+        )
 
 
 def reference_tree(rev: str) -> Path:
