@@ -239,7 +239,14 @@ def _labels(values: Any, headerless: bool, labels: dict[str, int], at: Callable[
         index = encoded.indices.fill_null(len(distinct) - 1).to_numpy(zero_copy_only=False)
     else:
         seen: dict[Any, int] = {}
-        keys = [tuple(v) if isinstance(v, list) else v for v in values]
+        keys = [  # hashable stand-ins that print as the value does
+            tuple(v)
+            if isinstance(v, list)
+            else v
+            if v is None or isinstance(v, str | int | float)
+            else str(v)
+            for v in values
+        ]
         index = np.fromiter((seen.setdefault(k, len(seen)) for k in keys), dtype=np.int64, count=len(keys))
         distinct = list(seen)
     ids = np.zeros(len(distinct), dtype=np.int32)
