@@ -14,8 +14,12 @@ by the Python definition above, with the same result.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
 import os
 import stat
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -90,7 +94,7 @@ def max_data_bytes() -> int:
         raise DataFileError(f"KTIW_MAX_DATA_BYTES must be a number of bytes, got {raw!r}") from None
 
 
-def iter_text_blocks(path: Path) -> Iterator[tuple[int, bytes, str, bool]]:
+def iter_text_blocks(path: Path, compression: str | None = None) -> Iterator[tuple[int, bytes, str, bool]]:
     """``(line number before the block, raw UTF-8 bytes, text, plain)`` of successive blocks of
     whole lines; ``plain``: the block's only whitespace is space, TAB, LF and CR LF (no
     :data:`~ktiw.theory.tokenize.ODD_SPACE`, no lone CR), so lines end exactly at LF.
@@ -98,16 +102,18 @@ def iter_text_blocks(path: Path) -> Iterator[tuple[int, bytes, str, bool]]:
     Blocks hold about :data:`TAB_BLOCK_BYTES` and end after a newline (the last one at the end
     of the file), so no line or UTF-8 character is split.  A leading byte-order mark is dropped
     (it would otherwise become part of the first token); bytes that are not UTF-8 are a
-    :class:`DataFileError` naming the byte offset in the file.  Line numbers count the lines
-    of ``str.splitlines`` (so ``\\r``, ``\\v``, ``\\f``, ... end lines as they do there)."""
+    :class:`DataFileError` naming the byte offset in the (decompressed) file.  Line numbers
+    count the lines of ``str.splitlines`` (so ``\\r``, ``\\v``, ``\\f``, ... end lines as
+    they do there).  ``compression`` (``gzip`` or ``bz2``) is undone on the fly."""
     lines = offset = 0
     carry = b""
-    with open_data_file(path) as f:
+    with open_data_file(path) as raw_file, _decompressed(raw_file, compression) as f:
         while True:
             try:
                 chunk = f.read(TAB_BLOCK_BYTES)
-            except OSError as exc:
-                raise DataFileError(f"cannot read data file {path}: {exc.strerror}") from None
+            except (OSError, EOFError, zlib.error) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise DataFileError(f"cannot read data file {path}: {why}") from None
             data = carry + chunk
             if chunk:
                 cut = data.rfind(b"\n") + 1
@@ -135,6 +141,14 @@ def iter_text_blocks(path: Path) -> Iterator[tuple[int, bytes, str, bool]]:
                 return
 
 
+def _decompressed(raw: BinaryIO, compression: str | None) -> BinaryIO:
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if compression == "bz2":
+        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
+    return contextlib.nullcontext(raw)  # type: ignore[return-value]
+
+
 _ODD_ASCII = [bytes([c]) for a, b in ODD_SPACE for c in range(a, min(b, 127) + 1)]
 
 
@@ -146,7 +160,7 @@ def _plain(raw: bytes, text: str) -> bool:
 
 
 def iter_tab_lines(
-    path: Path, left_name: str = "input", right_name: str = "output"
+    path: Path, left_name: str = "input", right_name: str = "output", compression: str | None = None
 ) -> Iterator[tuple[np.ndarray, list[Any]]]:
     """``(line numbers, [left sides, right sides])`` of the ``left<TAB>right`` lines, block by block.
 
@@ -161,7 +175,7 @@ def iter_tab_lines(
     pa = optional_pyarrow()
     names = (left_name, right_name)
     found = False
-    for before, raw, text, plain in iter_text_blocks(path):
+    for before, raw, text, plain in iter_text_blocks(path, compression):
         block = (
             _tab_block_arrow(path, before, raw, names)
             if plain and pa is not None

@@ -113,10 +113,10 @@ def iter_columns(
     column (nulls for missing values, numbers and booleans printed), or a Python list where
     pyarrow cannot print the type as text or is not installed (headerless TSV).
     """
-    if fmt == "tsv" and not columns:
-        yield from iter_tab_lines(path, *sides)
-        return
     _, compression = split_compression(path)
+    if fmt == "tsv" and not columns:
+        yield from iter_tab_lines(path, *sides, compression=compression)
+        return
     if fmt in ("csv", "tsv"):
         yield from _iter_csv(path, compression, columns, "\t" if fmt == "tsv" else ",")
     elif fmt == "jsonl":

@@ -200,3 +200,22 @@ def test_memory_is_estimated_before_padding_and_before_counting(
         KtiwError, match=r"co-occurrence of 3 examples \(7 tokens, 4 x 3 words\) needs about 320 B"
     ):
         dist.cooccurrence()
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_compressed_headerless_tsv_is_the_plain_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    import bz2
+    import gzip
+
+    text = "\n".join(lines(60, seed=9)) + "\n"
+    plain = tmp_path / "d.tsv"
+    plain.write_text(text)
+    packed = tmp_path / f"d.tsv{suffix}"
+    packed.write_bytes((gzip.compress if suffix == ".gz" else bz2.compress)(text.encode()))
+    monkeypatch.setattr(datafile, "TAB_BLOCK_BYTES", 100)
+    check(load_distribution(str(packed)), tsv_pairs(text), None)
+    packed.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) // 2])  # cut short
+    with pytest.raises(DataFileError, match=rf"cannot read data file .*d\.tsv\{suffix}: "):
+        load_distribution(str(packed))
