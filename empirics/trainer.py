@@ -46,6 +46,7 @@ from . import batched as bt
 from . import rundir
 from .batched import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
 from .curves import SUCCESS_ACCURACY
+from .host_memory import keep_freed_memory
 from .models import Evaluation, SeedModel, build_model
 from .probes import COLUMNS, seed_metrics
 from .probes import evaluate as evaluate_model
@@ -264,6 +265,7 @@ class Trainer:
 
     def _setup(self, resume: bool) -> None:
         cfg, S = self.cfg, len(self.seeds)
+        keep_freed_memory()  # a step's large tensors reuse the last step's pages
         model, model_cfg = build_model(cfg.model, cfg.model_config, self.dist, S, uniform=cfg.uniform)
         self.model: SeedModel = model.to(DTYPES[cfg.dtype])
         for k, seed in enumerate(self.seeds):
