@@ -189,8 +189,9 @@ class _Cells:
             fwd = torch.compile(_cell_forward_into, dynamic=True)
             bwd = torch.compile(_cell_backward_into, dynamic=True)
             with torch.no_grad():  # the cells always run without autograd (inside LSTMRecurrence)
-                # sizes >= 2 everywhere: torch.compile specialises sizes 0 and 1
-                S, B, L, H = 2, 3, 4, 5
+                # sizes >= 2 and all different (L + 1 too): torch.compile specialises sizes 0
+                # and 1 and assumes equal sizes stay equal ("duck sizing")
+                S, B, L, H = 2, 3, 4, 6
                 x, h, one = torch.zeros(S, B, L, 4 * H), torch.zeros(S, B, L, H), torch.zeros(S, B, H)
                 t, c = torch.tensor([2]), torch.zeros(S, B, L + 1, H)
                 fwd(one.repeat(1, 1, 4), x, t, one.clone(), x.clone(), c, h)
