@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -121,41 +122,26 @@ def _cell_backward(dh: Tensor, dc: Tensor, acts: Tensor, c: Tensor, c_prev: Tens
     return d_gates, dc * f
 
 
-def _step(x: Tensor, t: Tensor) -> Tensor:
-    """``x[:, :, t]`` for a one-element index tensor ``t`` (a tensor, not an int, so the
-    compiled step functions see the same arguments at every step and compile once)."""
-    return x.index_select(2, t).squeeze(2)
-
-
-def _step_indices(L: int, device: torch.device) -> list[Tensor]:
-    """``[tensor([0]), ..., tensor([L - 1])]``: separate tensors (storage offset 0 each), so
-    ``torch.compile`` sees no changing offsets either."""
-    return [torch.tensor([t], device=device) for t in range(L)]
-
-
-def _cell_forward_into(
-    rec: Tensor, gates_x: Tensor, t: Tensor, c: Tensor, acts: Tensor, cs: Tensor, out: Tensor
+def _cell_forward_at(
+    rec: Tensor, gates_x: Tensor, t: int, c: Tensor, acts: Tensor, cs: Tensor, out: Tensor
 ) -> None:
     """Forward step ``t`` into preallocated buffers: gates ``= gates_x[:, :, t] + rec`` (input
     part plus ``h_{t-1} W_hh^T``), then :func:`_cell_forward`; ``c`` holds ``c_{t-1}`` and
     is overwritten with ``c_t``, which also goes to ``cs[:, :, t + 1]``; the activated gates
-    go to ``acts[:, :, t]`` and ``h_t`` to ``out[:, :, t]``.
-
-    No two arguments may share memory (``torch.compile`` mishandles the in-place update of an
-    argument that aliases another one)."""
-    a, c_new, h = _cell_forward(_step(gates_x, t) + rec, c)
-    acts.index_copy_(2, t, a.unsqueeze(2))
+    go to ``acts[:, :, t]`` and ``h_t`` to ``out[:, :, t]``."""
+    a, c_new, h = _cell_forward(gates_x[:, :, t] + rec, c)
+    acts[:, :, t] = a
     c.copy_(c_new)
-    cs.index_copy_(2, t + 1, c_new.unsqueeze(2))
-    out.index_copy_(2, t, h.unsqueeze(2))
+    cs[:, :, t + 1] = c_new
+    out[:, :, t] = h
 
 
-def _cell_backward_into(
+def _cell_backward_at(
     dh_rec: Tensor,
     d_hs: Tensor | None,
     dc: Tensor,
     d_cs: Tensor | None,
-    t: Tensor,
+    t: int,
     acts: Tensor,
     cs: Tensor,
     d_gates: Tensor,
@@ -165,6 +151,45 @@ def _cell_backward_into(
     d_cs[:, :, t]``, then :func:`_cell_backward` with ``c_t = cs[:, :, t + 1]``,
     ``c_{t-1} = cs[:, :, t]``; ``d gates`` goes to ``d_gates[:, :, t]`` and ``d c_{t-1}``
     over ``dc``."""
+    dh = dh_rec if d_hs is None else dh_rec + d_hs[:, :, t]
+    dc_t = dc if d_cs is None else dc + d_cs[:, :, t]
+    dg, dc_prev = _cell_backward(dh, dc_t, acts[:, :, t], cs[:, :, t + 1], cs[:, :, t])
+    d_gates[:, :, t] = dg
+    dc.copy_(dc_prev)
+
+
+def _step(x: Tensor, t: Tensor) -> Tensor:
+    """``x[:, :, t]`` for a one-element index tensor ``t``."""
+    return x.index_select(2, t).squeeze(2)
+
+
+def _cell_forward_indexed(
+    rec: Tensor, gates_x: Tensor, t: Tensor, c: Tensor, acts: Tensor, cs: Tensor, out: Tensor
+) -> None:
+    """:func:`_cell_forward_at` with the step as a one-element tensor: the form that
+    ``torch.compile`` fuses.  A tensor, not an int or a view at an offset, so the compiled
+    function sees the same arguments at every step and compiles once (ints and storage
+    offsets are specialised).  No two arguments may share memory (``torch.compile``
+    mishandles the in-place update of an argument that aliases another one)."""
+    a, c_new, h = _cell_forward(_step(gates_x, t) + rec, c)
+    acts.index_copy_(2, t, a.unsqueeze(2))
+    c.copy_(c_new)
+    cs.index_copy_(2, t + 1, c_new.unsqueeze(2))
+    out.index_copy_(2, t, h.unsqueeze(2))
+
+
+def _cell_backward_indexed(
+    dh_rec: Tensor,
+    d_hs: Tensor | None,
+    dc: Tensor,
+    d_cs: Tensor | None,
+    t: Tensor,
+    acts: Tensor,
+    cs: Tensor,
+    d_gates: Tensor,
+) -> None:
+    """:func:`_cell_backward_at` with the step as a one-element tensor (see
+    :func:`_cell_forward_indexed`)."""
     dh = dh_rec if d_hs is None else dh_rec + _step(d_hs, t)
     dc_t = dc if d_cs is None else dc + _step(d_cs, t)
     dg, dc_prev = _cell_backward(dh, dc_t, _step(acts, t), _step(cs, t + 1), _step(cs, t))
@@ -173,11 +198,48 @@ def _cell_backward_into(
 
 
 class _Cells:
-    """The two pointwise step functions, eager or fused by ``torch.compile`` (see :func:`fuse_cells`)."""
+    """The two pointwise step functions, eager (on views of step ``t``) or fused by
+    ``torch.compile`` (on the whole buffers and a step index tensor; see :func:`fuse_cells`).
+    Both write the same results into the same buffers."""
 
     def __init__(self) -> None:
-        self.forward, self.backward = _cell_forward_into, _cell_backward_into
+        self._fwd: Any = None
+        self._bwd: Any = None
+        self._index: dict[torch.device, list[Tensor]] = {}
         self.fused = False
+
+    def _at(self, t: int, device: torch.device) -> Tensor:
+        """The step index ``tensor([t])`` (one tensor per step and device, made once)."""
+        index = self._index.setdefault(device, [])
+        while len(index) <= t:
+            index.append(torch.tensor([len(index)], device=device))
+        return index[t]
+
+    def forward(
+        self, rec: Tensor, gates_x: Tensor, t: int, c: Tensor, acts: Tensor, cs: Tensor, out: Tensor
+    ) -> None:
+        """Forward step ``t`` (:func:`_cell_forward_at`)."""
+        if self._fwd is None:
+            _cell_forward_at(rec, gates_x, t, c, acts, cs, out)
+        else:
+            self._fwd(rec, gates_x, self._at(t, rec.device), c, acts, cs, out)
+
+    def backward(
+        self,
+        dh_rec: Tensor,
+        d_hs: Tensor | None,
+        dc: Tensor,
+        d_cs: Tensor | None,
+        t: int,
+        acts: Tensor,
+        cs: Tensor,
+        d_gates: Tensor,
+    ) -> None:
+        """Backward step ``t`` (:func:`_cell_backward_at`)."""
+        if self._bwd is None:
+            _cell_backward_at(dh_rec, d_hs, dc, d_cs, t, acts, cs, d_gates)
+        else:
+            self._bwd(dh_rec, d_hs, dc, d_cs, self._at(t, dc.device), acts, cs, d_gates)
 
     def set(self, fused: bool) -> bool:
         if fused == self.fused:
@@ -186,8 +248,8 @@ class _Cells:
             self.__init__()  # type: ignore[misc]
             return False
         try:
-            fwd = torch.compile(_cell_forward_into, dynamic=True)
-            bwd = torch.compile(_cell_backward_into, dynamic=True)
+            fwd = torch.compile(_cell_forward_indexed, dynamic=True)
+            bwd = torch.compile(_cell_backward_indexed, dynamic=True)
             with torch.no_grad():  # the cells always run without autograd (inside LSTMRecurrence)
                 # sizes >= 2 and all different (L + 1 too): torch.compile specialises sizes 0
                 # and 1 and assumes equal sizes stay equal ("duck sizing")
@@ -200,7 +262,7 @@ class _Cells:
         except Exception as err:  # no C++ compiler, unsupported platform, ...
             warnings.warn(f"torch.compile unavailable, LSTM cells stay unfused: {err}", stacklevel=2)
             return False
-        self.forward, self.backward, self.fused = fwd, bwd, True
+        self._fwd, self._bwd, self.fused = fwd, bwd, True
         return True
 
 
@@ -221,11 +283,11 @@ def fuse_cells(enabled: bool) -> bool:
 class LSTMRecurrence(torch.autograd.Function):
     """The LSTM recurrence given the input gates, with a hand-written backward pass.
 
-    Forward, per step ``t`` (one ``bmm`` and the pointwise step :func:`_cell_forward_into`)::
+    Forward, per step ``t`` (one ``bmm`` and the pointwise step :func:`_cell_forward_at`)::
 
         [i, f, g, o] = act(gates_x[t] + h_{t-1} W_hh^T),  c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)
 
-    Backward, per step, :func:`_cell_backward_into` and the recurrent product
+    Backward, per step, :func:`_cell_backward_at` and the recurrent product
     ``d h_{t-1} = d gates_t W_hh`` (one ``bmm``; the output's gradient ``d out[t-1]`` is added
     inside the next step's cell); the weight gradient ``d W_hh = sum_t d gates_t^T h_{t-1}``
     is one GEMM over all steps afterwards, and ``d gates_x = d gates``.
@@ -249,10 +311,9 @@ class LSTMRecurrence(torch.autograd.Function):
         rec = gates_x.new_empty(S, B, G)  # h_{t-1} W_hh^T
         c = c0.detach().clone()  # c_{t-1}, updated in place
         cs[:, :, 0] = c0
-        index = _step_indices(L, gates_x.device)
         for t in range(L):
             torch.bmm(h0 if t == 0 else out[:, :, t - 1], w_t, out=rec)
-            cell(rec, gates_x, index[t], c, acts, cs, out)
+            cell(rec, gates_x, t, c, acts, cs, out)
         ctx.save_for_backward(w_hh, h0, out)
         ctx.acts, ctx.cs = acts, cs
         return out, cs[:, :, 1:]
@@ -268,9 +329,8 @@ class LSTMRecurrence(torch.autograd.Function):
         d_gates = acts.new_empty(S, B, L, G)
         dh = acts.new_zeros(S, B, H)  # d h_t through step t + 1's gates
         dc = acts.new_zeros(S, B, H)
-        index = _step_indices(L, acts.device)
         for t in range(L - 1, -1, -1):
-            cell(dh, d_hs, dc, d_cs, index[t], acts, cs, d_gates)
+            cell(dh, d_hs, dc, d_cs, t, acts, cs, d_gates)
             torch.bmm(d_gates[:, :, t], w_hh, out=dh)
         h_prev = torch.cat([h0.unsqueeze(2), out[:, :, :-1]], dim=2)  # h_{t-1} at t
         d_w_hh = torch.bmm(d_gates.reshape(S, B * L, G).transpose(1, 2), h_prev.reshape(S, B * L, H))
