@@ -349,15 +349,14 @@ class Run:
         if not late:
             return p
         out = {name: (a.copy() if name not in SAMPLE_ARRAYS else a) for name, a in p.items()}
-        for k, stop in late.items():
+        for stop in sorted(set(late.values())):  # each stop step's file read once
             if stop not in self.probe_steps:
-                raise damaged(
-                    probe_path(self.path, stop), f"missing: seed {self.seeds[k]} stopped at step {stop}"
-                )
+                raise damaged(probe_path(self.path, stop), f"missing: seeds stopped at step {stop}")
             at_stop = self.probes(stop)
+            rows = [k for k, s in late.items() if s == stop]
             for name, a in out.items():
                 if name not in SAMPLE_ARRAYS and name in at_stop:
-                    a[k] = at_stop[name][k]
+                    a[rows] = at_stop[name][rows]
         return out
 
     def frozen_curve(self, column: str, step: int) -> np.ndarray:
