@@ -50,6 +50,8 @@ def test_set_values_reach_the_preset(
         (["--experiment", "classification", "--set", "nonsense=1"], "valid: spec, seeds, steps"),
         (["--experiment", "multihead", "--set", "heads=1"], "heads >= 2"),
         (["--set", "hidden"], "--set expects KEY=VALUE"),
+        (["--set", "uniform_seeds=3"], "uniform_seeds = 3 must divide seeds = 16"),
+        (["--set", "stop_at=1.5"], "stop_at"),
     ],
 )
 def test_bad_set_is_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
