@@ -384,8 +384,10 @@ class MultiheadExperiment:
             run = runs[g]
             ok = _succeeded(run)
             successes[g] = (sum(ok), len(ok))
-            per = [run.curve(s, "token_acc") for s in run.seeds]
-            curves[g] = GroupCurves(per[0][0], np.stack([v for _, v in per]))
+            # a seed stopped early (stop_at) holds its stop-step value (Run.frozen_curve)
+            steps = np.unique(run.curves["step"])
+            acc = np.stack([run.frozen_curve("token_acc", int(k)) for k in steps], axis=1)
+            curves[g] = GroupCurves(steps, acc)
             final_acc[g] = [float(v) for v in curves[g].token_acc[:, -1]]
         return MultiheadMeasurement(
             labels,

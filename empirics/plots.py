@@ -121,9 +121,11 @@ def _mean_lines(ax: object, run: Run, column: str, colour: str) -> None:
     curves = [run.curve(seed, column) for seed in run.seeds]
     for steps, values in curves:
         ax.plot(steps, values, color=colour, lw=0.6, alpha=0.25)  # type: ignore[attr-defined]
-    n = min(len(v) for _, v in curves)
-    mean = np.nanmean(np.stack([v[:n] for _, v in curves]), axis=0)
-    ax.plot(curves[0][0][:n], mean, color=colour, lw=2.0, label=f"{label(run)} (mean of {len(curves)})")  # type: ignore[attr-defined]
+    # every evaluation step of the run; a seed that stopped early (--stop-at) counts with its
+    # value at its stop step (Run.frozen_curve), so the mean runs to the end over all seeds
+    steps = np.unique(run.curves["step"])
+    mean = np.nanmean(np.stack([run.frozen_curve(column, int(s)) for s in steps]), axis=1)
+    ax.plot(steps, mean, color=colour, lw=2.0, label=f"{label(run)} (mean of {len(curves)})")  # type: ignore[attr-defined]
 
 
 def plot_run(run: Run, out_dir: Path | None = None) -> list[Path]:

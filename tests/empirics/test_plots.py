@@ -58,3 +58,46 @@ def test_plot_overlays_several_runs(runs: list[Path], tmp_path: Path) -> None:
     res = runner.invoke(app, ["plot", str(runs[0]), "--out", str(tmp_path / "mine")])
     assert res.exit_code == 2 and "holds other files" in res.output and "Traceback" not in res.output
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_mean_line_holds_stopped_seeds_at_their_stop_value(tmp_path: Path) -> None:
+    """With --stop-at the seeds' curves end at different steps; the overlaid mean still spans
+    every evaluation step, each stopped seed counted at its stop-step value."""
+    import numpy as np
+
+    from ktiw.empirics.plots import _mean_lines
+
+    cfg = TrainConfig(
+        spec="subset:L=4,V=6",
+        seeds=[0, 1, 2],
+        steps=16,
+        lr=3e-2,
+        batch_size=16,
+        eval_every=2,
+        eval_samples=8,
+        proxy_steps=0,
+        threads=1,
+        dtype="float64",
+        stop_at=0.4,
+        model_config={"hidden": 16},
+    )
+    run = load_run(train(cfg, tmp_path / "stop", progress=False))
+    stops = run.stopped_steps()
+    assert len(set(stops.values())) > 1, "the test needs seeds that stop at different steps"
+
+    class Axes:
+        def __init__(self) -> None:
+            self.lines: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def plot(self, x: np.ndarray, y: np.ndarray, **_: object) -> None:
+            self.lines.append((np.asarray(x), np.asarray(y)))
+
+    ax = Axes()
+    _mean_lines(ax, run, "token_acc", "C0")
+    steps, mean = ax.lines[-1]
+    assert steps.tolist() == sorted(set(run.curves["step"].tolist()))
+    for step, value in zip(steps.tolist(), mean.tolist(), strict=True):
+        by_hand = [
+            run.curve(seed, "token_acc")[1][run.curve(seed, "token_acc")[0] <= step][-1] for seed in run.seeds
+        ]
+        assert value == pytest.approx(float(np.mean(by_hand)), abs=1e-12)
