@@ -10,7 +10,9 @@ files prepared in a scratch directory.  A case is
 * ``traceback`` when stderr holds ``Traceback (most recent call last)`` (or the process died
   of an uncaught signal / memory error);
 * ``wrong``     when it exited 0 on input that must be refused, or non-2 / multi-line
-  stderr otherwise (silently wrong or noisy, but no traceback);
+  stderr otherwise (silently wrong or noisy, but no traceback), exited 2 without a word on
+  stderr, or failed the case's own ``check`` (a silent loss: a lost stdout, a prediction
+  that differs from the one made without a damaged cache, ...; see ``hostile_data.py``);
 * ``hung``      when it ran past its time limit (a FIFO without writer, /dev/zero, ...).
 
 Reproduce (about 10 minutes on a 2-core machine)::
@@ -35,6 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 
 KTIW = [sys.executable, "-c", "import sys; from ktiw.cli.app import main; sys.argv[0] = 'ktiw'; main()"]
@@ -67,6 +70,11 @@ class Case:
     timeout: float = 60.0
     check_unchanged: str | None = None  # a path (relative to scratch) that must not change
     name: str = ""
+    env: dict[str, str | None] | None = None  # variables set for this case (None: unset; "{dir}": scratch)
+    stdout: str = "pipe"  # pipe | closed | full (/dev/full) | broken (a pipe whose reader has gone)
+    stderr: str = "pipe"  # pipe | closed | full
+    check: Callable[[Path, int, str, str], str | None] | None = None
+    """Extra check ``(scratch dir, exit code, stdout, stderr) -> why the outcome is wrong, or None``."""
     result: dict[str, object] = field(default_factory=dict)
 
 
@@ -584,6 +592,8 @@ FAMILIES = {
     "rundirs": rundir_cases,
     "cache": cache_cases,
 }
+sys.modules.setdefault("hostile_inputs", sys.modules[__name__])  # the families below import this module
+FAMILIES.update(import_module("hostile_data").FAMILIES)  # issue 21, classes 1, 7, 8, 9, 11
 
 
 # ------------------------------------------------------------------ running
@@ -595,18 +605,39 @@ def snapshot(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-def classify(case: Case, rc: int | None, stderr: str, pwned: bool, changed: bool) -> str:
+def classify(
+    case: Case, rc: int | None, stderr: str, pwned: bool, changed: bool, why: str | None = None
+) -> str:
+    """The outcome of one case (see the module docstring); ``why``: what ``case.check`` found wrong."""
     if rc is None:
         return "hung"
     if "Traceback (most recent call last)" in stderr or rc < 0 or "MemoryError" in stderr:
         return "traceback"
-    if pwned or changed:
+    if pwned or changed or why:
         return "wrong"
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     ok_codes = {"refuse": {2}, "ok": {0}, "either": {0, 2}}[case.expect]
     if rc not in ok_codes or len(lines) > 1:
         return "wrong"
+    if rc == 2 and case.stderr == "pipe" and not lines:  # refused without a word
+        return "wrong"
     return "clean"
+
+
+def command(case: Case) -> list[str]:
+    """The case's command line, wrapped in ``sh`` where its stdout/stderr must be closed,
+    full or a broken pipe (exit code: the command's own)."""
+    redirect = {"pipe": "", "closed": "{n}>&-", "full": "{n}>/dev/full"}
+    if case.stdout == "pipe" and case.stderr == "pipe":
+        return [*KTIW, *case.args]
+    tail = " ".join(
+        r.format(n=n) for n, r in ((1, redirect.get(case.stdout, "")), (2, redirect[case.stderr]))
+    )
+    if case.stdout == "broken":  # the reader exits at once: every write to stdout is EPIPE
+        script = f'("$@" {tail}; echo $? > .rc) | true; exit $(cat .rc)'
+    else:
+        script = f'exec "$@" {tail}'
+    return ["sh", "-c", script, "sh", *KTIW, *case.args]
 
 
 def run_case(case: Case, root: Path, index: int) -> None:
@@ -615,6 +646,11 @@ def run_case(case: Case, root: Path, index: int) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="100")
     if case.family == "cache":
         env["KTIW_CACHE_DIR"] = str(d / "cache")
+    for key, value in (case.env or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value.replace("{dir}", str(d))
     try:
         if case.setup is not None:
             case.setup(d)
@@ -625,7 +661,7 @@ def run_case(case: Case, root: Path, index: int) -> None:
     t0 = time.perf_counter()
     try:
         p = subprocess.run(
-            [*KTIW, *case.args],
+            command(case),
             cwd=d,
             env=env,
             capture_output=True,
@@ -634,16 +670,18 @@ def run_case(case: Case, root: Path, index: int) -> None:
             errors="replace",
             stdin=subprocess.DEVNULL,
         )
-        rc, stderr = p.returncode, p.stderr
+        rc, stdout, stderr = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as exc:
-        rc, stderr = (
+        rc, stdout, stderr = (
             None,
+            "",
             (exc.stderr or b"").decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else "",
         )
     wall = time.perf_counter() - t0
     changed = before is not None and snapshot(d / case.check_unchanged) != before
     pwned = (d / "PWNED").exists()
-    outcome = classify(case, rc, stderr, pwned, changed)
+    why = case.check(d, rc, stdout, stderr) if case.check is not None and rc is not None else None
+    outcome = classify(case, rc, stderr, pwned, changed, why)
     last = stderr.strip().splitlines()[-1][:200] if stderr.strip() else ""
     case.result = {
         "outcome": outcome,
@@ -653,6 +691,7 @@ def run_case(case: Case, root: Path, index: int) -> None:
         "stderr_lines": len(stderr.strip().splitlines()),
         "pwned": pwned,
         "changed": changed,
+        **({"why": why} if why else {}),
     }
     for p in d.rglob("*"):  # let the scratch dir be removed (chmod'ed fixtures)
         try:
