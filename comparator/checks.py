@@ -1,6 +1,15 @@
 """The six checks of the copying experiment, each a pure function from measured numbers to
 :class:`~ktiw.comparator.verdict.Verdict` rows (statuses and exit codes: :mod:`.verdict`).
 
+A refutation needs evidence as a pass does: every ``refuted`` branch below is taken only when
+a test rejects the theory's claim at level :data:`~ktiw.comparator.thresholds.P_VALUE`
+(shares: :func:`~ktiw.comparator.stats.share_beyond` with the seed as the unit; seed counts:
+exact binomial / Fisher tests; orders: Kendall's tau; takeoff steps: the order-statistic
+interval of the median).  A measurement on the wrong side of a threshold that the test cannot
+tell from noise is ``inconclusive``.  The one exception is the deterministic
+:func:`check_toy_fidelity` (gradient descent against the integrated flow: no sampling, so the
+tolerance alone decides).
+
 The checks take plain numbers and arrays (no run directories, no torch), so their logic is
 tested on synthetic curves with known verdicts.  Every threshold and test level comes from
 :mod:`ktiw.comparator.thresholds`.  A new check is one more function here (or in its own
@@ -19,7 +28,16 @@ from ktiw.empirics.curves import first_reach
 
 from . import thresholds as th
 from .measures import Agreement, SeedCurve
-from .stats import binomial_greater, binomial_less, fisher_less, kendall_order, median_or_inf
+from .stats import (
+    binomial_greater,
+    binomial_less,
+    fisher_greater,
+    fisher_less,
+    kendall_order,
+    median_interval,
+    median_or_inf,
+    share_beyond,
+)
 from .verdict import Status, Verdict, fmt
 
 CHECK_NAMES = (
@@ -143,7 +161,12 @@ def success_acceptance(n: int, lo: float, hi: float, level: float) -> tuple[int,
 def check_step_fidelity(f: StepFidelity) -> Verdict:
     """Check 1 (optimizer-matched): measured median takeoff step within ``STEP_FIDELITY_REL``
     of the predicted one (both "no takeoff in the budget" also agree), and the measured success
-    count inside the predicted probability's binomial acceptance interval."""
+    count inside the predicted probability's binomial acceptance interval.
+
+    Refuted when the success count leaves its acceptance interval, or when the measured median's
+    order-statistic interval at ``STEP_FIDELITY_LEVEL`` (:func:`~.stats.median_interval`) misses
+    the allowed band entirely; a median outside the band whose interval still reaches it is
+    inconclusive."""
     n, k = len(f.measured_per_seed), f.successes
     measured = f.measured_median
     run = f"{f.optimizer} lr {f.lr:g}, batch {f.batch_size}, init {f.init}, {f.steps} steps"
@@ -175,12 +198,18 @@ def check_step_fidelity(f: StepFidelity) -> Verdict:
     lo, hi = f.predicted_interval or (f.predicted_probability, f.predicted_probability)
     a, b = success_acceptance(n, lo, hi, th.STEP_FIDELITY_LEVEL)
     rate_ok = a <= k <= b
+    # the measured median's distribution-free interval: a step gap refutes only when the whole
+    # interval misses the allowed band (seeds are a sample; their median has sampling error)
+    m_lo, m_hi = median_interval(f.measured_per_seed, th.STEP_FIDELITY_LEVEL)
     if f.predicted_step is None:
         step_ok, gap = not math.isfinite(measured), None
+        step_refuted = math.isfinite(m_hi)
     else:
         gap = abs(measured - f.predicted_step) / f.predicted_step if f.predicted_step > 0 else math.inf
         step_ok = math.isfinite(measured) and gap <= th.STEP_FIDELITY_REL
-    numbers.update(relative_gap=gap, success_acceptance=[a, b])
+        band = (f.predicted_step * (1 - th.STEP_FIDELITY_REL), f.predicted_step * (1 + th.STEP_FIDELITY_REL))
+        step_refuted = m_hi < band[0] or m_lo > band[1]
+    numbers.update(relative_gap=gap, success_acceptance=[a, b], median_interval=[m_lo, m_hi])
     pred = "no takeoff" if f.predicted_step is None else f"step {fmt(f.predicted_step)}"
     got = "no takeoff" if not math.isfinite(measured) else f"step {fmt(measured)}"
     what = (
@@ -189,13 +218,23 @@ def check_step_fidelity(f: StepFidelity) -> Verdict:
         f"said {pred} with probability {fmt(f.predicted_probability)} (acceptance {a}-{b} of {n})"
     )
     ok = rate_ok and step_ok
+    refuted = not rate_ok or step_refuted
     allowed = f"within {th.STEP_FIDELITY_REL:.0%}, {a}-{b}/{n}"
-    wrong = [("the median step differs", not step_ok), ("the success rate differs", not rate_ok)]
-    words = what + (". Both agree." if ok else ": " + ", ".join(x for x, bad in wrong if bad) + ".")
+    wrong = [("the median step differs", step_refuted), ("the success rate differs", not rate_ok)]
+    if ok:
+        words = what + ". Both agree."
+    elif refuted:
+        words = what + ": " + ", ".join(x for x, bad in wrong if bad) + "."
+    else:
+        words = (
+            f"{what}: the median step is outside the allowed {th.STEP_FIDELITY_REL:.0%}, but its "
+            f"{th.STEP_FIDELITY_LEVEL:.0%} interval over {n} seeds ({fmt(m_lo)} to {fmt(m_hi)}) reaches "
+            "the allowed band; more seeds are needed to tell."
+        )
     return Verdict(
         "toy-fidelity",
         f"{f.spec} ({f.optimizer})",
-        PASS if ok else REFUTED,
+        PASS if ok else (REFUTED if refuted else INCONCLUSIVE),
         f"{got}, {k}/{n}",
         f"{pred} {allowed}",
         words,
@@ -214,6 +253,8 @@ class TokenShare:
     share: float
     baseline: float
     per_seed: tuple[float, ...] = ()
+    tokens: int = 0
+    """Scored target tokens pooled over seeds."""
 
 
 def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learned: bool = True) -> Verdict:
@@ -246,6 +287,12 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
         if not ok and not learned:
             tail = SHORT_BUDGET
             return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
+        if not ok:
+            p = share_beyond(m.per_seed, m.tokens, max(th.MOST, band), "less")
+            numbers["p_value"] = p
+            if not p < th.P_VALUE:
+                tail = _not_significant(m, max(th.MOST, band), p, "below")
+                return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
         tail = (
             "; the theory says co-occurrence alone teaches this, and it did."
             if ok
@@ -258,6 +305,12 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
     if regime == "saddle":
         expected = f"<= {fmt(band)} (baseline + {th.NEAR_BASELINE})"
         ok = m.share <= band
+        if not ok:
+            p = share_beyond(m.per_seed, m.tokens, band, "greater")
+            numbers["p_value"] = p
+            if not p < th.P_VALUE:
+                tail = _not_significant(m, band, p, "above")
+                return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
         tail = (
             "; the theory says co-occurrence carries no such signal here, and none was learned."
             if ok
@@ -278,6 +331,16 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
     )
 
 
+def _not_significant(m: TokenShare, allowance: float, p: float, side: str) -> str:
+    """The sentence of a share on the wrong side of its allowance that the test cannot tell from noise."""
+    seeds = len([x for x in m.per_seed if math.isfinite(x)])
+    return (
+        f"; that is {side} the allowance {fmt(allowance)}, but not significantly at level {th.P_VALUE} "
+        f"over {seeds} seed(s) and {m.tokens} scored tokens (p = {fmt(p, 2)}, seeds as the unit), "
+        "so it neither confirms nor refutes the theory."
+    )
+
+
 # --- 3. ktiw-before-attention -------------------------------------------------------------
 
 
@@ -288,8 +351,9 @@ def check_ktiw_before_attention(spec: str, seeds: Sequence[SeedCurve]) -> Verdic
     ``beta`` accuracy >= 0.5 is <= the first with attention accuracy >= 0.5 (same evaluation
     grid; a tie means both crossed within one interval).  A successful seed whose attention
     never reaches 0.5 is listed, not counted.  Passes when the exact binomial test shows more
-    than ``MOST`` of the counted seeds agree (``p < P_VALUE``); refuted when at most ``MOST``
-    agree; inconclusive otherwise (or with no seed to count).
+    than ``MOST`` of the counted seeds agree (``p < P_VALUE``); refuted when the exact binomial
+    test excludes "most" (at most ``MOST`` agree and ``p < P_VALUE`` for "share < MOST");
+    inconclusive otherwise (or with no seed to count).
     """
     rows, no_attention = [], []
     for s in seeds:
@@ -329,8 +393,20 @@ def check_ktiw_before_attention(spec: str, seeds: Sequence[SeedCurve]) -> Verdic
         f"In {k} of {n} successful seeds the word-translation probe reached {th.HALF} accuracy no later "
         f"than attention did (binomial p = {fmt(p, 2)})" + skipped
     )
-    if k / n <= th.MOST:
-        status, tail = REFUTED, "; the theory says KTIW comes first in most seeds."
+    p_against = binomial_less(k, n, th.MOST)
+    numbers["p_value_against"] = p_against
+    if k / n <= th.MOST and p_against < th.P_VALUE:
+        status, tail = (
+            REFUTED,
+            f"; the theory says KTIW comes first in most seeds, and {k}/{n} excludes that "
+            f"(binomial p = {fmt(p_against, 2)}).",
+        )
+    elif k / n <= th.MOST:
+        status, tail = (
+            INCONCLUSIVE,
+            f"; not most, but {n} seed(s) cannot exclude 'most' at level {th.P_VALUE} "
+            f"(binomial p = {fmt(p_against, 2)}).",
+        )
     elif p < th.P_VALUE:
         status, tail = PASS, ", as the theory says."
     else:
@@ -369,10 +445,11 @@ def check_success_rates(counts: Sequence[SuccessCount], steps: int | None = None
     rate of ``NEARLY_ALL`` or more; passes when not refuted and more than ``MOST`` of the seeds
     succeed significantly; inconclusive otherwise.  ``saddle``, against every drift
     distribution: passes when Fisher's exact test shows it succeeds less often than each
-    (``p < P_VALUE``); refuted when its rate is at least a drift distribution's that learned
-    (a significant majority of seeds); inconclusive when a drift distribution did not learn in
-    the budget (the comparison says nothing) or the difference is not significant.  When no
-    seed at all succeeded, every row is inconclusive: the budget is too short to tell.
+    (``p < P_VALUE``); refuted when Fisher's exact test shows it succeeds *more* often than a
+    drift distribution that learned (a significant majority of seeds); inconclusive when a
+    drift distribution did not learn in the budget (the comparison says nothing) or the
+    difference is not significant.  When no seed at all succeeded, every row is inconclusive:
+    the budget is too short to tell.
     """
     budget = f" within {steps} steps" if steps else " within the budget"
     nothing_learned = all(c.k == 0 for c in counts)
@@ -455,9 +532,11 @@ def _saddle_verdict(
             numbers,
         )
     p = {d.spec: fisher_less(c.k, c.n, d.k, d.n) for d in drifts}
+    p_more = {d.spec: fisher_greater(c.k, c.n, d.k, d.n) for d in drifts}
     numbers["fisher_p"] = p
+    numbers["fisher_p_more"] = p_more
     vs = ", ".join(f"{d.spec} {d.text()} (p = {fmt(p[d.spec], 2)})" for d in drifts)
-    against = [d for d in drifts if learned[d.spec] and c.rate >= d.rate]
+    against = [d for d in drifts if learned[d.spec] and p_more[d.spec] < th.P_VALUE]
     if against:
         d = against[0]
         return Verdict(
@@ -466,8 +545,23 @@ def _saddle_verdict(
             REFUTED,
             f"{c.text()} vs {d.text()}",
             expected,
-            f"{seeds_text}, as often as {d.spec} ({d.text()}); the theory says a saddle distribution "
-            "succeeds less often than a drift one.",
+            f"{seeds_text}, significantly more often than {d.spec} ({d.text()}; Fisher p = "
+            f"{fmt(p_more[d.spec], 2)}); the theory says a saddle distribution succeeds less often "
+            "than a drift one.",
+            numbers,
+        )
+    level = [d for d in drifts if learned[d.spec] and c.rate >= d.rate]
+    if level:
+        d = level[0]
+        return Verdict(
+            "success-rate",
+            c.spec,
+            INCONCLUSIVE,
+            f"{c.text()} vs {d.text()}",
+            expected,
+            f"{seeds_text}, as often as {d.spec} ({d.text()}), but not significantly more often "
+            f"(Fisher p = {fmt(p_more[d.spec], 2)} at level {th.P_VALUE}): these seeds cannot tell "
+            "whether the saddle distribution succeeds less often.",
             numbers,
         )
     idle = [d for d in drifts if not learned[d.spec]]
@@ -547,7 +641,8 @@ def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
 
     Only distributions with a predicted and a measured (finite) takeoff count; with fewer than
     ``MIN_TAKEOFF_DISTRIBUTIONS`` the order is inconclusive.  Passes when tau > ``MIN_KENDALL_TAU``
-    with one-sided p < ``P_VALUE``; refuted when tau <= ``MIN_KENDALL_TAU``; else inconclusive.
+    with one-sided p < ``P_VALUE``; refuted when tau <= ``MIN_KENDALL_TAU`` and the one-sided test
+    of a negative association gives p < ``P_VALUE``; else inconclusive.
     """
     usable = [
         i
@@ -617,15 +712,28 @@ def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
             what + "; every pair is tied, so there is no order to compare.",
             numbers,
         )
+    numbers["p_value_against"] = res.p_less
     if res.tau <= th.MIN_KENDALL_TAU:
         pairs = "; ".join(f"{a} predicted before {b}, measured after" for a, b in res.discordant_pairs)
+        if res.p_less < th.P_VALUE:
+            return Verdict(
+                "takeoff-order",
+                "all",
+                REFUTED,
+                measured,
+                expected,
+                f"{what} ({pairs or 'ties'}), significantly against the predicted order "
+                f"(one-sided p = {fmt(res.p_less, 2)}); the theory predicts the order.",
+                numbers,
+            )
         return Verdict(
             "takeoff-order",
             "all",
-            REFUTED,
+            INCONCLUSIVE,
             measured,
             expected,
-            f"{what} ({pairs or 'ties'}); the theory predicts the order.",
+            f"{what} ({pairs or 'ties'}): not in the predicted order, but not significantly against it "
+            f"(one-sided p = {fmt(res.p_less, 2)} at level {th.P_VALUE}) with {len(usable)} distributions.",
             numbers,
         )
     if res.p_value < th.P_VALUE:
@@ -652,7 +760,8 @@ def check_agreement_table(
 ) -> Verdict:
     """Check 6: on a drift distribution every agreement of the paper's table stands at least
     ``AGREEMENT_MIN_LIFT`` above its shuffled baseline; other regimes are reported only.  The
-    table describes trained models: when no seed ``learned`` the task, a shortfall is inconclusive."""
+    table describes trained models: when no seed ``learned`` the task, a shortfall is inconclusive;
+    so is a shortfall the per-seed test (:func:`~.stats.share_beyond`) cannot tell from noise."""
     numbers = {a.pair: {"value": a.value, "baseline": a.baseline} for a in table}
     worst = min(table, key=lambda a: a.lift) if table else None
     measured = f"min lift {worst.lift:.2f} ({worst.pair})" if worst else "no agreements"
@@ -675,14 +784,32 @@ def check_agreement_table(
         words = what + SHORT_BUDGET
         return Verdict("agreement-table", spec, INCONCLUSIVE, measured, expected, words, numbers)
     if short:
-        names = ", ".join(a.pair for a in short)
+        allowance = {a.pair: a.baseline + th.AGREEMENT_MIN_LIFT for a in short}
+        p = {a.pair: share_beyond(a.per_seed, a.tokens, allowance[a.pair], "less") for a in short}
+        for pair, value in p.items():
+            numbers[pair]["p_value"] = value  # type: ignore[index]
+        shown = [a for a in short if p[a.pair] < th.P_VALUE]
+        if not shown:
+            names = ", ".join(f"{a.pair} (p = {fmt(p[a.pair], 2)})" for a in short)
+            return Verdict(
+                "agreement-table",
+                spec,
+                INCONCLUSIVE,
+                measured,
+                expected,
+                f"{what}; {names} fall short of {th.AGREEMENT_MIN_LIFT} above chance, but not "
+                f"significantly at level {th.P_VALUE} over the seeds (seeds as the unit), so this "
+                "neither confirms nor refutes the table.",
+                numbers,
+            )
+        names = ", ".join(f"{a.pair} (p = {fmt(p[a.pair], 2)})" for a in shown)
         return Verdict(
             "agreement-table",
             spec,
             REFUTED,
             measured,
             expected,
-            f"{what}; {names} not clearly above chance (needs {th.AGREEMENT_MIN_LIFT} above).",
+            f"{what}; {names} significantly less than {th.AGREEMENT_MIN_LIFT} above chance.",
             numbers,
         )
     return Verdict(

@@ -321,7 +321,8 @@ def token_share(uniform: Probes, rng: np.random.Generator) -> ck.TokenShare:
     share = ag.top_match(beta_uf, gold, top1, lens, mask)
     base = ag.shuffled_baseline(beta_uf, gold, rng, top1, lens, mask)
     tok = ag.top_match_tokens(beta_uf, gold, top1, lens, mask).reshape(S, -1)
-    return ck.TokenShare(share, base, tuple(float(np.nanmean(row)) for row in tok))
+    per_seed = tuple(float(np.nanmean(row)) for row in tok)
+    return ck.TokenShare(share, base, per_seed, int(np.count_nonzero(mask)))
 
 
 def time_scale(takeoffs: list[ck.Takeoff]) -> float | None:

@@ -55,6 +55,10 @@ class Agreement:
     pair: str
     value: float
     baseline: float
+    per_seed: tuple[float, ...] = ()
+    """The agreement of each seed alone (the unit of a refutation's test, :func:`~.stats.share_beyond`)."""
+    tokens: int = 0
+    """Scored target tokens pooled over seeds."""
 
     @property
     def lift(self) -> float:
@@ -160,11 +164,19 @@ def agreement_table(normal: Probes, uniform: Probes, rng: np.random.Generator) -
             strict=True,
         )
     )
+    tokens = int(np.count_nonzero(mask))
+
+    def per_seed(u: np.ndarray, v: np.ndarray) -> tuple[float, ...]:
+        credit = ag.top_match_tokens(u, v, th.TOP_FRACTION, lens, mask).reshape(S, -1)
+        return tuple(float(np.nanmean(row)) if np.isfinite(row).any() else float("nan") for row in credit)
+
     return [
         Agreement(
             name,
             ag.top_match(u, v, th.TOP_FRACTION, lens, mask),
             ag.shuffled_baseline(u, v, rng, th.TOP_FRACTION, lens, mask),
+            per_seed(u, v),
+            tokens,
         )
         for name, (u, v) in pairs.items()
         if v is not None

@@ -6,7 +6,15 @@
   against ``p0``;
 * :func:`kendall_order`: Kendall's tau-b and its one-sided p-value (scipy), with the
   disagreeing pairs named;
-* :func:`median_or_inf`: a median where ``inf`` means "never".
+* :func:`median_or_inf`: a median where ``inf`` means "never";
+* :func:`share_beyond`: one-sided test that a share pooled over seeds lies beyond an
+  allowance, with the seed as the unit (tokens of one seed are not independent);
+* :func:`median_interval`: the distribution-free (order-statistic) confidence interval of a
+  median, ``inf`` ("never") allowed;
+* :func:`fisher_greater`: Fisher's exact test that one success rate is above another.
+
+A refutation needs the same kind of evidence as a pass: each check refutes only where one of
+these tests rejects the theory's claim at :data:`~ktiw.comparator.thresholds.P_VALUE`.
 """
 
 from __future__ import annotations
@@ -76,6 +84,11 @@ def fisher_less(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
     return float(fisher_exact(table, alternative="less").pvalue)
 
 
+def fisher_greater(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
+    """One-sided p-value of Fisher's exact test for "rate a > rate b" (mirror of :func:`fisher_less`)."""
+    return fisher_less(k_b, n_b, k_a, n_a)
+
+
 def binomial_greater(k: int, n: int, p0: float) -> float:
     """One-sided exact binomial p-value of ``k`` successes in ``n`` for "rate > p0"."""
     return _binomial(k, n, p0, "greater")
@@ -98,7 +111,8 @@ def _binomial(k: int, n: int, p0: float, alternative: str) -> float:
 @dataclass(frozen=True)
 class KendallResult:
     """Kendall's tau-b between two rankings of the same named items, with the one-sided
-    p-value of "positively associated" (:func:`scipy.stats.kendalltau`).
+    p-values of "positively associated" (``p_value``) and "negatively associated"
+    (``p_less``) (:func:`scipy.stats.kendalltau`).
 
     ``discordant_pairs`` names the disagreeing pairs as ``(a, b)`` where ``x`` ranks ``a``
     before ``b`` and ``y`` ranks ``b`` before ``a``; pairs tied in either ranking are in
@@ -112,6 +126,8 @@ class KendallResult:
     discordant: int
     discordant_pairs: list[tuple[str, str]] = field(default_factory=list)
     tied_pairs: list[tuple[str, str]] = field(default_factory=list)
+    p_less: float = float("nan")
+    """One-sided p-value of "negatively associated" (the evidence a refutation needs)."""
 
 
 def kendall_order(names: Sequence[str], x: Sequence[float], y: Sequence[float]) -> KendallResult:
@@ -136,7 +152,8 @@ def kendall_order(names: Sequence[str], x: Sequence[float], y: Sequence[float]) 
     if len(names) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
         return KendallResult(float("nan"), float("nan"), nc, nd, disc, ties)
     res = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="greater")
-    return KendallResult(float(res.statistic), float(res.pvalue), nc, nd, disc, ties)
+    less = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="less")
+    return KendallResult(float(res.statistic), float(res.pvalue), nc, nd, disc, ties, float(less.pvalue))
 
 
 def median_or_inf(values: Sequence[float]) -> float:
@@ -149,3 +166,56 @@ def median_or_inf(values: Sequence[float]) -> float:
         return float(arr[n // 2])
     lo, hi = arr[n // 2 - 1], arr[n // 2]
     return float("inf") if np.isinf(hi) else float((lo + hi) / 2)
+
+
+def share_beyond(per_seed: Sequence[float], tokens: int, allowance: float, side: str) -> float:
+    """One-sided p-value that the mean share over seeds lies beyond ``allowance``
+    (``side`` ``"greater"``: above it; ``"less"``: below it).
+
+    The unit of evidence is the seed, not the token: the scored tokens of one seed are read
+    off one trained model (and the same evaluation samples serve every seed), so they are not
+    independent, and pooling them as a binomial sample would overstate the evidence.  The test
+    is the one-sample t-test of the per-seed shares ``x_1..x_S`` against ``allowance``::
+
+        t = (mean(x) - allowance) / SE,   SE = max(sd(x) / sqrt(S), sqrt(a (1 - a) / tokens))
+
+    with ``S - 1`` degrees of freedom; ``a = allowance`` and ``tokens`` is the number of scored
+    tokens pooled over all seeds.  The floor is the binomial standard error the pooled tokens
+    would have were they independent: positively correlated tokens only make the true error
+    larger, so the floor keeps a run of identical seeds from looking infinitely precise.  With
+    fewer than two seeds the spread between seeds is unknown and the p-value is 1 (no evidence).
+    """
+    from scipy.stats import t as student_t
+
+    x = np.asarray([v for v in per_seed if math.isfinite(v)], dtype=np.float64)
+    if x.size < 2 or side not in ("greater", "less"):
+        return 1.0
+    a = min(max(float(allowance), 0.0), 1.0)
+    floor = math.sqrt(a * (1 - a) / max(int(tokens), 1))
+    se = max(float(x.std(ddof=1)) / math.sqrt(x.size), floor)
+    diff = float(x.mean()) - float(allowance)
+    if se == 0.0:
+        return 0.0 if (diff > 0 if side == "greater" else diff < 0) else 1.0
+    stat = diff / se if side == "greater" else -diff / se
+    return float(student_t.sf(stat, df=x.size - 1))
+
+
+def median_interval(values: Sequence[float], level: float) -> tuple[float, float]:
+    """Distribution-free confidence interval ``[x_(j), x_(n-j+1)]`` of the median of ``values``
+    at ``level`` (two-sided), ``inf`` ("never") the largest value.
+
+    ``j`` is the largest order with ``P(Binomial(n, 1/2) <= j - 1) <= (1 - level) / 2``: the
+    median lies below ``x_(j)`` only if at most ``j - 1`` of the ``n`` draws do.  With too few
+    values for any such ``j`` (``n <= 5`` at 95%) the interval is ``[-inf, inf]``.
+    """
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = x.size
+    tail = (1 - level) / 2
+    j = 0
+    while j + 1 <= n and binom.cdf(j, n, 0.5) <= tail:
+        j += 1
+    if j == 0:
+        return -math.inf, math.inf
+    return float(x[j - 1]), float(x[n - j])

@@ -51,18 +51,61 @@ def test_toy_fidelity_pass_and_refuted() -> None:
     assert bad.status is REFUTED and "permutation:L=4" in bad.sentence
 
 
+def _share(share: float, baseline: float, spread: float = 0.01, seeds: int = 4, tokens: int = 4000
+           ) -> TokenShare:  # fmt: skip
+    """A pooled share with per-seed shares spread evenly by ``spread`` around it."""
+    per_seed = tuple(share + spread * (k - (seeds - 1) / 2) for k in range(seeds))
+    return TokenShare(share, baseline, per_seed, tokens)
+
+
 def test_ktiw_under_uniform_all_statuses() -> None:
-    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.8, 0.1)).status is PASS
-    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.4, 0.1)).status is REFUTED
-    assert (
-        check_ktiw_under_uniform("s", "drift", TokenShare(th.MOST, 0.1)).status is REFUTED
-    )  # strict majority
+    assert check_ktiw_under_uniform("s", "drift", _share(0.8, 0.1)).status is PASS
+    assert check_ktiw_under_uniform("s", "drift", _share(0.4, 0.1)).status is REFUTED
+    # exactly at the allowance: the measurement says nothing either way
+    assert check_ktiw_under_uniform("s", "drift", _share(th.MOST, 0.1)).status is INCONCLUSIVE
     # a budget in which the model learned nothing cannot refute
-    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.4, 0.1), learned=False).status is INCONCLUSIVE
-    assert check_ktiw_under_uniform("p", "saddle", TokenShare(0.12, 0.1)).status is PASS
-    assert check_ktiw_under_uniform("p", "saddle", TokenShare(0.6, 0.1)).status is REFUTED
-    assert check_ktiw_under_uniform("x", "ambiguous", TokenShare(0.6, 0.1)).status is REPORTED
+    assert check_ktiw_under_uniform("s", "drift", _share(0.4, 0.1), learned=False).status is INCONCLUSIVE
+    assert check_ktiw_under_uniform("p", "saddle", _share(0.12, 0.1)).status is PASS
+    assert check_ktiw_under_uniform("p", "saddle", _share(0.6, 0.1)).status is REFUTED
+    assert check_ktiw_under_uniform("x", "ambiguous", _share(0.6, 0.1)).status is REPORTED
     assert check_ktiw_under_uniform("f", "drift", None).status is INCONCLUSIVE  # no gold alignment
+
+
+def test_ktiw_under_uniform_refutes_only_with_evidence() -> None:
+    """Issue 21's example: 0.28 against an allowance of 0.252 over 2 seeds is not evidence; the
+    paper's 0.759 against 0.1275 (4 seeds, 8,000 tokens) is (p about 1e-5, t-test, 3 df)."""
+    small = TokenShare(0.28, 0.152, (0.25, 0.31), 120)
+    v = check_ktiw_under_uniform("permutation:L=6", "saddle", small)
+    assert v.status is INCONCLUSIVE and "not significantly" in v.sentence
+    assert v.numbers["p_value"] > th.P_VALUE
+    paper = TokenShare(0.75925, 0.0275, (0.728, 0.7505, 0.765, 0.7935), 8000)
+    v = check_ktiw_under_uniform("permutation:L=40", "saddle", paper)
+    assert v.status is REFUTED and v.numbers["p_value"] == pytest.approx(1.13e-5, rel=0.02)
+    # one seed: the spread between seeds is unknown, so no refutation (and a drift shortfall too)
+    assert check_ktiw_under_uniform("p", "saddle", TokenShare(0.9, 0.1, (0.9,), 4000)).status is INCONCLUSIVE
+    assert check_ktiw_under_uniform("s", "drift", TokenShare(0.2, 0.1, (0.2,), 4000)).status is INCONCLUSIVE
+    # identical seeds are not infinitely precise: the binomial floor over the pooled tokens
+    # (0.26 vs 0.252 over 100 tokens: z = 0.18) keeps it inconclusive
+    assert check_ktiw_under_uniform("p", "saddle", TokenShare(0.26, 0.152, (0.26,) * 4, 100)).status is (
+        INCONCLUSIVE
+    )
+
+
+def test_share_beyond_has_its_stated_level() -> None:
+    """Under the null (per-seed shares drawn around the allowance), the test rejects at most at
+    its level: 2,000 simulated runs of 4 seeds x 500 tokens, each seed's share a binomial around
+    a seed-specific rate; rejections must stay below 5% + 3 standard errors."""
+    from ktiw.comparator.stats import share_beyond
+
+    rng = np.random.default_rng(0)
+    trials, rejections = 2000, 0
+    for _ in range(trials):
+        rates = np.clip(0.3 + rng.normal(0, 0.05, 4), 0, 1)
+        shares = rng.binomial(500, rates) / 500
+        rejections += share_beyond(shares, 2000, 0.3, "greater") < 0.05
+    assert rejections / trials < 0.05 + 3 * (0.05 * 0.95 / trials) ** 0.5
+    # and it has power against a real excess
+    assert share_beyond([0.5, 0.52, 0.49, 0.51], 2000, 0.3, "greater") < 1e-3
 
 
 def test_ktiw_before_attention_needs_a_significant_majority() -> None:
@@ -73,7 +116,9 @@ def test_ktiw_before_attention_needs_a_significant_majority() -> None:
     few = [seed_curve(i, 60, True, beta_lead=10 if i < 3 else -20) for i in range(4)]
     assert check_ktiw_before_attention("s", few).status is INCONCLUSIVE
     late = [seed_curve(i, 60, True, beta_lead=-20) for i in range(6)]
-    assert check_ktiw_before_attention("s", late).status is REFUTED
+    assert check_ktiw_before_attention("s", late).status is REFUTED  # 0/6: p = 1/64
+    # 0 of 4: not most, but P(X <= 0 | 4, 1/2) = 1/16 cannot exclude "most" at 5%
+    assert check_ktiw_before_attention("s", late[:4]).status is INCONCLUSIVE
     # seeds that never attend are listed, not counted; nothing to count is inconclusive
     never = [seed_curve(i, 10_000, True) for i in range(3)]
     v = check_ktiw_before_attention("s", never)
@@ -94,8 +139,11 @@ def test_success_rate_five_of_eight_against_eight_is_inconclusive() -> None:
 def test_success_rate_passes_only_on_an_exact_test() -> None:
     v = _rates(("perm", "saddle", 1, 8), ("sub", "drift", 8, 8))  # Fisher p = 9/12870
     assert v["perm"].status is PASS and "fewer than" in v["perm"].sentence
-    v = _rates(("perm", "saddle", 8, 8), ("sub", "drift", 8, 8))  # no contrast at all
+    v = _rates(("perm", "saddle", 8, 8), ("sub", "drift", 8, 8))  # as often, but not significantly more
+    assert v["perm"].status is INCONCLUSIVE and "not significantly more" in v["perm"].sentence
+    v = _rates(("perm", "saddle", 20, 20), ("sub", "drift", 15, 20))  # Fisher p(more) = 0.024
     assert v["perm"].status is REFUTED
+    assert v["perm"].numbers["fisher_p_more"]["sub"] == pytest.approx(0.0236, abs=1e-3)
     v = _rates(("perm", "saddle", 0, 8), ("sub", "drift", 2, 8))  # the drift side excludes 0.9
     assert v["sub"].status is REFUTED
     assert _rates(("sub", "drift", 3, 4))["sub"].status is INCONCLUSIVE  # 3/4: P = 5/16
@@ -124,7 +172,9 @@ def test_takeoff_order_needs_three_measured_takeoffs() -> None:
     assert v.status is PASS and v.numbers["p_value"] == pytest.approx(1 / 24)
     reversed_ = [Takeoff(t.spec, t.predicted, 100.0 - t.measured_median) for t in four]
     v = check_takeoff_order(reversed_)
-    assert v.status is REFUTED and "measured after" in v.sentence
+    assert v.status is REFUTED and "measured after" in v.sentence  # tau = -1, p = 1/24
+    # three in reverse order: tau = -1, but p = 1/6 is no evidence against the order
+    assert check_takeoff_order(reversed_[:3]).status is INCONCLUSIVE
     assert check_takeoff_order([Takeoff("x", None, 10.0)] * 3).status is INCONCLUSIVE
 
 
@@ -135,11 +185,14 @@ def test_measured_takeoff_is_median_first_reach() -> None:
 
 
 def test_agreement_table_statuses() -> None:
-    good = [Agreement(p, 0.6, 0.1) for p in ("A(alpha,beta_uf)", "A(alpha,beta)")]
+    good = [Agreement(p, 0.6, 0.1, (0.6,) * 4, 4000) for p in ("A(alpha,beta_uf)", "A(alpha,beta)")]
     assert check_agreement_table("s", "drift", good).status is PASS
-    short = [*good, Agreement("A(Delta,beta_uf)", 0.15, 0.1)]
+    short = [*good, Agreement("A(Delta,beta_uf)", 0.15, 0.1, (0.14, 0.15, 0.15, 0.16), 4000)]
     v = check_agreement_table("s", "drift", short)
     assert v.status is REFUTED and "A(Delta,beta_uf)" in v.sentence
+    # a shortfall within the seeds' noise (0.18 vs 0.2, seeds 0.1 apart) is no evidence
+    noisy = [*good, Agreement("A(Delta,beta_uf)", 0.18, 0.1, (0.08, 0.28), 400)]
+    assert check_agreement_table("s", "drift", noisy).status is INCONCLUSIVE
     assert check_agreement_table("s", "drift", short, learned=False).status is INCONCLUSIVE
     assert check_agreement_table("p", "saddle", short).status is REPORTED
 
@@ -182,6 +235,9 @@ def test_step_fidelity_statuses() -> None:
     assert a <= 8 <= b and a > 0 and b < 16
     assert check_step_fidelity(replace(sim, measured_per_seed=(90.0,) * 16)).status is REFUTED
     assert check_step_fidelity(replace(base, predicted_probability=None)).status is INCONCLUSIVE
+    # the median 16% off, but over 5 seeds its 95% interval is unbounded: no evidence
+    few = replace(base, measured_per_seed=(100.0,) * 5, predicted_interval=(0.5, 1.0))
+    assert check_step_fidelity(few).status is INCONCLUSIVE
 
 
 def test_takeoff_order_needs_the_same_quantity_and_reports_ratios() -> None:

@@ -74,12 +74,12 @@ def test_optimizer_matched_fidelity_passes_on_the_real_toy_model(spec: str) -> N
     from ktiw.comparator.presets import Training
 
     block = Training(
-        model="toy", seeds=4, steps=80, batch_size=32, lr=0.05, eval_every=1, eval_samples=8, model_config={}
+        model="toy", seeds=8, steps=80, batch_size=32, lr=0.05, eval_every=1, eval_samples=8, model_config={}
     )
     setup = FidelitySetup(spec, eps=1e-2, lr=0.05, steps=80, optimizer="adam", init="eps:1e-2")
     f = step_fidelity(setup, block)
     v = check_step_fidelity(f)
     assert v.status is Status.PASS, v.sentence
-    assert f.method == "reduced-map" and f.successes == 4
+    assert f.method == "reduced-map" and f.successes == 8
     late = replace(f, predicted_step=f.predicted_step * 1.3)  # a 30% wrong prediction is caught
     assert check_step_fidelity(late).status is Status.REFUTED
