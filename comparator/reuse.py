@@ -5,7 +5,9 @@ the training config's own fields, compared after a JSON round trip (tuples becom
 except :data:`IGNORED` (labels and provenance that do not change the numbers).  A requested
 ``None`` (``probe_every``: automatic) matches whatever the trainer resolved it to.  A run
 counts as finished when its ``summary.json`` says ``"finished": true``; an unfinished one
-that has a checkpoint can be resumed.
+that has a checkpoint can be resumed.  A run that says it finished but fails its completeness
+check (:func:`damage`) is neither reused nor resumed: a new run is trained, with one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -38,21 +40,34 @@ def same_config(requested: dict[str, object], recorded: dict[str, object]) -> bo
     return all(k in have and have[k] == v for k, v in want.items() if v is not None)
 
 
-def is_finished(run_dir: Path) -> bool:
-    """``summary.json`` exists and records a finished (not interrupted) run, and every file of
-    the run reads back intact (:func:`ktiw.empirics.rundir.check_intact`).  A damaged run is
-    not reused: one line on stderr says so, and the caller trains it again."""
-    from ktiw.empirics.rundir import check_intact
-
+def claims_finished(run_dir: Path) -> bool:
+    """``summary.json`` exists and says the run finished (not interrupted); nothing else checked."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
         return False
-    if not (isinstance(summary, dict) and summary.get("finished") and not summary.get("interrupted", False)):
+    if not isinstance(summary, dict):
         return False
-    problem = check_intact(run_dir)
+    return bool(summary.get("finished")) and not summary.get("interrupted", False)
+
+
+def damage(run_dir: Path) -> str | None:
+    """Why a run that claims to be finished cannot be trusted (:func:`ktiw.empirics.rundir.check_intact`:
+    every file reads back, and the run is complete against the record its summary holds), or ``None``."""
+    from ktiw.empirics.rundir import check_intact
+
+    return check_intact(run_dir)
+
+
+def is_finished(run_dir: Path, *, notice: str = "training it again") -> bool:
+    """``summary.json`` exists and records a finished (not interrupted) run, and every file of
+    the run reads back intact and complete (:func:`damage`).  A damaged run is not reused: one
+    line on stderr says so (``notice`` says what the caller does instead)."""
+    if not claims_finished(run_dir):
+        return False
+    problem = damage(run_dir)
     if problem is not None:
-        print(f"not reusing {run_dir}: {problem}; training it again", file=sys.stderr)
+        print(f"not reusing {run_dir}: {problem}; {notice}", file=sys.stderr)
         return False
     return True
 
@@ -74,8 +89,10 @@ def find_matching(requested: dict[str, object], candidates: Iterable[Path]) -> M
             continue
         if not isinstance(recorded, dict) or not same_config(requested, recorded):
             continue
-        if is_finished(run_dir):
-            return Match(run_dir, True)
+        if claims_finished(run_dir):
+            if is_finished(run_dir, notice="training a new run instead"):
+                return Match(run_dir, True)
+            continue  # a damaged finished run: its checkpoint is at the end, nothing to resume
         if resumable is None and (run_dir / "checkpoint.pt").exists():
             resumable = Match(run_dir, False)
     return resumable

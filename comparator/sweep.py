@@ -8,7 +8,9 @@ seeds (one batched training each; default 1).  Every grid point is one run direc
 
 Resuming is the default: a run directory that already holds the same settings
 (:func:`ktiw.comparator.reuse.same_config`) is skipped when finished and continued from its
-checkpoint when not; one that holds other settings stops the sweep before anything runs
+checkpoint when not; one that says it finished but fails its completeness check
+(:func:`ktiw.comparator.reuse.damage`) is moved aside to ``<name>.damaged`` and trained again,
+with one line on stderr; one that holds other settings stops the sweep before anything runs
 (a sweep never mixes runs trained with other settings).
 
 ``OUT/sweep.csv`` has one row per trained seed: the run, its spec, model and ``--set`` values,
@@ -39,7 +41,7 @@ from ktiw.empirics.curves import first_reach
 from ktiw.theory.errors import KtiwError
 
 from . import thresholds as th
-from .reuse import is_finished, normalise
+from .reuse import claims_finished, is_finished, normalise
 from .stats import median_or_inf
 
 SWEEP_CSV = "sweep.csv"
@@ -210,7 +212,8 @@ def settings_differ(requested: Mapping[str, Any], recorded: Mapping[str, Any]) -
 
 
 def _state(run: GridRun, run_dir: Path) -> str:
-    """``new``, ``done``, ``resume`` or ``restart`` (same settings, no checkpoint yet)."""
+    """``new``, ``done``, ``resume``, ``restart`` (same settings, no checkpoint yet) or ``damaged``
+    (it says it finished but fails its completeness check)."""
     config = run_dir / "config.json"
     if not config.exists():
         return "new"
@@ -225,9 +228,17 @@ def _state(run: GridRun, run_dir: Path) -> str:
         raise KtiwError(
             f"{run_dir} holds a run trained with other settings ({'; '.join(diff[:3])}); give another --out"
         )
-    if is_finished(run_dir):
-        return "done"
+    if claims_finished(run_dir):
+        notice = f"moving it to {damaged_name(run_dir)} and training it again"
+        return "done" if is_finished(run_dir, notice=notice) else "damaged"
     return "resume" if (run_dir / "checkpoint.pt").exists() else "restart"
+
+
+def damaged_name(run_dir: Path) -> Path:
+    """Where a damaged finished run is moved before it is trained again (never deleted)."""
+    from ktiw.empirics.rundir import fresh_dir
+
+    return fresh_dir(run_dir.parent, run_dir.name + ".damaged")
 
 
 def plan_tasks(runs: Sequence[GridRun], out_dir: Path) -> tuple[list[Any], dict[str, str]]:
@@ -247,6 +258,8 @@ def plan_tasks(runs: Sequence[GridRun], out_dir: Path) -> tuple[list[Any], dict[
         if state == "restart":
             for stale in ("config.json", "summary.json"):
                 (run_dir / stale).unlink(missing_ok=True)
+        if state == "damaged":  # kept aside, never deleted; the grid point is trained afresh
+            os.replace(run_dir, damaged_name(run_dir))
         if state != "done":
             tasks.append(Task(run.name, run.config, run_dir, resume=state == "resume"))
     return tasks, status

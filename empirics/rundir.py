@@ -16,7 +16,7 @@ comparator and ``ktiw plot`` read it through :func:`load_run`).
     RUN_DIR/checkpoint.prev.pt the checkpoint before it (the fallback when the last is damaged)
     RUN_DIR/summary.json       {"seeds": [{"seed", "reached_95", "step_95", "diverged",
                                 "diverged_step", "stopped_step", "final_token_acc"}], "finished",
-                                "interrupted", "last_step"}
+                                "interrupted", "last_step", "complete"}
 
 ``step`` counts completed optimiser updates (step 0 = the initial model).  ``T`` indexes the
 scored target tokens (not EOS), ``L`` the source word positions (not EOS); probe entries
@@ -24,6 +24,16 @@ outside ``src_len``/``tgt_len`` are NaN.  For a ``uniform`` run ``beta`` is ``be
 ``align`` is all ``-1`` when the distribution has no gold alignment.  Files are written
 atomically (temporary file, then rename) and curves row by row, so an interrupted run
 keeps everything recorded so far.
+
+A finished run proves it is complete: its summary's ``complete`` record (written last, by
+:func:`completion_record`) holds each seed's last evaluation step and the size and SHA-256 of
+``curves.csv`` and of every probe file.  :func:`load_run` checks a finished run against it
+(curves: size, checksum, last step per seed; probe files: present with their size),
+:func:`check_intact` also checks every probe file's checksum.  A run written before the record
+existed is checked against what its summary says already: every seed's curve must end at
+the run's last step (a stopped seed at its stop step) with the summary's final token accuracy,
+so a ``curves.csv`` that lost its tail, even at a line boundary, is caught.  A finished run
+that fails the check is :func:`damaged` (one line naming the file).
 
 Every reader validates what it reads and names the damaged file in a one-line
 :class:`~ktiw.theory.errors.KtiwError`.  A process that writes a run holds an exclusive lock
@@ -33,6 +43,7 @@ on the directory (:class:`RunLock`), so two ``ktiw train`` processes never write
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -384,6 +395,89 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise damaged(path, f"not a readable .npz archive ({type(exc).__name__}: {exc})") from None
 
 
+def _digest(path: Path) -> dict[str, Any]:
+    """``{"bytes", "sha256"}`` of a file (read in 1 MiB blocks)."""
+    h, n = hashlib.sha256(), 0
+    with Path(path).open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            n += len(block)
+    return {"bytes": n, "sha256": h.hexdigest()}
+
+
+def completion_record(run_dir: Path) -> dict[str, Any]:
+    """What a finished run's summary records to prove it complete (module docstring): each
+    seed's last evaluation step in ``curves.csv``, and size and SHA-256 of ``curves.csv`` and
+    of every probe file."""
+    run_dir = Path(run_dir)
+    curves = read_curves(run_dir / "curves.csv")
+    last = {str(seed): step for seed, step in _last_steps(curves).items()}
+    probes = sorted((run_dir / "probes").glob("*.npz")) if (run_dir / "probes").is_dir() else []
+    return {
+        "last_step": last,
+        "curves": {**_digest(run_dir / "curves.csv"), "rows": int(curves["seed"].size)},
+        "probes": {p.name: _digest(p) for p in probes if not p.name.endswith(".tmp.npz")},
+    }
+
+
+def check_complete(run: Run, *, checksums: bool = False) -> None:
+    """:func:`damaged` unless the finished ``run`` is complete (module docstring); ``checksums``:
+    also hash every probe file (the curves are always hashed: they are small)."""
+    summary = run.summary
+    if not summary.get("finished"):
+        return
+    curves_path = run.path / "curves.csv"
+    last = _last_steps(run.curves)
+    record = summary.get("complete")
+    if isinstance(record, dict):
+        want = record.get("curves", {})
+        got = _digest(curves_path)
+        if want.get("bytes") != got["bytes"] or want.get("sha256") != got["sha256"]:
+            raise damaged(
+                curves_path,
+                f"{got['bytes']} bytes that do not match the {want.get('bytes')} bytes summary.json "
+                "recorded when the run finished (cut short or edited)",
+            )
+        for seed, step in dict(record.get("last_step", {})).items():
+            if last.get(int(seed)) != int(step):
+                raise damaged(curves_path, f"seed {seed} ends at step {last.get(int(seed))}, not {step}")
+        for name, want_p in dict(record.get("probes", {})).items():
+            path = run.path / "probes" / name
+            if not path.is_file():
+                raise damaged(path, "missing: summary.json recorded it when the run finished")
+            size = path.stat().st_size
+            if size != want_p.get("bytes") or (checksums and _digest(path)["sha256"] != want_p.get("sha256")):
+                raise damaged(path, "its contents differ from what summary.json recorded at the finish")
+        return
+    # a run written before the record: check the curves against the summary itself
+    end = summary.get("last_step")
+    for s in summary.get("seeds", []):
+        if not isinstance(s, dict) or not isinstance(s.get("seed"), int):
+            continue
+        seed = s["seed"]
+        stop = s.get("stopped_step")
+        want_step = stop if isinstance(stop, int) else end
+        if isinstance(want_step, int) and last.get(seed) != want_step:
+            raise damaged(
+                curves_path, f"seed {seed} ends at step {last.get(seed)}, but summary.json says {want_step}"
+            )
+        final = s.get("final_token_acc")
+        if isinstance(final, (int, float)) and seed in last:
+            _, acc = run.curve(seed, "token_acc")
+            if acc.size and not (acc[-1] == final or (np.isnan(acc[-1]) and np.isnan(final))):
+                raise damaged(
+                    curves_path,
+                    f"seed {seed} ends with token accuracy {acc[-1]!r}, but summary.json says {final!r}",
+                )
+
+
+def _last_steps(curves: dict[str, np.ndarray]) -> dict[int, int]:
+    last: dict[int, int] = {}
+    for seed, step in zip(curves["seed"].tolist(), curves["step"].tolist(), strict=True):
+        last[seed] = max(step, last.get(seed, step))
+    return last
+
+
 def load_run(path: str | Path) -> Run:
     """Read and check a run directory; a one-line :class:`KtiwError` naming the file if it is
     missing, not a run, or damaged (see :func:`read_config`, :func:`read_curves`)."""
@@ -406,14 +500,18 @@ def load_run(path: str | Path) -> Run:
             steps.append(int(p.stem.split("_")[1]))
         except (IndexError, ValueError):
             continue
-    return Run(path, config, curves, summary, sorted(steps))
+    run = Run(path, config, curves, summary, sorted(steps))
+    check_complete(run)
+    return run
 
 
 def check_intact(run_dir: Path) -> str | None:
     """``None`` if every file of the run reads back (config, curves, summary, each probe
-    archive in full), else the one-line reason it is damaged."""
+    archive in full) and a finished run is complete (:func:`check_complete`, checksums
+    included), else the one-line reason it is damaged."""
     try:
         run = load_run(run_dir)
+        check_complete(run, checksums=True)
         for step in run.probe_steps:
             read_npz(probe_path(run.path, step))
         proxy = Path(run_dir) / "probes" / "proxy.npz"

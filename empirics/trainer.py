@@ -358,12 +358,16 @@ class Trainer:
                     "final_token_acc": hist[-1][1] if hist else None,
                 }
             )
-        return {
+        finished = (self.step >= self.cfg.steps or self.all_stopped()) and not self.interrupted
+        out: dict[str, Any] = {
             "seeds": seeds,
-            "finished": (self.step >= self.cfg.steps or self.all_stopped()) and not self.interrupted,
+            "finished": finished,
             "interrupted": self.interrupted,
             "last_step": self.step,
         }
+        if finished:  # the proof that the run is complete, written last (rundir.check_complete)
+            out["complete"] = rundir.completion_record(self.run_dir)
+        return out
 
     def _check_curves(self) -> None:
         """Resume needs every evaluation row up to the checkpoint: they cannot be recomputed."""

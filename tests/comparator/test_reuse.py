@@ -66,4 +66,20 @@ def test_damaged_run_is_not_reused(tmp_path: Path, capsys) -> None:
     (bad / "curves.csv").write_text("seed,step\n")
     assert find_reusable(BASE, tmp_path.iterdir()) is None
     err = capsys.readouterr().err
-    assert "not reusing" in err and "curves.csv is damaged" in err and "training it again" in err
+    assert "not reusing" in err and "curves.csv is damaged" in err and "training a new run instead" in err
+
+
+def test_finished_run_cut_at_a_line_boundary_is_neither_reused_nor_resumed(tmp_path: Path, capsys) -> None:
+    """Issue 21, class 6: ``verify --reuse`` must not read a run whose curves lost their tail."""
+    from ktiw.comparator.reuse import find_matching
+    from ktiw.empirics import trainer as tr
+
+    cfg = dict(spec="subset:L=3,V=4", model="toy", steps=4, seeds=[0], batch_size=4, eval_samples=4,
+               eval_every=2, checkpoint_every=2, proxy_steps=0)  # fmt: skip
+    run = tr.train(cfg, tmp_path / "a", progress=False)
+    recorded = json.loads((run / "config.json").read_text())
+    assert find_matching(recorded, [run]) is not None
+    lines = (run / "curves.csv").read_text().splitlines(keepends=True)
+    (run / "curves.csv").write_text("".join(lines[:-1]))
+    assert find_matching(recorded, [run]) is None
+    assert "not reusing" in capsys.readouterr().err

@@ -262,3 +262,19 @@ def test_local_executor_checks_the_device_before_any_task() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(KtiwError, match="no CUDA device"):
             LocalExecutor().resolve_device("cuda")
+
+
+def test_finished_run_with_a_cut_curves_file_is_moved_aside_and_trained_again(tmp_path: Path, capsys) -> None:
+    """Issue 21, class 6: sweep.csv must not change silently when a finished run lost the tail
+    of its curves.csv at a line boundary; the damaged run is kept aside, never deleted."""
+    runs = plan_grid(["permutation:L=3"], TINY, {}, [0])
+    run_sweep(runs, tmp_path, LocalExecutor(), progress=False)
+    before = (tmp_path / "sweep.csv").read_bytes()
+    curves = tmp_path / runs[0].name / "curves.csv"
+    lines = curves.read_text().splitlines(keepends=True)
+    curves.write_text("".join(lines[:-1]))
+    again = run_sweep(runs, tmp_path, LocalExecutor(), progress=False)
+    assert again.status == {runs[0].name: "trained"}
+    assert "not reusing" in capsys.readouterr().err
+    assert (tmp_path / f"{runs[0].name}.damaged" / "curves.csv").read_text() == "".join(lines[:-1])
+    assert (tmp_path / "sweep.csv").read_bytes() == before

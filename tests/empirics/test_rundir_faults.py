@@ -271,3 +271,70 @@ def test_signals_then_resume_reproduce_the_run(tmp_path, reference, how) -> None
     code, msg = resume_cli(out)
     assert code == 0, msg
     assert files(out) == files(reference)
+
+
+# --- issue 21, class 6: a finished run proves it is complete --------------------------------
+
+
+def _cut_lines(path: Path, n: int) -> None:
+    """Drop the last ``n`` lines of a text file, at a line boundary (no torn line left)."""
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-n]))
+
+
+def test_finished_run_records_its_completion(reference) -> None:
+    summary = json.loads((reference / "summary.json").read_text())
+    record = summary["complete"]
+    assert record["last_step"] == {"0": 12, "1": 12}
+    assert record["curves"]["bytes"] == (reference / "curves.csv").stat().st_size
+    assert record["curves"]["rows"] == 2 * 7  # steps 0, 2, ..., 12 for two seeds
+    probes = sorted(p.name for p in (reference / "probes").glob("*.npz"))
+    assert sorted(record["probes"]) == probes
+    assert rundir.check_intact(reference) is None
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["record", "summary-only"])
+@pytest.mark.parametrize("lines", [1, 2, 3])
+def test_curves_cut_at_a_line_boundary_is_damaged(tmp_path, reference, lines, legacy) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    if legacy:  # a run written before the completion record: the summary alone must catch it
+        summary = json.loads((run / "summary.json").read_text())
+        del summary["complete"]
+        (run / "summary.json").write_text(json.dumps(summary))
+    _cut_lines(run / "curves.csv", lines)
+    rundir.read_curves(run / "curves.csv")  # every remaining line is well formed
+    with pytest.raises(KtiwError, match=r"curves.csv is damaged: .*(bytes|ends at step)"):
+        rundir.load_run(run)
+    problem = rundir.check_intact(run)
+    assert problem is not None and "\n" not in problem
+    res = runner.invoke(app, ["plot", str(run), "--out", str(tmp_path / "figs")])
+    assert res.exit_code == 2 and "curves.csv is damaged" in res.output
+
+
+def test_edited_curves_or_probe_of_a_finished_run_are_damaged(tmp_path, reference) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    text = (run / "curves.csv").read_text()
+    (run / "curves.csv").write_text(text.replace(",0.", ",1.", 1))  # same length, other value
+    assert "bytes that do not match" in str(rundir.check_intact(run)) or "curves.csv is damaged" in str(
+        rundir.check_intact(run)
+    )
+    shutil.rmtree(run)
+    shutil.copytree(reference, run)
+    last = sorted((run / "probes").glob("step_*.npz"))[-1]
+    first = sorted((run / "probes").glob("step_*.npz"))[0]
+    shutil.copy(first, last)  # a readable archive, but not the one the run wrote
+    assert "differ" in str(rundir.check_intact(run)) or "damaged" in str(rundir.check_intact(run))
+    last.unlink()
+    assert "missing" in str(rundir.check_intact(run))
+
+
+def test_legacy_run_without_record_is_still_accepted(tmp_path, reference) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["complete"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert rundir.check_intact(run) is None
+    assert rundir.load_run(run).summary["finished"] is True
