@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
+from .training_options import PrecisionOption
 
 
 def sweep(
@@ -43,6 +44,7 @@ def sweep(
     gpus_per_task: GpusPerTaskOption = 0,
     seeds_per_task: Annotated[int, typer.Option(help="seeds trained as one batched task")] = 1,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
+    precision: PrecisionOption = None,
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads per task (default: --cpus-per-task, at least 1)")
     ] = None,
@@ -65,6 +67,7 @@ def sweep(
     from ktiw.comparator.report import outcome_line
     from ktiw.comparator.sweep import grid_summary, plan_grid, plan_verify, run_sweep, run_verify_points
     from ktiw.empirics.executor import make_executor
+    from ktiw.theory.errors import KtiwError
 
     from .errors import fail
     from .options import parse_key_value_lists
@@ -83,6 +86,10 @@ def sweep(
         device=device,
         threads=threads if threads is not None else max(1, int(cpus_per_task)),
     )
+    if precision is not None:
+        if "precision" in axes:
+            raise KtiwError("--precision and --set precision=... both set precision; give one of them")
+        base["precision"] = precision
     seed_list = parse_seeds(seeds)
     runs = plan_grid(specs, base, axes, seed_list, seeds_per_task)
     points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []
@@ -100,6 +107,7 @@ def sweep(
                     preset=preset,
                     device=device,
                     threads=base["threads"],
+                    precision=precision,
                     progress=not quiet,
                     console=console,
                 )

@@ -13,6 +13,7 @@ from ktiw.theory.limits import MAX_SEEDS
 from . import data_options as do
 from .errors import fail
 from .options import parse_key_values
+from .training_options import PrecisionOption
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -108,6 +109,7 @@ def train(
     momentum: Annotated[float, typer.Option(help="sgd: heavy-ball momentum")] = 0.0,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
+    precision: PrecisionOption = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (1 is fastest on a busy CPU)")] = None,
     out: Annotated[
         Path | None, typer.Option(help="run directory (default runs/<spec>-<model>-<time>)")
@@ -125,8 +127,10 @@ def train(
 
     console = Console(highlight=False)
     if resume is not None:
-        if spec is not None or data is not None:
-            raise KtiwError("--resume takes every setting from the run directory; do not give SPEC or --data")
+        if spec is not None or data is not None or precision is not None:
+            raise KtiwError(
+                "--resume takes every setting from the run directory; do not give SPEC, --data or --precision"
+            )
         run_dir = resume
         runner: Any = lambda: tr.resume(resume, progress=not quiet)  # noqa: E731
     else:
@@ -158,6 +162,7 @@ def train(
             "eval_every": eval_every,
             "eval_samples": eval_samples,
             "stop_at": stop_at,
+            "precision": precision,
         }
         values.update({k: v for k, v in given.items() if v is not None})
         cfg = tr.TrainConfig(

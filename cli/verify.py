@@ -13,6 +13,7 @@ from rich.console import Console
 
 from . import data_options as do
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
+from .training_options import PrecisionOption
 
 HELP = (
     "Hold trained models against the theory's predictions and print a verdict per check.\n\n"
@@ -65,6 +66,7 @@ def verify(
     ] = None,
     steps: Annotated[int | None, typer.Option(help="training steps (default: the preset's)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+    precision: PrecisionOption = None,
     threads: Annotated[
         int | None,
         typer.Option(help="CPU threads for torch; 1 is fastest for these small models on a busy CPU"),
@@ -125,6 +127,7 @@ def verify(
             seeds=seeds,
             steps=steps,
             overrides=parse_key_values(set_ or [], "--set"),
+            precision=precision,
             device=tasks.resolve_device(device),
             threads=threads,
             out_dir=out,

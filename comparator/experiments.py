@@ -42,6 +42,7 @@ def verify(
     seeds: int | None = None,
     steps: int | None = None,
     overrides: Mapping[str, Any] | None = None,
+    precision: str | None = None,
     device: str = "auto",
     threads: int | None = None,
     out_dir: Path | None = None,
@@ -56,6 +57,10 @@ def verify(
     if experiment not in EXPERIMENTS:
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}")
     values = dict(overrides or {})
+    if precision is not None:
+        if "precision" in values:
+            raise KtiwError("--precision and --set precision=... both set precision; give one of them")
+        values["precision"] = precision
     for flag, key, value in (("--seeds", SEEDS_FIELD[experiment], seeds), ("--steps", "steps", steps)):
         if value is not None:
             if value < 1:

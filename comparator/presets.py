@@ -59,6 +59,13 @@ class Training:
         },
         default=None,
     )
+    precision: str = field(
+        metadata={
+            "meaning": "fp32, or bf16 mixed precision for training (ktiw train/verify/sweep --precision)",
+            "choices": ("fp32", "bf16"),
+        },
+        default="fp32",
+    )
 
     def train_values(self) -> dict[str, Any]:
         """The :class:`~ktiw.empirics.trainer.TrainConfig` fields this block sets (``ktiw train``
@@ -71,6 +78,7 @@ class Training:
             "eval_every": self.eval_every,
             "eval_samples": self.eval_samples,
             "model_config": dict(self.model_config),
+            "precision": self.precision,
         }
 
     def train_config(
@@ -113,6 +121,7 @@ class Training:
             device=resolve_device(device),
             threads=threads,
             model_config=full,
+            precision=self.precision,
         )
 
 

@@ -2,7 +2,8 @@
 
 Two configs are *the same run* when every field that determines the numbers is equal:
 the training config's own fields, compared after a JSON round trip (tuples become lists),
-except :data:`IGNORED` (labels and provenance that do not change the numbers).  A requested
+except :data:`IGNORED` (labels and provenance that do not change the numbers); the precision
+(``fp32``/``bf16``) is one of these fields, so runs of different precisions are never mixed.  A requested
 ``None`` (``probe_every``: automatic) matches whatever the trainer resolved it to.  A run
 counts as finished when its ``summary.json`` says ``"finished": true``; an unfinished one
 that has a checkpoint can be resumed.  A run that says it finished but fails its completeness
@@ -24,6 +25,11 @@ recorded field by field), package versions and git commit (provenance; recorded 
 report), and output-only options."""
 
 
+ADDED_LATER = {"precision": "fp32"}
+"""Training fields added after runs had been stored, with the value every run recorded without
+the field was trained with (so ``--reuse`` still finds those runs, and only those, for it)."""
+
+
 def normalise(config: dict[str, object]) -> dict[str, object]:
     """The config as JSON would store it, without the ignored fields."""
     return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in IGNORED}
@@ -36,7 +42,7 @@ def same_config(requested: dict[str, object], recorded: dict[str, object]) -> bo
     with an equal value (fields the recorder adds on its own, such as versions, are not
     required back).
     """
-    want, have = normalise(requested), normalise(recorded)
+    want, have = normalise(requested), {**ADDED_LATER, **normalise(recorded)}
     return all(k in have and have[k] == v for k, v in want.items() if v is not None)
 
 

@@ -11,7 +11,8 @@
   allowance, with the seed as the unit (tokens of one seed are not independent);
 * :func:`median_interval`: the distribution-free (order-statistic) confidence interval of a
   median, ``inf`` ("never") allowed;
-* :func:`fisher_greater`: Fisher's exact test that one success rate is above another.
+* :func:`fisher_greater`: Fisher's exact test that one success rate is above another;
+  :func:`fisher_two_sided`: that two success rates differ (the bf16/fp32 comparison).
 
 A refutation needs the same kind of evidence as a pass: each check refutes only where one of
 these tests rejects the theory's claim at :data:`~ktiw.comparator.thresholds.P_VALUE`.
@@ -87,6 +88,18 @@ def fisher_less(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
 def fisher_greater(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
     """One-sided p-value of Fisher's exact test for "rate a > rate b" (mirror of :func:`fisher_less`)."""
     return fisher_less(k_b, n_b, k_a, n_a)
+
+
+def fisher_two_sided(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
+    """Two-sided p-value of Fisher's exact test for "rate a != rate b" (``k`` successes of
+    ``n``): the probability, given the margins, of a table at most as likely as the observed
+    one.  Example: 2/10 against 9/10 gives ``p = 0.0055``; equal counts give ``p = 1``."""
+    from scipy.stats import fisher_exact
+
+    if n_a < 1 or n_b < 1:
+        return float("nan")
+    table = [[k_a, n_a - k_a], [k_b, n_b - k_b]]
+    return float(fisher_exact(table, alternative="two-sided").pvalue)
 
 
 def binomial_greater(k: int, n: int, p0: float) -> float:

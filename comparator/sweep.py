@@ -420,6 +420,7 @@ def run_verify_points(
     preset: str,
     device: str,
     threads: int | None,
+    precision: str | None = None,
     progress: bool = True,
     console: Any = None,
 ) -> tuple[list[Any], Path]:
@@ -444,6 +445,7 @@ def run_verify_points(
             preset,
             specs=list(specs),
             overrides=point.overrides,
+            precision=precision,
             device=device,
             threads=threads,
             out_dir=Path(out_dir) / "verify" / point.name,

@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .precision import matmul_dtype
+
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x [S, ..., in] -> [S, ..., out]`` with ``weight [S, out, in]``, ``bias [S, out]``."""
@@ -129,7 +131,7 @@ def _cell_forward_at(
     part plus ``h_{t-1} W_hh^T``), then :func:`_cell_forward`; ``c`` holds ``c_{t-1}`` and
     is overwritten with ``c_t``, which also goes to ``cs[:, :, t + 1]``; the activated gates
     go to ``acts[:, :, t]`` and ``h_t`` to ``out[:, :, t]``."""
-    a, c_new, h = _cell_forward(gates_x[:, :, t] + rec, c)
+    a, c_new, h = _cell_forward(gates_x[:, :, t].to(c.dtype) + rec, c)
     acts[:, :, t] = a
     c.copy_(c_new)
     cs[:, :, t + 1] = c_new
@@ -151,6 +153,7 @@ def _cell_backward_at(
     d_cs[:, :, t]``, then :func:`_cell_backward` with ``c_t = cs[:, :, t + 1]``,
     ``c_{t-1} = cs[:, :, t]``; ``d gates`` goes to ``d_gates[:, :, t]`` and ``d c_{t-1}``
     over ``dc``."""
+    dh_rec = dh_rec.to(dc.dtype)
     dh = dh_rec if d_hs is None else dh_rec + d_hs[:, :, t]
     dc_t = dc if d_cs is None else dc + d_cs[:, :, t]
     dg, dc_prev = _cell_backward(dh, dc_t, acts[:, :, t], cs[:, :, t + 1], cs[:, :, t])
@@ -171,11 +174,11 @@ def _cell_forward_indexed(
     function sees the same arguments at every step and compiles once (ints and storage
     offsets are specialised).  No two arguments may share memory (``torch.compile``
     mishandles the in-place update of an argument that aliases another one)."""
-    a, c_new, h = _cell_forward(_step(gates_x, t) + rec, c)
+    a, c_new, h = _cell_forward(_step(gates_x, t).to(c.dtype) + rec, c)
     acts.index_copy_(2, t, a.unsqueeze(2))
     c.copy_(c_new)
     cs.index_copy_(2, t + 1, c_new.unsqueeze(2))
-    out.index_copy_(2, t, h.unsqueeze(2))
+    out.index_copy_(2, t, h.unsqueeze(2).to(out.dtype))
 
 
 def _cell_backward_indexed(
@@ -190,10 +193,11 @@ def _cell_backward_indexed(
 ) -> None:
     """:func:`_cell_backward_at` with the step as a one-element tensor (see
     :func:`_cell_forward_indexed`)."""
+    dh_rec = dh_rec.to(dc.dtype)
     dh = dh_rec if d_hs is None else dh_rec + _step(d_hs, t)
     dc_t = dc if d_cs is None else dc + _step(d_cs, t)
     dg, dc_prev = _cell_backward(dh, dc_t, _step(acts, t), _step(cs, t + 1), _step(cs, t))
-    d_gates.index_copy_(2, t, dg.unsqueeze(2))
+    d_gates.index_copy_(2, t, dg.unsqueeze(2).to(d_gates.dtype))
     dc.copy_(dc_prev)
 
 
@@ -303,19 +307,21 @@ class LSTMRecurrence(torch.autograd.Function):
         """The recurrence over all ``L`` steps (see the class docstring)."""
         S, B, L, G = gates_x.shape
         H = G // 4
-        w_t = w_hh.transpose(1, 2)
+        state, mm = w_hh.dtype, matmul_dtype(gates_x.device.type, w_hh.dtype)
+        w_t = w_hh.transpose(1, 2).to(mm)
+        h0 = h0.to(mm)
         cell = _CELLS.forward
-        out = gates_x.new_empty(S, B, L, H)  # h_t at t
-        cs = gates_x.new_empty(S, B, L + 1, H)  # c_{t-1} at t
-        acts = gates_x.new_empty(S, B, L, G)
-        rec = gates_x.new_empty(S, B, G)  # h_{t-1} W_hh^T
-        c = c0.detach().clone()  # c_{t-1}, updated in place
+        out = gates_x.new_empty(S, B, L, H, dtype=mm)  # h_t at t (a matmul input only)
+        cs = gates_x.new_empty(S, B, L + 1, H, dtype=state)  # c_{t-1} at t
+        acts = gates_x.new_empty(S, B, L, G, dtype=state)
+        rec = gates_x.new_empty(S, B, G, dtype=mm)  # h_{t-1} W_hh^T
+        c = c0.detach().to(state).clone()  # c_{t-1}, updated in place
         cs[:, :, 0] = c0
         for t in range(L):
             torch.bmm(h0 if t == 0 else out[:, :, t - 1], w_t, out=rec)
             cell(rec, gates_x, t, c, acts, cs, out)
         ctx.save_for_backward(w_hh, h0, out)
-        ctx.acts, ctx.cs = acts, cs
+        ctx.acts, ctx.cs, ctx.mm = acts, cs, mm
         return out, cs[:, :, 1:]
 
     @staticmethod
@@ -325,16 +331,18 @@ class LSTMRecurrence(torch.autograd.Function):
         acts, cs = ctx.acts, ctx.cs
         S, B, L, G = acts.shape
         H = G // 4
+        mm = ctx.mm
+        w = w_hh.to(mm)
         cell = _CELLS.backward
-        d_gates = acts.new_empty(S, B, L, G)
-        dh = acts.new_zeros(S, B, H)  # d h_t through step t + 1's gates
+        d_gates = acts.new_empty(S, B, L, G, dtype=mm)  # a matmul input only
+        dh = acts.new_zeros(S, B, H, dtype=mm)  # d h_t through step t + 1's gates
         dc = acts.new_zeros(S, B, H)
         for t in range(L - 1, -1, -1):
             cell(dh, d_hs, dc, d_cs, t, acts, cs, d_gates)
-            torch.bmm(d_gates[:, :, t], w_hh, out=dh)
+            torch.bmm(d_gates[:, :, t], w, out=dh)
         h_prev = torch.cat([h0.unsqueeze(2), out[:, :, :-1]], dim=2)  # h_{t-1} at t
         d_w_hh = torch.bmm(d_gates.reshape(S, B * L, G).transpose(1, 2), h_prev.reshape(S, B * L, H))
-        return d_gates, d_w_hh, dh, dc
+        return d_gates, d_w_hh.to(w_hh.dtype), dh, dc
 
 
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:

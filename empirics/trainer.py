@@ -48,6 +48,7 @@ from .batched import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
 from .curves import SUCCESS_ACCURACY
 from .host_memory import keep_freed_memory
 from .models import Evaluation, SeedModel, build_model
+from .precision import PRECISIONS, autocast, check_precision, full_precision
 from .probes import COLUMNS, seed_metrics
 from .probes import evaluate as evaluate_model
 
@@ -88,6 +89,10 @@ class TrainConfig:
     """Training steps of the bag-of-words proxy ``beta_px`` (0: do not compute it)."""
     device: str = "cpu"
     dtype: str = field(default="float32", metadata=bounds(choices=("float32", "float64")))
+    precision: str = field(default="fp32", metadata=bounds(choices=PRECISIONS))
+    """``fp32``, or ``bf16`` mixed precision for the training forward pass (bfloat16 matrix
+    products; parameters, optimiser state, softmaxes, losses, evaluation and probes in float32;
+    :mod:`ktiw.empirics.precision`).  Refused on hardware without fast bfloat16."""
     threads: int | None = field(default=None, metadata=bounds(min=1, max=4096))
     """CPU threads for torch (``None``: torch's default).  On a CPU shared with other jobs, 1
     thread can be many times faster for small models (see benchmarks/README.md)."""
@@ -134,6 +139,9 @@ class TrainConfig:
             raise KtiwError(f"device must be cpu, cuda or auto, got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise KtiwError("device cuda requested but torch sees no CUDA device")
+        if self.precision != "fp32" and self.dtype != "float32":
+            raise KtiwError(f"--precision {self.precision} needs --dtype float32 (parameters stay float32)")
+        check_precision(self.precision, resolve_device(self.device))
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -319,6 +327,8 @@ class Trainer:
         record = self.config_record()
         for key in ("versions", "git_commit", "threads_used", "threads", "fused_cells_used"):
             record.pop(key, None)
+        if record.get("precision") == "fp32":  # the default: checkpoints from before the field still fit
+            record.pop("precision")
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
     def _want_fused_cells(self) -> bool:
@@ -525,11 +535,14 @@ class Trainer:
         if everyone:
             self.model.zero_grad(set_to_none=True)
             leaves = dict(self.model.named_parameters())
-            losses = self.model.losses(inputs)
+            with autocast(self.cfg.precision, self.device):
+                losses = self.model.losses(inputs)
         else:  # the running seeds' slices as leaves of their own: the others cost nothing
             rows = torch.as_tensor(running, device=self.device)
             leaves = {n: p.detach()[rows].requires_grad_(True) for n, p in self.model.named_parameters()}
-            losses = functional_call(self.model, leaves, (inputs,))
+            with autocast(self.cfg.precision, self.device):
+                losses = functional_call(self.model, leaves, (inputs,))
+        losses = full_precision(losses)  # a model computing its loss in bf16: summed in float32
         finite = torch.isfinite(losses.detach()).tolist()  # the step's one host-device sync
         for pos, i in enumerate(running):
             if not finite[pos]:

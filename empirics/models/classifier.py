@@ -38,6 +38,7 @@ from ktiw.theory.errors import KtiwError
 from ktiw.theory.validation import bounds
 
 from .. import batched as bt
+from ..precision import full_precision
 from . import hooks
 from .base import MODELS, ModelSpec, SeedModel
 from .hooks import Cache, hook
@@ -153,7 +154,7 @@ class AttentionClassifier(SeedModel):
         ``[S, B, 1, L]``, values ``W h_l`` ``[S, B, L, 1]`` (no state part), readout ``[0, z]``."""
         a = hook(cache, hooks.ATTN_LOGITS, a.unsqueeze(2))
         masked = a.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
-        p = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        p = hook(cache, hooks.ATTN, torch.softmax(full_precision(masked), dim=-1))
         wh = hook(cache, hooks.READOUT_VALUES, bt.linear(h, self.score_W))  # [S, B, L, 1]
         pre = torch.matmul(p, wh)  # [S, B, 1, 1]
         hook(cache, hooks.OUT, self.readout(pre))
@@ -169,6 +170,7 @@ class AttentionClassifier(SeedModel):
 
     def bce(self, z: Tensor, inp: ClsInputs) -> Tensor:
         """Each seed's mean binary cross-entropy ``log(1 + e^z) - y z``, ``[S]``."""
+        z = full_precision(z)
         return torch.nn.functional.binary_cross_entropy_with_logits(
             z, inp.label.to(z.dtype), reduction="none"
         ).mean(dim=1)

@@ -55,6 +55,7 @@ from ktiw.theory.errors import KtiwError
 from ktiw.theory.validation import bounds
 
 from .. import batched as bt
+from ..precision import full_precision
 from . import hooks
 from .base import SeedModel
 from .hooks import Cache, hook
@@ -260,7 +261,7 @@ class LSTMSeq2Seq(SeedModel):
         H = self.H
         logits = hook(cache, hooks.ATTN_LOGITS, logits)
         masked = logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
-        alpha = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        alpha = hook(cache, hooks.ATTN, torch.softmax(full_precision(masked), dim=-1))
         state = hook(cache, hooks.READOUT_STATE, bt.linear(s, self.out_M[:, :, :H], self.out_bM))
         context_map = torch.bmm(self.out_M[:, :, H:], self.proj_P)  # M_c P, [S, H, He]
         values = hook(cache, hooks.READOUT_VALUES, bt.linear(h, context_map))

@@ -55,6 +55,7 @@ from ktiw.theory.errors import KtiwError
 from ktiw.theory.validation import bounds
 
 from .. import batched as bt
+from ..precision import full_precision
 from . import hooks
 from .base import MODELS, ModelSpec, SeedModel
 from .hooks import Cache, hook
@@ -89,13 +90,14 @@ def gru_layer(
     """
     S, B, L, _ = x.shape
     H = w_hh.shape[2]
-    gx = bt.linear(x, w_ih, b_ih)  # [S, B, L, 3H]
-    h = x.new_zeros(S, B, H) if h0 is None else h0
+    dt = w_hh.dtype  # pointwise steps and the state in the parameters' dtype (also under autocast)
+    gx = bt.linear(x, w_ih, b_ih).to(dt)  # [S, B, L, 3H]
+    h = x.new_zeros(S, B, H, dtype=dt) if h0 is None else h0.to(dt)
     w_hh_t = w_hh.transpose(1, 2)
     b_hh = b_hh.unsqueeze(1)
     hs = []
     for t in range(L):
-        gh = torch.baddbmm(b_hh, h, w_hh_t)
+        gh = torch.baddbmm(b_hh, h, w_hh_t).to(dt)
         xr, xz, xn = gx[:, :, t].chunk(3, dim=-1)
         hr, hz, hn = gh.chunk(3, dim=-1)
         r = torch.sigmoid(xr + hr)
@@ -258,7 +260,7 @@ class MultiHeadGRU(SeedModel):
         H = self.H
         logits = hook(cache, hooks.ATTN_LOGITS, logits)
         masked = logits.masked_fill(~inp.src_valid[:, :, None, None, :], float("-inf"))
-        alpha = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        alpha = hook(cache, hooks.ATTN, torch.softmax(full_precision(masked), dim=-1))
         state = hook(cache, hooks.READOUT_STATE, bt.linear(s, self.out_M[:, :, :H], self.out_bM))
         context_map = torch.einsum("sdk,shke->shde", self.out_M[:, :, H:], self.proj_P) / self.nH
         values = hook(cache, hooks.READOUT_VALUES, torch.einsum("sble,shde->sbhld", h, context_map))

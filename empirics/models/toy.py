@@ -31,6 +31,7 @@ from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
 
 from .. import batched as bt
+from ..precision import full_precision
 from . import hooks
 from .base import SeedModel
 from .hooks import Cache, hook
@@ -119,7 +120,7 @@ class ToyModel(SeedModel):
         are the rows ``B[x_l]`` (hook points, see :mod:`.hooks`)."""
         logits = hook(cache, hooks.ATTN_LOGITS, logits)
         masked = logits.masked_fill(~inp.src_valid.unsqueeze(2), float("-inf"))
-        alpha = hook(cache, hooks.ATTN, torch.softmax(masked, dim=-1))
+        alpha = hook(cache, hooks.ATTN, torch.softmax(full_precision(masked), dim=-1))
         Bx = hook(cache, hooks.READOUT_VALUES, bt.embed(self.B, inp.src))  # [S, B, L, |O|]: rows B[x_l]
         return hook(cache, hooks.OUT, torch.matmul(alpha, Bx)), alpha
 
