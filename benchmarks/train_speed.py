@@ -2,14 +2,21 @@
 
 Prints, for each S: seconds per step (wall and process CPU), seed-steps per second, achieved
 GFLOP/s (matmul FLOPs of forward + backward counted by ``torch.utils.flop_counter``), and
-next to them the GFLOP/s of a plain batched matmul of similar size measured in the same run
-(the machine's practical ceiling).  Rounds alternate the configurations and each figure is
-the median over rounds, so load from other jobs on a shared CPU hits all of them alike.
+``achieved/ceiling``: the ceiling is the GFLOP/s of the step's *own* matrix products, every
+``mm``/``bmm``/``addmm``/``baddbmm`` the step calls (recorded once by a dispatch mode, with
+their shapes and dtype, so under ``--precision bf16`` the bfloat16 ones), replayed alone on
+contiguous operands in the same round.  So ``achieved/ceiling`` = (time of the step's GEMMs
+alone) / (step time): the share of the step that is GEMM work at the GEMMs' own speed, and
+1 - it is everything else (pointwise cells, copies, Adam, data, Python).  The plain
+``bmm 20x5248x256 @ 20x256x1024`` of earlier versions is printed as well.  Rounds alternate
+the configurations and each figure is the median over rounds, so load from other jobs on a
+shared CPU hits all of them alike.
 Targets: on a 2-core CPU, S=20 gives >= 1.5x the seed-steps/s of S=1 (i.e. of 20
 sequential single-seed runs) and >= half the matmul ceiling; on a GPU, S=20 costs at most 2x
 the wall time of S=1.
 
 Reproduce:  python benchmarks/train_speed.py [--threads 1|2] [--rounds 3] [--seeds 1,20] [--device cpu|cuda]
+            [--precision fp32|bf16] [--fused on|off]
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ import time
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from ktiw.empirics import batched as bt
 from ktiw.empirics.batched import SeedAdam
 from ktiw.empirics.models import build_model
+from ktiw.empirics.precision import autocast, check_precision
 from ktiw.theory.families import from_spec
 
 
@@ -46,11 +56,61 @@ def matmul_ceiling(device: str, dtype: torch.dtype, reps: int = 3) -> float:
     return 2 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2] * reps / (time.perf_counter() - t0) / 1e9
 
 
+_GEMMS = {
+    torch.ops.aten.mm: (0, 1),
+    torch.ops.aten.bmm: (0, 1),
+    torch.ops.aten.addmm: (1, 2),
+    torch.ops.aten.baddbmm: (1, 2),
+}
+
+
+class GemmShapes(TorchDispatchMode):
+    """Records ``(batch, m, k, n, dtype)`` of every matrix product called below autograd and
+    autocast (so the shapes and dtypes the kernels really run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, int, int, int, torch.dtype]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        where = _GEMMS.get(func._overloadpacket)
+        if where is not None:
+            a, b = args[where[0]], args[where[1]]
+            batch = a.shape[0] if a.dim() == 3 else 1
+            self.calls.append((batch, a.shape[-2], a.shape[-1], b.shape[-1], a.dtype))
+        return func(*args, **(kwargs or {}))
+
+
+class GemmReplay:
+    """The recorded products on fresh contiguous operands: :meth:`seconds` times them all once."""
+
+    def __init__(self, calls: list[tuple[int, int, int, int, torch.dtype]], device: str) -> None:
+        self.ops = []
+        self.flops = 0
+        for batch, m, k, n, dtype in calls:
+            a = torch.randn(batch, m, k, device=device).to(dtype)
+            b = torch.randn(batch, k, n, device=device).to(dtype)
+            self.ops.append((a, b, torch.empty(batch, m, n, device=device, dtype=dtype)))
+            self.flops += 2 * batch * m * k * n
+
+    def seconds(self, device: str) -> float:
+        for a, b, out in self.ops[:20]:  # warm
+            torch.bmm(a, b, out=out)
+        sync(device)
+        t0 = time.perf_counter()
+        for a, b, out in self.ops:
+            torch.bmm(a, b, out=out)
+        sync(device)
+        return time.perf_counter() - t0
+
+
 class Bench:
     """One S-seed model with optimiser and data streams; :meth:`step` is one training step."""
 
-    def __init__(self, S: int, device: str, dtype: torch.dtype, spec: str, hidden: int) -> None:
-        self.S, self.device = S, device
+    def __init__(
+        self, S: int, device: str, dtype: torch.dtype, spec: str, hidden: int, precision: str = "fp32"
+    ) -> None:
+        self.S, self.device, self.precision = S, device, precision
         self.dist = from_spec(spec)
         model, _ = build_model("lstm", {"hidden": hidden}, self.dist, S, uniform=False)
         self.model = model.to(dtype)
@@ -63,11 +123,16 @@ class Bench:
         with FlopCounterMode(display=False) as counter:
             self.step()
         self.flops = counter.get_total_flops()
+        with GemmShapes() as shapes:
+            self.step()
+        self.gemms = GemmReplay(shapes.calls, device)
 
     def step(self) -> None:
         inputs = self.model.prepare([self.dist.sample(128, r) for r in self.rngs])
         self.model.zero_grad(set_to_none=True)
-        self.model.losses(inputs).sum().backward()
+        with autocast(self.precision, self.device):
+            losses = self.model.losses(inputs)
+        losses.float().sum().backward()
         self.opt.step(self.active)
 
     def timed(self, steps: int) -> tuple[float, float]:
@@ -90,20 +155,30 @@ def main() -> None:
     ap.add_argument("--spec", default="subset:L=40,V=60")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--fused", default="on", choices=["on", "off"], help="fused LSTM cells")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    check_precision(args.precision, args.device)
     dtype = getattr(torch, args.dtype)
     dev_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
     print(
         f"machine: {platform.machine()} {dev_name or platform.platform()}, {os.cpu_count()} CPUs, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, {args.dtype}"
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, {args.dtype}, "
+        f"precision {args.precision}"
     )
     load0 = os.getloadavg()
     sizes = [int(x) for x in args.seeds.split(",")]
-    benches = [Bench(S, args.device, dtype, args.spec, args.hidden) for S in sizes]
+    # shapes recorded (under the dispatch mode) before the cells are compiled: a compiled
+    # function first called under a mode is skipped by dynamo for the rest of the process
+    benches = [Bench(S, args.device, dtype, args.spec, args.hidden, args.precision) for S in sizes]
+    fused = bt.fuse_cells(args.fused == "on")
+    for b in benches:
+        b.timed(1)  # compile, warm
     walls: dict[int, list[float]] = {S: [] for S in sizes}
     cpus: dict[int, list[float]] = {S: [] for S in sizes}
+    gemm: dict[int, list[float]] = {S: [] for S in sizes}
     ceilings = []
     for _ in range(args.rounds):
         ceilings.append(matmul_ceiling(args.device, dtype))
@@ -111,19 +186,25 @@ def main() -> None:
             wall, cpu = b.timed(args.steps if b.S > 1 else 4 * args.steps)
             walls[b.S].append(wall)
             cpus[b.S].append(cpu)
+            gemm[b.S].append(b.gemms.seconds(args.device))
     ceiling = float(np.median(ceilings))
-    print(f"matmul ceiling (bmm 20x5248x256 @ 20x256x1024, median of {args.rounds}): {ceiling:.1f} GFLOP/s")
+    print(f"fused cells: {fused}")
+    print(
+        f"plain bmm 20x5248x256 @ 20x256x1024 ({args.dtype}, median of {args.rounds}): {ceiling:.1f} GFLOP/s"
+    )
     head = f"speed-up vs S={sizes[0]}"
-    cols = ("s/step", "cpu-s/step", "seed-steps/s", "GFLOP/s", "vs ceiling")
+    cols = ("s/step", "cpu-s/step", "seed-steps/s", "GFLOP/s", "ceiling GF/s", "achvd/ceil")
     print(f"{'S':>3} " + " ".join(f"{c:>12}" for c in cols) + f" {head:>16}")
     base_rate = sizes[0] / float(np.median(walls[sizes[0]]))
     for b in benches:
         wall, cpu = float(np.median(walls[b.S])), float(np.median(cpus[b.S]))
         rate = b.S / wall
         gflops = b.flops / wall / 1e9
+        own = b.gemms.flops / float(np.median(gemm[b.S])) / 1e9  # the step's own GEMMs, alone
+        achieved = b.gemms.flops / wall / 1e9
         print(
-            f"{b.S:>3} {wall:>12.3f} {cpu:>12.3f} {rate:>12.3f} {gflops:>12.1f} {gflops / ceiling:>12.2f} "
-            f"{rate / base_rate:>16.2f}"
+            f"{b.S:>3} {wall:>12.3f} {cpu:>12.3f} {rate:>12.3f} {gflops:>12.1f} {own:>12.1f} "
+            f"{achieved / own:>12.2f} {rate / base_rate:>16.2f}"
         )
     print(
         f"load average (1, 5, 15 min) before: {tuple(round(x, 2) for x in load0)}, "
@@ -132,7 +213,7 @@ def main() -> None:
     print(
         f"reproduce: python benchmarks/train_speed.py --steps {args.steps} --rounds {args.rounds} "
         f"--seeds {args.seeds} --threads {torch.get_num_threads()} --device {args.device} "
-        f"--dtype {args.dtype}"
+        f"--dtype {args.dtype} --precision {args.precision} --fused {args.fused}"
     )
 
 
