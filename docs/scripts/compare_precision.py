@@ -35,6 +35,7 @@ def main() -> int:
     (dest / "comparison.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     shutil.copy(fp32 / "verdicts.json", dest / "verdicts_fp32.json")
     shutil.copy(bf16 / "verdicts.json", dest / "verdicts_bf16.json")
+    differences = result.verdict_differences
     lines = [
         "| run | seeds | success fp32 | success bf16 | Fisher p | takeoffs within one eval interval |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -52,7 +53,7 @@ def main() -> int:
             "all with the same status."
             if result.verdicts_same
             else "different: "
-            + "; ".join(f"{d['check']} {d['subject']}: {d['a']} -> {d['b']}" for d in result.verdict_differences)
+            + "; ".join(f"{d['check']} {d['subject']}: {d['a']} -> {d['b']}" for d in differences)
         ),
         f"Takeoff steps (gold attention mass 1/2) equal within one evaluation interval: "
         f"{result.takeoff_share:.1%} of seeds (needed: {TAKEOFF_AGREEMENT:.0%}).",
