@@ -58,7 +58,72 @@ def preset_summary() -> str:
     return "\n\n".join(lines)
 
 
+RESUME_FIELDS = {
+    "model": "model",
+    "uniform": "uniform",
+    "preset": "preset",
+    "steps": "steps",
+    "seeds": "seeds",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "eval_every": "eval_every",
+    "eval_samples": "eval_samples",
+    "probe_every": "probe_every",
+    "checkpoint_every": "checkpoint_every",
+    "stop_at": "stop_at",
+    "proxy_steps": "proxy_steps",
+    "hidden": "model_config.hidden",
+    "layers": "model_config.layers",
+    "bidirectional": "model_config.bidirectional",
+    "heads": "model_config.heads",
+    "toy_init": "model_config.init",
+    "toy_eps": "model_config.eps",
+    "toy_sigma": "model_config.sigma",
+    "optimizer": "optimizer",
+    "momentum": "momentum",
+    "device": "device",
+    "dtype": "dtype",
+    "precision": "precision",
+    "threads": "threads",
+}
+"""``ktiw train`` options that name a training config field (``--opt KEY=V``: ``model_config.KEY``)."""
+RESUME_NEVER = {
+    "out": "--resume writes into the run it continues; copy that folder to the new place and resume the copy",
+    **dict.fromkeys(
+        ("fmt", "input_col", "output_col", "text_col", "label_col", "tokenizer", "max_vocab", "max_len"),
+        "it reads --data, which --resume takes from the run",
+    ),
+}
+
+
+def resume_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """The options given on the command line with ``--resume``, as ``--flag -> (config field,
+    value)`` for :func:`ktiw.empirics.trainer.resume` (which applies ``--steps``/``--threads``
+    and refuses any other that differs from the run's record); ``--out`` and the data options
+    are refused here, in one line."""
+    out: dict[str, tuple[str, Any]] = {}
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if getattr(source, "name", "") not in ("COMMANDLINE", "ENVIRONMENT"):  # typer vendors click's enum
+            continue
+        flag = param.opts[0] if param.opts else name
+        value = values.get(name)
+        if name in RESUME_NEVER:
+            here = Path(values["resume"]).resolve()
+            if name == "out" and value is not None and Path(value).resolve() == here:
+                continue  # --out naming the resumed run itself says nothing new
+            raise KtiwError(f"{flag} cannot be given with --resume: {RESUME_NEVER[name]}")
+        if name == "opt":
+            for key, val in parse_key_values(value or [], "--opt").items():
+                out[f"--opt {key}"] = (f"model_config.{key}", val)
+        elif name in RESUME_FIELDS:
+            out[flag] = (RESUME_FIELDS[name], parse_seeds(value) if name == "seeds" else value)
+    return out
+
+
 def train(
+    ctx: typer.Context,
     spec: Annotated[str | None, typer.Argument(help="distribution spec, e.g. subset:L=40,V=60")] = None,
     model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
     uniform: Annotated[bool, typer.Option("--uniform", help="attention scores forced to zero")] = False,
@@ -132,7 +197,8 @@ def train(
                 "--resume takes every setting from the run directory; do not give SPEC, --data or --precision"
             )
         run_dir = resume
-        runner: Any = lambda: tr.resume(resume, progress=not quiet)  # noqa: E731
+        options = resume_options(ctx, locals())
+        runner: Any = lambda: tr.resume(resume, progress=not quiet, options=options)  # noqa: E731
     else:
         if spec is None and data is None:
             raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")

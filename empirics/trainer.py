@@ -321,14 +321,18 @@ class Trainer:
         record.update(provenance())
         return record
 
-    def config_hash(self) -> str:
+    def config_hash(self, *, with_steps: bool = False) -> str:
         """SHA-256 of everything in ``config.json`` that determines the numbers (not the
-        provenance, not the thread count): a checkpoint belongs to exactly one config."""
+        provenance, not the thread count, not the step budget, which only says where training
+        stops: ``--resume --steps`` may move it): a checkpoint belongs to exactly one config.
+        ``with_steps``: the hash checkpoints written before ``--resume --steps`` existed hold."""
         record = self.config_record()
         for key in ("versions", "git_commit", "threads_used", "threads", "fused_cells_used"):
             record.pop(key, None)
         if record.get("precision") == "fp32":  # the default: checkpoints from before the field still fit
             record.pop("precision")
+        if not with_steps:
+            record.pop("steps", None)
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
     def _want_fused_cells(self) -> bool:
@@ -440,6 +444,8 @@ class Trainer:
             try:
                 self._apply_checkpoint(path)
                 return True
+            except BeyondStepsError:
+                raise
             except KtiwError as exc:
                 problems.append(str(exc))
         raise KtiwError("; ".join(problems) + " (no good checkpoint to resume from)")
@@ -452,7 +458,13 @@ class Trainer:
             raise rundir.damaged(path, f"not a readable checkpoint ({what})") from None
         if not isinstance(state, dict):
             raise rundir.damaged(path, "not a checkpoint dictionary")
-        if state.get("config_hash") not in (None, self.config_hash()):
+        at = state.get("step")
+        if isinstance(at, int) and not isinstance(at, bool) and at > self.cfg.steps >= 0:
+            raise BeyondStepsError(
+                f"--steps {self.cfg.steps}: {self.run_dir} is already at step {at} (its checkpoint); "
+                f"give --steps {at} or more, or train a new run with another --out"
+            )
+        if state.get("config_hash") not in (None, self.config_hash(), self.config_hash(with_steps=True)):
             raise KtiwError(
                 f"{path} belongs to another configuration: config.json was changed after the run "
                 "started; restore it or train the new configuration into another --out"
@@ -739,10 +751,75 @@ def train(
     return Trainer(cfg, Path(out_dir)).run(progress, callback)
 
 
+class BeyondStepsError(KtiwError):
+    """``--resume --steps N`` below the step the run's checkpoint is at."""
+
+
+RESUME_APPLIES = ("steps", "threads")
+"""Options ``--resume`` applies: the step budget (extended, or shortened down to the step of
+the checkpoint) and the CPU thread count (it does not change the numbers).  Every other
+training option determines the run's numbers and is taken from ``config.json``: given with
+``--resume``, it must equal the recorded value."""
+
+
+def _recorded(config: dict[str, Any], name: str) -> Any:
+    """The value ``config.json`` records for field ``name`` (``model_config.KEY`` for a model
+    field), or a marker when it records none."""
+    if name.startswith("model_config."):
+        return dict(config.get("model_config") or {}).get(name.split(".", 1)[1], _MISSING)
+    return config.get(name, _MISSING)
+
+
+_MISSING = object()
+
+
+def _same(given: Any, stored: Any) -> bool:
+    if isinstance(given, bool) or isinstance(stored, bool):
+        return given is stored
+    if isinstance(given, (int, float)) and isinstance(stored, (int, float)):
+        return float(given) == float(stored)
+    return json.loads(json.dumps(given)) == stored
+
+
+def resume_options(
+    run_dir: Path, config: dict[str, Any], options: dict[str, tuple[str, Any]]
+) -> dict[str, Any]:
+    """Check the options given with ``--resume`` against the run's ``config.json``.
+
+    ``options``: option as the user wrote it (``--steps``) -> (config field, value).  Returns
+    the fields to apply (:data:`RESUME_APPLIES`); any other option whose value differs from the
+    recorded one is a one-line :class:`KtiwError` naming the option and the recorded value."""
+    apply: dict[str, Any] = {}
+    for flag, (name, value) in options.items():
+        if name in RESUME_APPLIES:
+            apply[name] = value
+            continue
+        stored = _recorded(config, name)
+        if name == "device" and value in (config.get("device_requested"), config.get("device")):
+            continue
+        if stored is not _MISSING and _same(value, stored):
+            continue
+        shown = "not recorded" if stored is _MISSING else json.dumps(stored)
+        given = value if isinstance(value, str) else json.dumps(value)
+        raise KtiwError(
+            f"{flag} {given}: --resume continues {run_dir} as recorded ({name} = {shown} "
+            "in its config.json); to change it, train a new run with another --out"
+        )
+    return apply
+
+
 def resume(
-    run_dir: str | Path, progress: bool = True, callback: Callable[[Trainer], None] | None = None
+    run_dir: str | Path,
+    progress: bool = True,
+    callback: Callable[[Trainer], None] | None = None,
+    options: dict[str, tuple[str, Any]] | None = None,
 ) -> Path:
-    """Continue ``run_dir`` from its last checkpoint (identical results to an uninterrupted run)."""
+    """Continue ``run_dir`` from its last checkpoint (identical results to an uninterrupted run).
+
+    ``options`` (:func:`resume_options`): what the user gave with ``--resume``; ``steps`` moves
+    the step budget (an extended run equals an uninterrupted run of the new length, except for
+    an extra evaluation row at the old last step when it lies off the ``eval_every`` grid),
+    ``threads`` sets the CPU threads; any other option must equal its recorded value."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise KtiwError(f"--resume {run_dir}: run directory does not exist")
@@ -753,7 +830,18 @@ def resume(
         cfg.validate()
     except KtiwError as exc:
         raise rundir.damaged(run_dir / "config.json", str(exc)) from None
-    return Trainer(cfg, run_dir, resume=True).run(progress, callback)
+    apply = resume_options(run_dir, config, options or {})
+    for name, value in apply.items():
+        setattr(cfg, name, value)
+    cfg.validate()
+    trainer = Trainer(cfg, run_dir, resume=True)
+    if cfg.steps != config.get("steps"):  # the new budget is the run's from now on
+        try:
+            rundir.write_json(run_dir / "config.json", {**config, "steps": cfg.steps})
+        except BaseException:
+            trainer.lock.release()
+            raise
+    return trainer.run(progress, callback)
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
