@@ -29,7 +29,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,9 @@ class TrainConfig:
         return TrainConfig(**given)
 
 
-RECORD_ONLY = frozenset({"versions", "git_commit", "device_requested", "threads_used", "fused_cells_used"})
+RECORD_ONLY = frozenset(
+    {"versions", "git_commit", "device_requested", "threads_used", "fused_cells_used", "seed_path"}
+)
 """Keys ``config.json`` holds besides the :class:`TrainConfig` fields."""
 
 
@@ -279,7 +281,7 @@ class Trainer:
         for k, seed in enumerate(self.seeds):
             self.model.init_seed(k, torch.Generator().manual_seed(seed))
         self.model.to(self.device)
-        self.model_config = asdict(model_cfg)
+        self.model_config = asdict(model_cfg) if is_dataclass(model_cfg) else dict(model_cfg)
         self.fused_cells = bt.fuse_cells(self._want_fused_cells())
         self.opt: SeedAdam | SeedSGD = seed_optimizer(
             cfg.optimizer, self.model.named_parameters(), S, cfg.lr, cfg.momentum
@@ -318,6 +320,7 @@ class Trainer:
         record["probe_every"] = self.probe_every
         record["threads_used"] = torch.get_num_threads()
         record["fused_cells_used"] = self.fused_cells
+        record["seed_path"] = getattr(self.model, "path", "stacked")
         record.update(provenance())
         return record
 
@@ -327,7 +330,7 @@ class Trainer:
         stops: ``--resume --steps`` may move it): a checkpoint belongs to exactly one config.
         ``with_steps``: the hash checkpoints written before ``--resume --steps`` existed hold."""
         record = self.config_record()
-        for key in ("versions", "git_commit", "threads_used", "threads", "fused_cells_used"):
+        for key in ("versions", "git_commit", "threads_used", "threads", "fused_cells_used", "seed_path"):
             record.pop(key, None)
         if record.get("precision") == "fp32":  # the default: checkpoints from before the field still fit
             record.pop("precision")

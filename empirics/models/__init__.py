@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from .base import MODELS, Evaluation, ModelSpec, SeedModel, build_model
 from .lstm import LSTMConfig, LSTMSeq2Seq
+from .module_seeds import seeds_of
 from .toy import ToyConfig, ToyModel
+from .transformer import TransformerConfig
+from .transformer import build as build_transformer
 
 MODELS["lstm"] = ModelSpec(LSTMConfig, LSTMSeq2Seq, "the paper's attention LSTM seq2seq model")
 MODELS["toy"] = ModelSpec(ToyConfig, ToyModel, "the theory's toy model: KTIW matrix B + positional attention")
+MODELS["transformer"] = ModelSpec(
+    TransformerConfig,
+    seeds_of(build_transformer, "transformer"),
+    "encoder-decoder transformer, one single-head cross-attention (one seed's nn.Module, vmapped)",
+)
 
 from . import classifier, multihead  # noqa: E402, F401  (importing registers them)
 

@@ -42,7 +42,7 @@ so ``Batch.align`` indexes ``L`` directly.  Entries outside ``src_len``/``tgt_le
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,7 +138,9 @@ class ModelSpec:
     """A registered model: its config dataclass, its class and a one-line summary."""
 
     config: type
-    cls: type[SeedModel]
+    cls: Callable[..., SeedModel]
+    """``cls(config, dist, n_seeds, uniform=...)``: a :class:`SeedModel` subclass, or for a model
+    written for one seed :func:`ktiw.empirics.models.module_seeds.seeds_of` of its factory."""
     summary: str
     data_format: str = "pairs"
     """How ``--data`` files are read: ``pairs`` (``input<TAB>output``, :func:`ktiw.theory.load_pairs`)
@@ -175,7 +177,16 @@ def build_model(
 
     from ktiw.theory.errors import KtiwError
 
+    from .user import is_user_model, load_factory
+
     spec = MODELS.get(name)
+    if spec is None and is_user_model(name):
+        from .module_seeds import ModuleSeeds
+
+        factory = load_factory(name)
+        options = dict(model_config)
+        model = ModuleSeeds(lambda task: factory(task, **options), dist, n_seeds, uniform=uniform, name=name)
+        return model, options
     if spec is None:
         raise KtiwError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
     known = {f.name for f in fields(spec.config)}
