@@ -1,5 +1,5 @@
-"""`ktiw presets [EXPERIMENT]`: every preset of every experiment, each field with its value
-and meaning (the one registry, :mod:`ktiw.comparator.presets`)."""
+"""`ktiw presets [EXPERIMENT]`: every preset of every experiment and model, each field with its
+value and meaning (the one registry, :mod:`ktiw.comparator.presets`)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def presets(
     if experiment is not None and experiment not in experiments():
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(experiments())}")
     console = Console(highlight=False)
-    for (exp, name), preset in PRESETS.items():
+    for (exp, model, name), preset in PRESETS.items():
         if experiment not in (None, exp):
             continue
-        table = Table(title=f"{exp} / {name}", box=box.SIMPLE_HEAD, title_justify="left")
+        table = Table(title=f"{exp} / {model} / {name}", box=box.SIMPLE_HEAD, title_justify="left")
         table.add_column("field", no_wrap=True)
         table.add_column("value", overflow="fold")
         table.add_column("meaning", overflow="fold")

@@ -34,6 +34,24 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+SEED_PATHS = {
+    "vmap": "torch.vmap over the stacked parameters of one single-seed module",
+    "loop": "a loop over seeds (an op of the module has no vmap batching rule)",
+}
+
+
+def seed_path(run_dir: Path) -> str | None:
+    """How a single-seed module's seeds were trained (``vmap``/``loop``), ``None`` for the
+    models written over stacked seeds."""
+    import json
+
+    try:
+        path = json.loads((Path(run_dir) / "config.json").read_text()).get("seed_path")
+    except (OSError, ValueError):
+        return None
+    return path if path in SEED_PATHS else None
+
+
 def default_out(label: str, model: str, uniform: bool) -> Path:
     """``runs/<label>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the same names
     ``ktiw verify`` gives its runs."""
@@ -47,7 +65,7 @@ def preset_summary() -> str:
     from ktiw.comparator.presets import PRESETS
 
     lines = []
-    for (exp, name), p in PRESETS.items():
+    for (exp, _, name), p in PRESETS.items():
         t = p.training
         opts = ", ".join(f"{k} {v}" for k, v in t.model_config.items())
         lines.append(
@@ -125,7 +143,13 @@ def resume_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, tupl
 def train(
     ctx: typer.Context,
     spec: Annotated[str | None, typer.Argument(help="distribution spec, e.g. subset:L=40,V=60")] = None,
-    model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="lstm | transformer | toy | multihead | classifier, or your own MODULE:FUNCTION "
+            "(docs/models.md)"
+        ),
+    ] = "lstm",
     uniform: Annotated[bool, typer.Option("--uniform", help="attention scores forced to zero")] = False,
     preset: Annotated[str, typer.Option(help="quick | paper: defaults for the options below")] = "quick",
     data: Annotated[
@@ -262,6 +286,9 @@ def train(
         raise fail(
             f"interrupted; results so far kept in {run_dir} (continue with --resume {run_dir})"
         ) from None
+    path = seed_path(run_dir)
+    if path is not None:
+        console.print(f"seeds trained by {SEED_PATHS.get(path, path)} (config.json seed_path)", markup=False)
     console.print(
         f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)", markup=False
     )

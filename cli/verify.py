@@ -43,6 +43,13 @@ def verify(
     preset: Annotated[
         str, typer.Option(help="quick (minutes on a CPU) or paper (the paper's sizes)")
     ] = "quick",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model to train (default: the experiment's): lstm, transformer, ... or your own "
+            "MODULE:FUNCTION (docs/models.md); presets are keyed by (experiment, model, name)"
+        ),
+    ] = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -135,11 +142,14 @@ def verify(
             progress=not json_output,
             console=console,
             executor=partial(execute_runs, executor=tasks),
+            model=model,
         )
     if json_output:
         typer.echo((result.out_dir / "verdicts.json").read_text().rstrip())
     else:
         title = f"ktiw verify --experiment {experiment} ({result.meta['preset']})"
+        if model is not None:
+            title += f" --model {model}"
         if console.is_terminal:
             console.print(verdict_table(result.verdicts, title=title))
         else:  # a file or a pipe: one line per verdict, names never broken

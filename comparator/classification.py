@@ -297,7 +297,7 @@ class ClassificationSetup:
     def run_name(self, kind: str) -> str:
         from ktiw.empirics.rundir import run_name
 
-        return run_name(self.label, "classifier", kind == "uniform")
+        return run_name(self.label, self.preset.training.model, kind == "uniform")
 
 
 class ClassificationExperiment:
@@ -316,6 +316,14 @@ class ClassificationExperiment:
         if len(request.specs) > 1 or (request.specs and request.data is not None):
             raise KtiwError("the classification experiment takes one keyword:... SPEC or one --data file")
         if request.data is not None:
+            from ktiw.empirics.models import MODELS
+
+            spec = MODELS.get(pre.training.model)
+            if spec is None or spec.data_format != "labelled":
+                raise KtiwError(
+                    f"--data with the classification experiment needs a model that reads label<TAB>tokens "
+                    f"files (e.g. classifier); {pre.training.model} reads input<TAB>output pairs"
+                )
             dist, label = load_labelled(request.data), Path(request.data).stem
         else:
             dist = from_spec(request.specs[0] if request.specs else pre.spec)

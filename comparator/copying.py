@@ -67,6 +67,8 @@ class Subject:
     dist: Distribution
     prediction: Prediction
     data: Path | None = None
+    model: str = "model"
+    """The model the preset trains (``ktiw verify --model``; it names the runs)."""
 
     @property
     def regime(self) -> str:
@@ -75,7 +77,7 @@ class Subject:
     def run_name(self, kind: str) -> str:
         from ktiw.empirics.rundir import run_name
 
-        return run_name(self.label, "lstm", kind == "uniform")
+        return run_name(self.label, self.model, kind == "uniform")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class CopyMeasurement:
     """Optimizer-matched toy-fidelity comparisons (``adam``/``sgd`` setups of the preset)."""
     time_scale: float | None = None
     """Theory time per training step (see :func:`time_scale`)."""
+    model: str = "model"
+    """The model trained (names the figures)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -144,7 +148,13 @@ class CopyExperiment:
                 raise KtiwError("give either SPECs or --data, not both")
             dist = load_pairs(request.data)
             subjects = [
-                Subject(Path(request.data).stem, dist, predict(dist, eps=preset.eps), Path(request.data))
+                Subject(
+                    Path(request.data).stem,
+                    dist,
+                    predict(dist, eps=preset.eps),
+                    Path(request.data),
+                    preset.training.model,
+                )
             ]
         else:
             dists = [from_spec(s) for s in (request.specs or preset.specs)]
@@ -155,7 +165,9 @@ class CopyExperiment:
                     )
             if len({d.spec for d in dists}) != len(dists):
                 raise KtiwError("a distribution is named twice")
-            subjects = [Subject(d.spec, d, predict(d, eps=preset.eps)) for d in dists]
+            subjects = [
+                Subject(d.spec, d, predict(d, eps=preset.eps), model=preset.training.model) for d in dists
+            ]
         return CopySetup(preset, tuple(subjects), request.device, request.threads)
 
     def plan(self, setup: CopySetup, done: Mapping[str, Run]) -> list[PlannedRun]:
@@ -193,7 +205,7 @@ class CopyExperiment:
         ]
         gd = [f for f in setup.preset.fidelity if f.optimizer == "gd"]
         matched = [f for f in setup.preset.fidelity if f.optimizer != "gd"]
-        m = CopyMeasurement(specs, [fidelity_trace(f) for f in gd], t.steps)
+        m = CopyMeasurement(specs, [fidelity_trace(f) for f in gd], t.steps, model=t.model)
         m.step_fidelity = [step_fidelity(f, t, setup.device, setup.threads) for f in matched]
         m.time_scale = time_scale([e.takeoff for e in specs])
         for e, s in zip(specs, setup.subjects, strict=True):

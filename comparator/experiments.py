@@ -33,6 +33,35 @@ SEEDS_FIELD = {
 """The preset field ``--seeds`` sets, per experiment."""
 
 
+PROBE_SPEC = {"classification": "keyword:L=4,V=6,K=2"}
+"""A tiny distribution per experiment on which a model's hook points are listed
+(default ``permutation:L=4``); which hook points a model writes does not depend on the data."""
+
+
+def check_model(experiment: str, model: str, options: dict[str, Any]) -> None:
+    """One-line :class:`KtiwError` when ``model`` cannot serve ``experiment``: the multihead
+    experiment needs a model whose heads it can re-draw (``init_head``); the others need the
+    hook points the probes read (:data:`ktiw.empirics.probes.PROBE_HOOKS`), named when missing."""
+    from ktiw.empirics.models import MODELS
+    from ktiw.empirics.probes import PROBE_HOOKS, missing_hook_points
+    from ktiw.theory.families import from_spec
+
+    if experiment == "multihead":
+        spec = MODELS.get(model)
+        if spec is None or not hasattr(spec.cls, "init_head"):
+            raise KtiwError(
+                f"the multihead experiment needs a model with attention heads it can re-draw "
+                f"(init_head, as multihead has); model {model} has none"
+            )
+        return
+    missing = missing_hook_points(model, options, from_spec(PROBE_SPEC.get(experiment, "permutation:L=4")))
+    if missing:
+        raise KtiwError(
+            f"model {model} lacks the hook point {missing[0]!r} the {experiment} experiment's probes read "
+            f"(needed: {', '.join(PROBE_HOOKS)})"
+        )
+
+
 def verify(
     experiment: str = "copy",
     preset: str = "quick",
@@ -50,10 +79,12 @@ def verify(
     progress: bool = True,
     console: Console | None = None,
     executor: Executor = execute_runs,
+    model: str | None = None,
 ) -> ExperimentResult:
-    """Run ``experiment`` with preset ``preset`` (``overrides`` and ``--seeds``/``--steps``
-    applied) and write its report into ``out_dir`` (default ``ktiw-verify`` for ``copy``,
-    ``ktiw-verify-EXPERIMENT`` otherwise).  Bad input raises :class:`KtiwError` before any training."""
+    """Run ``experiment`` with preset ``preset`` of ``model`` (default: the experiment's model;
+    ``overrides`` and ``--seeds``/``--steps`` applied) and write its report into ``out_dir``
+    (default ``ktiw-verify`` for ``copy``, ``ktiw-verify-EXPERIMENT`` otherwise).  Bad input
+    raises :class:`KtiwError` before any training."""
     if experiment not in EXPERIMENTS:
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}")
     values = dict(overrides or {})
@@ -68,7 +99,8 @@ def verify(
             if key in values:
                 raise KtiwError(f"{flag} and --set {key}=... both set {key}; give one of them")
             values[key] = value
-    chosen = with_overrides(get_preset(experiment, preset), values)
+    chosen = with_overrides(get_preset(experiment, preset, model), values)
+    check_model(experiment, chosen.training.model, dict(chosen.training.model_config))
     request = Request(chosen, tuple(specs), data, device, threads)
     out = (
         Path(out_dir)

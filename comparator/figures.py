@@ -185,6 +185,6 @@ def copy_figures(m: CopyMeasurement, out: Path) -> dict[str, Figure]:
         else "no theory overlay: no distribution reached 50% attention accuracy to fix the time scale"
     )
     for e in m.specs:
-        path = curves_figure(e, m.time_scale, m.steps, out / f"curves_{run_name(e.spec, 'lstm')}.png")
+        path = curves_figure(e, m.time_scale, m.steps, out / f"curves_{run_name(e.spec, m.model)}.png")
         add(f"curves:{e.spec}", path, f"{e.spec}: per-seed curves; {note}.")
     return figs

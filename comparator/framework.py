@@ -239,6 +239,7 @@ def run_experiment(
     meta: dict[str, Any] = {
         "experiment": experiment.name,
         "preset": preset.name,
+        "model": preset.training.model,
         "preset_values": asdict(preset),
         "device": next(iter(done.values())).config.get("device") if done else request.device,
         "runs": {name: {"path": str(run.path), "how": how[name]} for name, run in done.items()},

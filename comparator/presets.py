@@ -1,5 +1,7 @@
-"""The one preset registry, keyed by ``(experiment, name)``: ``quick`` (minutes on a 2-core
-CPU) and ``paper`` (the paper's sizes) for every experiment of ``ktiw verify``.
+"""The one preset registry, keyed by ``(experiment, model, name)``: ``quick`` (minutes on a
+2-core CPU) and ``paper`` (the paper's sizes) for every experiment of ``ktiw verify``, with the
+experiment's default model first (``ktiw verify --model`` picks another one; a model without
+a preset of its own takes the default model's preset with its own default configuration).
 
 Every preset holds a :class:`Training` block: the model, its configuration and the
 optimisation settings.  ``ktiw train --preset NAME --model MODEL`` uses the very same block
@@ -227,8 +229,8 @@ def _authors_classifier(*, hidden: int, embedding: int, **sizes: Any) -> Trainin
     )
 
 
-PRESETS: dict[tuple[str, str], Preset] = {
-    ("copy", "quick"): CopyPreset(
+PRESETS: dict[tuple[str, str, str], Preset] = {
+    ("copy", "lstm", "quick"): CopyPreset(
         # chosen from the sweep in README "Verify" (L=8, hidden 64, seeds 0-15, 200 steps): subset
         # reaches 95% accuracy by step 80-100 in every seed, permutation at 90-200 or never; at
         # 120 steps (1.2-1.5x the subset's time) 5/16 vs 16/16 (Fisher p = 3e-5) shows the contrast
@@ -240,7 +242,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         specs=("permutation:L=8", "subset:L=8,V=12"),
         fidelity=_FIDELITY,
     ),
-    ("copy", "paper"): CopyPreset(
+    ("copy", "lstm", "paper"): CopyPreset(
         name="paper",
         # probes every 5th evaluation: 20 seeds x 50 samples x 40 x 40 probes are large.
         # stop_at: a seed leaves the batch once it has succeeded (95% token accuracy); no check
@@ -260,7 +262,37 @@ PRESETS: dict[tuple[str, str], Preset] = {
         # distribution, a binomial standard error <= 0.006 on each share, at a fifth of the cost
         uniform_seeds=4,
     ),
-    ("multihead", "quick"): MultiheadPreset(
+    ("copy", "transformer", "quick"): CopyPreset(
+        # the LSTM's quick sizes (16 seeds x 120 steps, batch 64, L = 8) with a 1-layer
+        # transformer of width 64 (issue 19); measured in README "Transformer"
+        name="quick",
+        training=Training(
+            model="transformer",
+            seeds=16,
+            steps=120,
+            **_QUICK,
+            model_config={"d_model": 64, "n_layer": 1, "n_head": 4},
+            probe_every=10,
+        ),
+        specs=("permutation:L=8", "subset:L=8,V=12"),
+        fidelity=_FIDELITY,
+    ),
+    ("copy", "transformer", "paper"): CopyPreset(
+        # the paper's copy sizes (L = 40, batch 128, 20 seeds x 200 steps) with a 2-layer
+        # transformer of width 256 (8 self-attention heads, one cross-attention head)
+        name="paper",
+        training=Training(
+            model="transformer",
+            **_PAPER,
+            model_config={"d_model": 256, "n_layer": 2, "n_head": 8},
+            probe_every=50,
+            stop_at=SUCCESS_ACCURACY,
+        ),
+        specs=("permutation:L=40", "subset:L=40,V=60"),
+        fidelity=_FIDELITY,
+        uniform_seeds=4,
+    ),
+    ("multihead", "multihead", "quick"): MultiheadPreset(
         name="quick",
         training=Training(
             model="multihead",
@@ -275,7 +307,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         pool_size=6,
         combinations=20,
     ),
-    ("multihead", "paper"): MultiheadPreset(
+    ("multihead", "multihead", "paper"): MultiheadPreset(
         name="paper",
         training=Training(
             model="multihead", **_PAPER, model_config={"hidden": 256, "heads": 8}, proxy_steps=0
@@ -286,7 +318,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         combinations=50,
         max_seeds_per_run=60,
     ),
-    ("classification", "quick"): ClassificationPreset(
+    ("classification", "classifier", "quick"): ClassificationPreset(
         # the authors' architecture (bidirectional LSTM, batch 32, Adam 1e-3) at CPU size: on the
         # real reviews (`--data rotten-tomatoes`) both runs train to accuracy 0.81 in a few minutes
         # on a 2-core CPU (README "Real data"), where the former unidirectional hidden-32 model
@@ -298,7 +330,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         ),
         spec="keyword:L=20,V=60,K=6",
     ),
-    ("classification", "authors"): ClassificationPreset(
+    ("classification", "classifier", "authors"): ClassificationPreset(
         # the authors' classification protocol (BRIEF section 3): bidirectional LSTM, embedding
         # 300, hidden 256, batch 32, Adam, 4000 steps, 6 seeds (+ the uniform run, here with the
         # same 6 seeds).  Their checkpoints 0, 10, 50, ..., 250, then every 250 are all multiples
@@ -309,7 +341,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         ),
         spec="keyword:L=40,V=1000,K=20",
     ),
-    ("classification", "paper"): ClassificationPreset(
+    ("classification", "classifier", "paper"): ClassificationPreset(
         name="paper",
         training=Training(
             model="classifier",
@@ -318,7 +350,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         ),
         spec="keyword:L=40,V=1000,K=20",
     ),
-    ("translation", "quick"): CopyPreset(
+    ("translation", "lstm", "quick"): CopyPreset(
         # CPU-sized; 2 layers and dropout 0.5 between them like the authors' translation LSTM
         name="quick",
         training=Training(
@@ -330,7 +362,7 @@ PRESETS: dict[tuple[str, str], Preset] = {
         ),
         specs=("translate:L=10,V=30,reorder=random",),  # unused: the experiment needs --data
     ),
-    ("translation", "paper"): CopyPreset(
+    ("translation", "lstm", "paper"): CopyPreset(
         # the authors' translation LSTM: 2 layers, hidden 256, dropout 0.5, batch 16
         name="paper",
         training=Training(
@@ -350,35 +382,48 @@ PRESETS: dict[tuple[str, str], Preset] = {
 
 def experiments() -> list[str]:
     """Experiment names in registry order."""
-    return list(dict.fromkeys(e for e, _ in PRESETS))
+    return list(dict.fromkeys(e for e, _, _ in PRESETS))
 
 
 def preset_names(experiment: str | None = None) -> list[str]:
-    return list(dict.fromkeys(n for e, n in PRESETS if experiment in (None, e)))
+    return list(dict.fromkeys(n for e, _, n in PRESETS if experiment in (None, e)))
 
 
-def get_preset(experiment: str, name: str) -> Preset:
-    """The preset ``(experiment, name)`` or a one-line :class:`KtiwError` listing the valid ones."""
+def default_model(experiment: str) -> str:
+    """The model an experiment trains unless ``--model`` says otherwise (its first preset's)."""
+    return next(m for e, m, _ in PRESETS if e == experiment)
+
+
+def get_preset(experiment: str, name: str, model: str | None = None) -> Preset:
+    """The preset ``(experiment, model, name)`` (``model`` default: the experiment's), or, for a
+    model without a preset of its own, the default model's preset training ``model`` with its
+    default configuration; a one-line :class:`KtiwError` listing the valid names otherwise."""
     if experiment not in experiments():
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(experiments())}")
-    try:
-        return PRESETS[(experiment, name)]
-    except KeyError:
+    if name not in preset_names(experiment):
         valid = ", ".join(preset_names(experiment))
-        raise KtiwError(f"unknown preset {name!r}; valid presets: {valid}") from None
+        raise KtiwError(f"unknown preset {name!r}; valid presets: {valid}")
+    first = default_model(experiment)
+    key = (experiment, model or first, name)
+    if key in PRESETS:
+        return PRESETS[key]
+    base = PRESETS.get((experiment, first, name)) or next(
+        p for (e, _, n), p in PRESETS.items() if (e, n) == (experiment, name)
+    )
+    training = dataclasses.replace(base.training, model=model, model_config={})
+    return dataclasses.replace(base, training=training)
 
 
 def training_for(name: str, model: str) -> Training:
     """The training block ``ktiw train --preset NAME --model MODEL`` uses: that of the first
-    experiment whose preset ``NAME`` trains ``MODEL``.  A model no experiment trains (``toy``)
-    takes the copy experiment's block with its own default configuration."""
+    experiment whose preset ``NAME`` trains ``MODEL``.  A model no experiment trains (``toy``,
+    a user's model) takes the copy experiment's block with its own default configuration."""
     if name not in preset_names():
         raise KtiwError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}")
-    for (_, n), preset in PRESETS.items():
-        if n == name and preset.training.model == model:
+    for (_, m, n), preset in PRESETS.items():
+        if n == name and m == model:
             return preset.training
-    base = PRESETS[("copy", name)].training
-    return dataclasses.replace(base, model=model, model_config={})
+    return get_preset("copy", name, model).training
 
 
 def _names(obj: Any) -> list[str]:

@@ -200,7 +200,10 @@ def requested_record(cfg: Any) -> dict[str, Any]:
 
     record = asdict(cfg)
     record["device"] = resolve_device(cfg.device)
-    record["model_config"] = asdict(MODELS[cfg.model].config(**cfg.model_config))
+    spec = MODELS.get(cfg.model)  # None: a user's MODULE:FUNCTION model, options as given
+    record["model_config"] = (
+        dict(cfg.model_config) if spec is None else asdict(spec.config(**cfg.model_config))
+    )
     return {k: v for k, v in record.items() if v is not None}
 
 

@@ -22,7 +22,7 @@ extensions = [
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "scripts", "data", "_generated/*.md"]  # fragments are {include}d
+exclude_patterns = ["_build", "scripts", "data", "examples", "_generated/*.md"]  # fragments are {include}d
 
 myst_enable_extensions = ["dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3

@@ -85,6 +85,27 @@ def seed_metrics(ev: Evaluation, tgt_len: np.ndarray, align: np.ndarray | None) 
     return out
 
 
+PROBE_HOOKS = (hooks.ATTN_LOGITS, hooks.ATTN, hooks.READOUT_VALUES)
+"""The hook points ``alpha``, ``beta`` and ``grad`` are computed from (``READOUT_STATE`` is
+optional: absent means zero)."""
+
+
+def missing_hook_points(
+    name: str, model_config: dict[str, Any], dist: Any, needed: tuple[str, ...] = PROBE_HOOKS
+) -> list[str]:
+    """The hook points of ``needed`` that model ``name`` (one seed, built for ``dist``) does not
+    write in a forward pass over two samples (in the order of ``needed``)."""
+    from .models import build_model
+
+    model, _ = build_model(name, model_config, dist, 1, uniform=False)
+    model.init_seed(0, torch.Generator().manual_seed(0))
+    inputs = model.prepare([dist.sample(2, np.random.default_rng([3, 0]))])
+    cache = hooks.Cache()
+    with torch.no_grad():
+        model.losses(inputs, cache)
+    return [h for h in needed if h not in cache]
+
+
 def evaluate(model: SeedModel, inputs: Any, seeds: list[int] | None = None) -> Evaluation:
     """Loss, accuracy and probe arrays of every seed of ``model`` on ``inputs`` (see module doc);
     with ``seeds``, of those seeds only (``inputs`` prepared for ``len(seeds)`` seeds).

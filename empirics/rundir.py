@@ -85,8 +85,10 @@ OPTIONAL_COLUMNS = frozenset({"attn_mass"})
 def run_name(label: str, model: str, uniform: bool = False) -> str:
     """The directory name of a run, the same for ``ktiw train`` and ``ktiw verify``:
     ``<label>-<model>[-uniform]`` with the label made file-name safe
-    (``subset:L=10,V=15`` -> ``subset-L10-V15-lstm``)."""
+    (``subset:L=10,V=15`` -> ``subset-L10-V15-lstm``; a user model ``mypkg.models:build`` ->
+    ``mypkg.models_build``)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", re.sub(r"[:,]", "-", label).replace("=", ""))
+    model = re.sub(r"[^A-Za-z0-9_.-]", "_", model)
     return f"{safe}-{model}" + ("-uniform" if uniform else "")
 
 

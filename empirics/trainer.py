@@ -48,6 +48,7 @@ from .batched import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
 from .curves import SUCCESS_ACCURACY
 from .host_memory import keep_freed_memory
 from .models import Evaluation, SeedModel, build_model
+from .models.base import activation_model
 from .precision import PRECISIONS, autocast, check_precision, full_precision
 from .probes import COLUMNS, seed_metrics
 from .probes import evaluate as evaluate_model
@@ -872,21 +873,23 @@ def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
 def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
     """Refuse (one line, size and limit) a run whose dominant arrays cannot fit in memory.
 
-    Counted: parameters with their gradient and two Adam moments (the model is built on the
-    ``meta`` device, so nothing is allocated), one step's sampled data (families draw a
-    random key per vocabulary word), activations ``S x batch x (L + T) x (|O| + 8 hidden)``
-    plus the ``T x L`` attention, and one evaluation's probe arrays."""
+    Counted, for the model actually built: parameters with their gradient and two Adam moments
+    (the model is built on the ``meta`` device first, so nothing is allocated), one step's
+    sampled data (families draw a random key per vocabulary word), the activations -- twice the
+    bytes autograd saves for the forward pass, ``S x fixed + S x max(batch, eval_samples) x
+    per_example`` with both measured on one seed of the model at batches 2 and 4
+    (:func:`~ktiw.empirics.models.base.activation_model`; twice: the saved tensors and their
+    gradients in the backward pass) -- and one evaluation's probe arrays.  Before the model exists, the output
+    logits ``S x batch x (L + T) x |O|`` and the ``T x L`` attention stand for the activations."""
     S, B, N = len(cfg.seeds), cfg.batch_size, cfg.eval_samples
     L, T, n_in, n_out = int(dist.src_len), int(dist.tgt_len), int(dist.n_in), int(dist.n_out)
     width = 4 if cfg.dtype == "float32" else 8
     what = f"training {S} seed(s) of {cfg.model} on {dist.spec} (L={L}, |I|={n_in}, |O|={n_out})"
     hint = "reduce the vocabulary, the length, --seeds, --batch-size or the model size"
     rows = S * max(B, N)
-    hidden = cfg.model_config.get("hidden")
-    hidden = hidden if isinstance(hidden, int) and hidden > 0 else 0  # checked when the model is built
     parts = {  # first without the model: sizes too large even to describe as tensors stop here
         "data": 16.0 * rows * (n_in + L + T),
-        "activations": 3.0 * width * rows * ((L + T + 2) * (n_out + 8 * hidden) + T * L),
+        "activations": 3.0 * width * rows * ((L + T + 2) * n_out + T * L),
         # probes: one evaluation's [S, N, T, L] arrays, and a beta probe that may score every
         # output word at every (target, source) pair
         "probes": 8.0 * S * N * T * L + width * S * N * T * L * n_out,
@@ -896,4 +899,10 @@ def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
         model, _ = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
     parts["parameters"] = 4.0 * width * sum(p.numel() for p in model.parameters())
     parts["probes"] += 8.0 * model.probe_arrays * S * N * T * L
+    check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
+    one, _ = build_model(cfg.model, cfg.model_config, dist, 1, uniform=cfg.uniform)
+    one = one.to(DTYPES[cfg.dtype])
+    one.init_seed(0, torch.Generator().manual_seed(0))
+    fixed, per_example = activation_model(one, dist)
+    parts["activations"] = max(parts["activations"], 2.0 * (S * fixed + rows * per_example))
     check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")

@@ -197,3 +197,36 @@ def build_model(
 
     cfg = spec.config(**check_fields(spec.config, model_config, f"option for model {name}"))
     return spec.cls(cfg, dist, n_seeds, uniform=uniform), cfg
+
+
+def saved_bytes(model: SeedModel, dist: Distribution, batch: int) -> float:
+    """Bytes of the tensors autograd saves for the backward pass of ONE seed's training forward
+    pass over ``batch`` examples of ``dist`` (seed 0 of ``model``; measured with
+    :func:`torch.autograd.graph.saved_tensors_hooks`, each tensor once, the parameters not)."""
+    import numpy as np
+    from torch.func import functional_call
+
+    b = dist.sample(batch, np.random.default_rng([3, 0]))
+    leaves = {k: v.detach()[:1].clone().requires_grad_(True) for k, v in model.named_parameters()}
+    inputs = model.prepare([b])
+    sizes: dict[int, int] = {}
+    keep: list[torch.Tensor] = []  # alive until counted, so no id is reused
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        keep.append(t)
+        sizes[id(t)] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        functional_call(model, leaves, (inputs,))
+    own = {id(v) for v in leaves.values()}
+    return float(sum(n for k, n in sizes.items() if k not in own))
+
+
+def activation_model(model: SeedModel, dist: Distribution) -> tuple[float, float]:
+    """``(fixed, per_example)``: one seed's saved-for-backward bytes are ``fixed + per_example *
+    batch``, fitted through the measurements at batches 2 and 4 (:func:`saved_bytes`; the
+    activations are linear in the batch, the fixed part holds e.g. per-vocabulary tables)."""
+    two, four = saved_bytes(model, dist, 2), saved_bytes(model, dist, 4)
+    per_example = max((four - two) / 2, 0.0)
+    return max(two - 2 * per_example, 0.0), per_example

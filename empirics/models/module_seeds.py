@@ -28,9 +28,8 @@ How the seeds are trained (:class:`ModuleSeeds`, a :class:`~.base.SeedModel`):
   axis (path ``vmap``) when every op of the module has a batching rule, else a Python loop over
   the seeds (path ``loop``; e.g. ``nn.LSTM`` / ``nn.GRU``, pytorch#105982, #134606).  The path is
   chosen once from a tiny forward pass and recorded (``ModuleSeeds.path``, ``config.json``);
-* a one-seed forward pass at a tiny batch checks the contract (output shape, every hook point,
-  the readout identity) and measures the activation memory the autograd graph saves per
-  example, which the trainer's memory estimate scales (:meth:`ModuleSeeds.activation_bytes`).
+* a forward pass of two seeds on two examples checks the contract (output shape, every hook
+  point, the readout identity).
 
 A factory that raises, returns something that is not an ``nn.Module``, builds parameters whose
 shapes change from one call to the next (they must not depend on the seed or on how many seeds
@@ -39,7 +38,6 @@ are trained), or a module missing a hook point, is a one-line :class:`KtiwError`
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -161,7 +159,6 @@ class ModuleSeeds(SeedModel):
             _set_tensor(net, key, stacked, buffer=key in dict(net.named_buffers()))
         self.net = net
         self.path = "vmap"
-        self._activation: float | None = None
         if net_device(net) != torch.device("meta"):
             self._check_contract()
 
@@ -383,13 +380,6 @@ class ModuleSeeds(SeedModel):
         self.path = "loop"
         return functional_call(wrapper, state, (args,), {"record": True, "path": "loop"})
 
-    def activation_bytes(self, rows: int) -> float:
-        """Bytes the autograd graph saves for one seed's forward pass over ``rows`` examples,
-        scaled from a measured one-seed pass over 2 examples (the tensors saved for backward)."""
-        if self._activation is None:
-            self._activation = measure_saved_bytes(self, self.dist, 2) / 2
-        return self._activation * rows
-
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (at most 200 characters)."""
@@ -399,26 +389,6 @@ def first_line(exc: BaseException) -> str:
 
 def net_device(net: nn.Module) -> torch.device:
     return next(net.parameters()).device
-
-
-def measure_saved_bytes(model: SeedModel, dist: Distribution, batch: int) -> float:
-    """Bytes of the tensors autograd saves for backward in one forward pass of seed 0 of
-    ``model`` (a one-seed slice) on ``batch`` examples of ``dist`` (parameters not counted)."""
-    b = dist.sample(batch, np.random.default_rng([3, 0]))
-    leaves = {k: v.detach()[:1].clone().requires_grad_(True) for k, v in model.named_parameters()}
-    inputs = model.prepare([b])
-    seen: dict[int, int] = {}
-
-    def pack(t: Tensor) -> Tensor:
-        if t.device.type != "meta":
-            seen[id(t)] = t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        losses = functional_call(model, leaves, (inputs,))
-    del losses
-    param_ids = {id(v) for v in leaves.values()}
-    return float(sum(v for k, v in seen.items() if k not in param_ids)) or math.nan
 
 
 def seeds_of(build: Callable[..., nn.Module], name: str) -> Callable[..., ModuleSeeds]:

@@ -19,7 +19,7 @@ from ktiw.theory.families import from_spec
 
 @pytest.fixture(scope="module")
 def traces():
-    return [fidelity_trace(s) for s in PRESETS[("copy", "quick")].fidelity if s.optimizer == "gd"]
+    return [fidelity_trace(s) for s in PRESETS[("copy", "lstm", "quick")].fidelity if s.optimizer == "gd"]
 
 
 def test_descent_follows_flow_for_drift_and_saddle(traces) -> None:
@@ -60,7 +60,7 @@ def test_rejects_non_copy_and_large_support() -> None:
 
 
 def test_presets_hold_an_optimizer_matched_drift_and_saddle_pair() -> None:
-    matched = [s for s in PRESETS[("copy", "quick")].fidelity if s.optimizer != "gd"]
+    matched = [s for s in PRESETS[("copy", "lstm", "quick")].fidelity if s.optimizer != "gd"]
     assert {s.optimizer for s in matched} == {"adam"}
     assert sorted(s.spec.split(":")[0] for s in matched) == ["permutation", "subset"]
 

@@ -15,13 +15,14 @@ from ktiw.theory.errors import KtiwError
 
 
 @pytest.mark.parametrize("key", list(PRESETS), ids=lambda k: "/".join(k))
-def test_every_listed_preset_builds(key: tuple[str, str]) -> None:
+def test_every_listed_preset_builds(key: tuple[str, str, str]) -> None:
     from ktiw.empirics.models import build_model
     from ktiw.theory.families import from_spec
 
-    experiment, name = key
+    experiment, model_name, name = key
     out = CliRunner().invoke(app, ["presets", experiment])
-    assert out.exit_code == 0 and f"{experiment} / {name}" in out.output
+    assert out.exit_code == 0 and f"{experiment} / {model_name} / {name}" in out.output
+    assert PRESETS[key].training.model == model_name
     preset = PRESETS[key]
     specs = getattr(preset, "specs", None) or (preset.spec,)
     for spec in specs:
@@ -95,3 +96,14 @@ def test_overrides_reach_every_level_and_unknown_keys_name_the_valid_ones() -> N
         get_preset("copy", "fast")
     with pytest.raises(KtiwError, match="valid experiments: copy, multihead, classification, translation"):
         get_preset("nope", "quick")
+
+
+def test_presets_are_keyed_by_model_and_a_model_without_one_takes_the_default_block() -> None:
+    t = get_preset("copy", "quick", "transformer").training
+    assert t.model == "transformer" and t.model_config["d_model"] == 64
+    assert get_preset("copy", "quick") is get_preset("copy", "quick", "lstm")
+    derived = get_preset("translation", "quick", "transformer").training
+    lstm = get_preset("translation", "quick").training
+    assert derived.model == "transformer" and derived.model_config == {} and derived.steps == lstm.steps
+    out = CliRunner().invoke(app, ["presets", "copy"])
+    assert "copy / transformer / quick" in out.output and "copy / lstm / paper" in out.output

@@ -301,3 +301,25 @@ def test_seq_task_layout_matches_the_lstm() -> None:
     t = seq_task(d)
     assert (t.bos, t.eos, t.n_tokens) == (d.n_in, d.n_in + 1, d.n_in + 2)
     assert t.n_classes == d.n_out + 1 and t.src_positions == 5
+
+
+def test_the_memory_estimate_is_measured_on_the_model_actually_built(tmp_path, monkeypatch) -> None:
+    from ktiw.empirics.models.base import activation_model, saved_bytes
+
+    dist = from_spec("permutation:L=6")
+    small, _ = build_model("transformer", {"d_model": 16, "n_head": 2}, dist, 1, uniform=False)
+    wide, _ = build_model("transformer", {"d_model": 64, "n_head": 2}, dist, 1, uniform=False)
+    # the saved activations are linear in the batch: the fit through 2 and 4 predicts 8
+    fixed, per = activation_model(wide, dist)
+    assert saved_bytes(wide, dist, 8) == pytest.approx(fixed + 8 * per, rel=1e-9)
+    # a 4x wider model saves about 4x more per example (every saved tensor is d wide or T x L)
+    ratio = per / activation_model(small, dist)[1]
+    assert 2.5 < ratio < 4.5
+    # the refusal: a limit between the two estimates refuses the wide model only, naming activations
+    base = dict(spec="permutation:L=6", model="transformer", batch_size=512, eval_samples=4, seeds=[0, 1],
+                proxy_steps=0, steps=1)
+    need_wide = 2 * (2 * fixed + 2 * 512 * per)
+    monkeypatch.setenv("KTIW_MAX_MEMORY", str(int(need_wide * 0.8)))
+    tr.check_training_memory(tr.TrainConfig(**base, model_config={"d_model": 16, "n_head": 2}), dist)
+    with pytest.raises(KtiwError, match="mostly activations"):
+        tr.check_training_memory(tr.TrainConfig(**base, model_config={"d_model": 64, "n_head": 2}), dist)
