@@ -35,8 +35,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 SEED_PATHS = {
-    "vmap": "torch.vmap over the stacked parameters of one single-seed module",
-    "loop": "a loop over seeds (an op of the module has no vmap batching rule)",
+    "vmap": "torch.vmap over stacked parameters",
+    "loop": "a loop over seeds (an op has no vmap rule)",
 }
 
 
@@ -288,7 +288,7 @@ def train(
         ) from None
     path = seed_path(run_dir)
     if path is not None:
-        console.print(f"seeds trained by {SEED_PATHS.get(path, path)} (config.json seed_path)", markup=False)
+        console.print(f"seeds trained by {SEED_PATHS[path]} (seed_path {path})", markup=False)
     console.print(
         f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)", markup=False
     )

@@ -99,7 +99,7 @@ def test_beta_is_the_log_odds_with_the_attention_replaced_by_a_one_hot(on_path, 
         onehot[s, n, t] = 0.0
         onehot[s, n, t, l] = 1.0
         out, _ = model.run_seeds(model.args(inp), replace={hooks.ATTN: onehot})
-        want = float(log_odds(out[s, n, t], target[s, n, t]))
+        want = float(log_odds(out[s, n, t].detach(), target[s, n, t]))
         assert ev.beta[s, n, t, l] == pytest.approx(want, rel=1e-9, abs=1e-9)
     # and grad is d loss / d attn_logits (autograd through the whole model, one entry)
     s, n, t, l = 1, 0, 0, 0
