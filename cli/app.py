@@ -87,6 +87,8 @@ def main() -> None:
     Ctrl-C; whatever else escapes the commands becomes one line and a log file.
     """
     signal.signal(signal.SIGTERM, _terminate)
+    if hasattr(signal, "SIGXFSZ"):  # over `ulimit -f` a write fails with EFBIG (one line), not a kill
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         code = app(standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):

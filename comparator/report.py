@@ -83,7 +83,11 @@ def write_json(result: ExperimentResult) -> dict[str, object]:
         "measurement": result.measurement,
         "figures": {k: f.path.relative_to(result.out_dir).as_posix() for k, f in result.figures.items()},
     }
-    (result.out_dir / "verdicts.json").write_text(json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
+    from ktiw.empirics.rundir import writing
+
+    path = result.out_dir / "verdicts.json"
+    with writing(path):  # disk full: one line naming the file
+        path.write_text(json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
     return doc
 
 
@@ -143,4 +147,8 @@ def write_report(result: ExperimentResult, sections: Sequence[str] = ()) -> None
     the experiment before)."""
     result.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(result)
-    (result.out_dir / "report.md").write_text(render_markdown(result, sections))
+    from ktiw.empirics.rundir import writing
+
+    path = result.out_dir / "report.md"
+    with writing(path):
+        path.write_text(render_markdown(result, sections))

@@ -319,13 +319,16 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -
         "seed",
         *SUMMARY_COLUMNS,
     ]
+    from ktiw.empirics.rundir import writing
+
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, columns, extrasaction="ignore")
-        w.writeheader()
-        for row in rows:
-            w.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
-    os.replace(tmp, path)
+    with writing(path, tmp):  # disk full: one line, the last sweep.csv kept
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, columns, extrasaction="ignore")
+            w.writeheader()
+            for row in rows:
+                w.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+        os.replace(tmp, path)
     return path
 
 
@@ -377,6 +380,10 @@ def grid_summary(result: SweepResult) -> list[dict[str, Any]]:
 
 
 VERIFY_CSV = "verify.csv"
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value)
 VERIFY_COLUMNS = ("check", "subject", "status", "measured", "expected")
 
 
@@ -465,12 +472,13 @@ def run_verify_points(
             rows.append({"point": point.name, **row})
     path = Path(out_dir) / VERIFY_CSV
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, ["point", *keys, *VERIFY_COLUMNS])
-        w.writeheader()
-        for row in rows:
-            w.writerow(
-                {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in row.items()}
-            )
-    os.replace(tmp, path)
+    from ktiw.empirics.rundir import writing
+
+    with writing(path, tmp):
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, ["point", *keys, *VERIFY_COLUMNS])
+            w.writeheader()
+            for row in rows:
+                w.writerow({k: _cell(v) for k, v in row.items()})
+        os.replace(tmp, path)
     return results, path

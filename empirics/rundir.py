@@ -42,13 +42,15 @@ on the directory (:class:`RunLock`), so two ``ktiw train`` processes never write
 
 from __future__ import annotations
 
-import csv
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,13 +124,56 @@ def check_out_dir(out: Path, *, ours: tuple[str, ...] = (), what: str = "") -> N
         raise KtiwError(f"--out {out} is a directory that holds other files{held}; choose a new or empty one")
 
 
+def write_cause(path: Path, exc: BaseException) -> str:
+    """Why writing ``path`` failed, in words: the ``OSError``'s reason, or for a writer that hides
+    it (``torch.save`` raises ``RuntimeError: ... unexpected pos``) what this process can see:
+    a file-size limit (``ulimit -f``) or a full device."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        why = exc.strerror or os.strerror(exc.errno)
+        if exc.errno == errno.EFBIG:
+            why += " (over the file-size limit, ulimit -f)"
+        return why
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY:
+            return f"File too large (over the file-size limit, ulimit -f: {soft} bytes)"
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    try:
+        st = os.statvfs(Path(path).parent)
+        if st.f_bavail * st.f_frsize < 16 * 2**20:
+            return f"No space left on device ({st.f_bavail * st.f_frsize} bytes free)"
+    except OSError:
+        pass
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+
+
+@contextlib.contextmanager
+def writing(path: Path, tmp: Path | None = None) -> Iterator[None]:
+    """Turn a failed write of ``path`` (disk full, file-size limit, I/O error; ``OSError``, or the
+    ``RuntimeError`` torch raises) into one line naming the file and the cause; the partial
+    temporary file ``tmp`` is removed, so the last complete file stays as it was."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise KtiwError(
+            f"cannot write {path}: {write_cause(path, exc)}; the files written before it are kept"
+        ) from None
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -145,8 +190,12 @@ def save_probes(run_dir: Path, step: int, arrays: dict[str, np.ndarray]) -> None
     path = probe_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        with tmp.open("wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
 
 class CurveWriter:
@@ -173,12 +222,25 @@ class CurveWriter:
         _write_atomic(self.path, header + "".join(kept))
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, CURVE_COLUMNS, lineterminator="\n")
-            for r in rows:
-                w.writerow({k: _fmt(r[k]) for k in CURVE_COLUMNS})
-            f.flush()
-            os.fsync(f.fileno())
+        """Append ``rows`` as one write: a failed write (disk full) is cut back to the rows before
+        it, so ``curves.csv`` never keeps half an evaluation."""
+        data = memoryview(
+            "".join(",".join(str(_fmt(r[k])) for k in CURVE_COLUMNS) + "\n" for r in rows).encode()
+        )
+        with writing(self.path):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    while data:
+                        data = data[os.write(fd, data) :]
+                    os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
 
 
 def _fmt(v: Any) -> Any:

@@ -299,6 +299,7 @@ class Trainer:
         self.history: dict[int, list[tuple[int, float]]] = {s: [] for s in self.seeds}
         self.beta_px: np.ndarray | None = None
         self.interrupted = False
+        self.failed = False
         self.probe_every = self._probe_every()
         if resume and self._load_checkpoint():
             self._check_curves()
@@ -376,7 +377,9 @@ class Trainer:
                     "final_token_acc": hist[-1][1] if hist else None,
                 }
             )
-        finished = (self.step >= self.cfg.steps or self.all_stopped()) and not self.interrupted
+        finished = (
+            (self.step >= self.cfg.steps or self.all_stopped()) and not self.interrupted and not self.failed
+        )
         out: dict[str, Any] = {
             "seeds": seeds,
             "finished": finished,
@@ -428,13 +431,14 @@ class Trainer:
         }
         path = self.run_dir / rundir.CHECKPOINT
         tmp = path.with_name(rundir.CHECKPOINT + ".tmp")
-        with tmp.open("wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():  # keep the previous one: the fallback if this one is ever damaged
-            os.replace(path, self.run_dir / rundir.PREVIOUS_CHECKPOINT)
-        os.replace(tmp, path)
+        with rundir.writing(path, tmp):  # disk full / ulimit -f: one line, the last checkpoint kept
+            with tmp.open("wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if path.exists():  # keep the previous one: the fallback if this one is ever damaged
+                os.replace(path, self.run_dir / rundir.PREVIOUS_CHECKPOINT)
+            os.replace(tmp, path)
 
     def _load_checkpoint(self) -> bool:
         """Restore the last good checkpoint (falling back to the previous one); ``False`` when
@@ -525,8 +529,9 @@ class Trainer:
         self.beta_px = proxy.beta_px(M, self.eval_batch.src, self.eval_batch.tgt)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name("proxy.tmp.npz")
-        np.savez(tmp, M=M, beta_px=self.beta_px)
-        tmp.replace(path)
+        with rundir.writing(path, tmp):
+            np.savez(tmp, M=M, beta_px=self.beta_px)
+            tmp.replace(path)
 
     # ------------------------------------------------------------ training
 
@@ -662,9 +667,17 @@ class Trainer:
             if consistent:
                 self.checkpoint()
             raise
+        except BaseException:
+            self.failed = True  # a write that failed (disk full) or a crash: the run is not finished
+            raise
         finally:
-            rundir.write_json(self.run_dir / "summary.json", self.summary())
-            self.lock.release()
+            try:
+                rundir.write_json(self.run_dir / "summary.json", self.summary())
+            except KtiwError:
+                if not (self.failed or self.interrupted):
+                    raise  # else the first failure is the one to report
+            finally:
+                self.lock.release()
         return self.run_dir
 
     def _label(self) -> str:
