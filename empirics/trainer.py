@@ -39,7 +39,7 @@ from torch.func import functional_call
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
-from ktiw.theory.limits import MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
+from ktiw.theory.limits import MAX_LR, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
 from ktiw.theory.validation import bounds, check_fields, check_instance
 
 from . import batched as bt
@@ -73,7 +73,7 @@ class TrainConfig:
     seeds: list[int] = field(default_factory=lambda: [0], metadata=bounds(max_items=MAX_SEEDS))
     steps: int = field(default=200, metadata=bounds(min=0, max=MAX_STEPS))
     batch_size: int = field(default=128, metadata=bounds(min=1, max=MAX_SAMPLES))
-    lr: float = field(default=1e-3, metadata=bounds(gt=0))
+    lr: float = field(default=1e-3, metadata=bounds(gt=0, max=MAX_LR))
     optimizer: str = "adam"
     """``adam`` (:class:`~ktiw.empirics.batched.SeedAdam`) or ``sgd``
     (:class:`~ktiw.empirics.batched.SeedSGD`)."""

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import NumericOverflowError
 from .optimizers import Init, NumpyOptimizer, Training
 
 SIGN_REGIME_ACCURACY = 0.30
@@ -252,7 +253,13 @@ def reduced_run(
     for n in range(1, steps + 1):
         if takeoff is not None and stop_at_takeoff:
             break
-        opt.step([x], [coordinate_gradients(k, V, x)])
+        with np.errstate(all="ignore"):  # an overflow is caught below, as one line
+            opt.step([x], [coordinate_gradients(k, V, x)])
+        if not np.all(np.isfinite(x)):
+            raise NumericOverflowError(
+                f"the reduced {training.optimizer} map for k={k}, V={V} overflowed at step {n} "
+                f"(lr {training.lr:g}): its parameters left the range float64 can hold; use a smaller --lr"
+            )
         out.append(x.copy())
         if takeoff is None and x[2] - x[3] >= threshold:
             takeoff = n

@@ -17,3 +17,8 @@ class SpecError(KtiwError):
 
 class DataFileError(KtiwError):
     """A user-supplied data file cannot be read or parsed."""
+
+
+class NumericOverflowError(KtiwError):
+    """A computation left the range its floating-point type can hold (the options asked for
+    numbers too large): an error, never read as a result such as "no takeoff"."""

@@ -1,5 +1,7 @@
-"""Sizes no machine has: estimate the memory a computation needs before allocating it, and
-refuse with one line naming the size and the limit.
+"""Sizes no machine has and numbers no float32 model can hold: estimate the memory a
+computation needs before allocating it, and refuse with one line naming the size and the
+limit; the bounds every option that scales a float32 computation is checked against
+(:data:`MAX_LR`, :data:`MAX_INIT_SCALE`, :data:`MAX_STEPS`, ...).
 
 The limit is ``$KTIW_MAX_MEMORY`` (bytes, or with a suffix ``K``, ``M``, ``G``, ``T``: ``8G``)
 or else 80% of the machine's physical memory.  Estimates are upper bounds of the dominant
@@ -19,6 +21,22 @@ MAX_STEPS = 10**9
 """Most optimiser steps one run may take."""
 MAX_SAMPLES = 10**8
 """Largest batch / evaluation sample count."""
+
+MAX_LR = 1e6
+"""Largest learning rate any optimiser here takes (``ktiw train``, ``ktiw predict``).
+
+Reason: no step of a float32 model means anything beyond it.  Adam moves every parameter by
+about ``lr`` per step and SGD by ``lr`` times a gradient of order one, so at ``1e6`` the first
+step already pushes logits far past the point where every softmax saturates (``exp`` overflows
+float32 at 88.7); and the scalars the optimisers form from ``lr`` (Adam's bias correction up to
+``lr / (1 - beta1)``, momentum sums up to ``lr / (1 - mu)``) stay inside float32 (3.4e38),
+where ``1e308`` made torch fail with "value cannot be converted to type float without
+overflow"."""
+
+MAX_INIT_SCALE = 1e6
+"""Largest initialisation scale (``--init eps:E`` / ``normal:S``, the toy model's ``eps`` and
+``sigma``, ``ktiw predict --eps``): logits beyond it saturate every softmax, and ``1e200``
+overflowed the float32 simulation's arrays."""
 
 _SUFFIX = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .adam_reduction import MAX_REDUCED_STEPS, reduced_run, sign_regime_takeoff, symmetric_start
 from .distribution import Distribution
-from .errors import KtiwError
+from .errors import KtiwError, NumericOverflowError
 from .optimizers import Training, adam_step_bound
 
 SNR_MIN = 3.0
@@ -120,6 +120,8 @@ def predict_steps(dist: Distribution, training: Training, copy: tuple[int, int] 
 
     try:
         sim = simulate(dist, training)
+    except NumericOverflowError:
+        raise  # an overflow is an error, never "no step prediction"
     except KtiwError as exc:
         return StepPrediction(None, [None, None], None, None, f"no step prediction: {exc}")
     lo, hi = wilson_interval(sim.successes, sim.n_seeds)

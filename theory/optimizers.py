@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import KtiwError
+from .limits import MAX_INIT_SCALE, MAX_LR, MAX_SAMPLES, MAX_STEPS
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 
@@ -64,6 +65,8 @@ def parse_init(text: str) -> Init:
         raise KtiwError(f"--init {kind}:VALUE needs a number, got {raw!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise KtiwError(f"--init {kind}:VALUE needs a positive finite value, got {raw}")
+    if value > MAX_INIT_SCALE:
+        raise KtiwError(f"--init {kind}:VALUE must be <= {MAX_INIT_SCALE:g} (softmax saturates), got {raw}")
     return Init(kind, value)
 
 
@@ -87,10 +90,12 @@ class Training:
             raise KtiwError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise KtiwError(f"--lr must be a positive finite number, got {self.lr}")
-        if self.batch_size < 1:
-            raise KtiwError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.steps < 1:
-            raise KtiwError(f"--steps must be >= 1, got {self.steps}")
+        if self.lr > MAX_LR:
+            raise KtiwError(f"--lr must be <= {MAX_LR:g} (limits.MAX_LR), got {self.lr:g}")
+        if not 1 <= self.batch_size <= MAX_SAMPLES:
+            raise KtiwError(f"--batch-size must be in 1..{MAX_SAMPLES}, got {self.batch_size}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise KtiwError(f"--steps must be in 1..{MAX_STEPS}, got {self.steps}")
         if not (0.0 <= self.momentum < 1.0):
             raise KtiwError(f"--momentum must be in [0, 1), got {self.momentum}")
         return self

@@ -41,7 +41,7 @@ from .cache import cached_values
 from .distribution import Distribution, EmpiricalDistribution
 from .errors import KtiwError
 from .families import IID, Subset, Translate
-from .limits import check_memory
+from .limits import MAX_INIT_SCALE, check_memory
 from .optimizers import Training
 from .stages import StageAnalysis, analyse
 
@@ -160,8 +160,8 @@ def predict(dist: Distribution, eps: float = 1e-3, training: Training | None = N
     from .optimizer_predict import predict_steps
 
     training = (training or Training()).validate()
-    if not (eps > 0 and math.isfinite(eps)):
-        raise KtiwError(f"--eps must be a positive number, got {eps}")
+    if not (eps > 0 and math.isfinite(eps)) or eps > MAX_INIT_SCALE:
+        raise KtiwError(f"--eps must be a positive number <= {MAX_INIT_SCALE:g}, got {eps}")
     if not isinstance(dist, EmpiricalDistribution) and (
         dist.src_len > MAX_LENGTH or dist.n_in * dist.n_out > MAX_VOCAB**2
     ):

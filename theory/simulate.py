@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distribution import Distribution
-from .errors import KtiwError
+from .errors import KtiwError, NumericOverflowError
 from .optimizers import NumpyOptimizer, Training, adam_step_bound
 
 MAX_ENTRIES = 2e7
@@ -219,8 +219,14 @@ def simulate(dist: Distribution, training: Training, n_seeds: int | None = None,
         batch = dist.sample(S * n, rng)
         src = batch.src.reshape(S, n, -1)
         tgt = batch.tgt.reshape(S, n, -1)
-        dB, da = batched_gradients(B, a, src, tgt)
-        opt.step([B, a], [dB, da])
-        mass = gold_mass(a, gold)
+        with np.errstate(all="ignore"):  # an overflow is caught below, as one line
+            dB, da = batched_gradients(B, a, src, tgt)
+            opt.step([B, a], [dB, da])
+            mass = gold_mass(a, gold)
+        if not (np.all(np.isfinite(mass)) and np.all(np.isfinite(B)) and np.all(np.isfinite(a))):
+            raise NumericOverflowError(
+                f"the simulation of {dist.spec} ({training.optimizer}, lr {training.lr:g}) overflowed at "
+                f"step {step}: the toy model's parameters left the range float32 can hold; use a smaller --lr"
+            )
         takeoff[np.isnan(takeoff) & (mass >= 0.5)] = step
     return Simulation(takeoff, training.steps)

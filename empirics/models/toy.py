@@ -21,7 +21,7 @@ of the logits (its sum over ``n`` is ``d loss / d a``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,6 +29,8 @@ from torch import Tensor, nn
 
 from ktiw.theory.distribution import Batch, Distribution
 from ktiw.theory.errors import KtiwError
+from ktiw.theory.limits import MAX_INIT_SCALE
+from ktiw.theory.validation import bounds
 
 from .. import batched as bt
 from ..precision import full_precision
@@ -45,8 +47,8 @@ class ToyConfig:
     init: str = "zero"
     """``zero`` (B = 0, a = 0), ``eps`` (B = eps I, a = eps I) or ``normal`` (every entry of B
     and a i.i.d. ``N(0, sigma^2)``, drawn from the seed's generator)."""
-    eps: float = 1e-3
-    sigma: float = 0.1
+    eps: float = field(default=1e-3, metadata=bounds(gt=0, max=MAX_INIT_SCALE))
+    sigma: float = field(default=0.1, metadata=bounds(gt=0, max=MAX_INIT_SCALE))
     """Standard deviation of the ``normal`` init."""
 
 

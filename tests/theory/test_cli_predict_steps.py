@@ -101,8 +101,8 @@ def test_derivation_has_the_optimizer_part() -> None:
         (["--optimizer", "rmsprop"], "--optimizer must be one of gd, sgd, adam"),
         (["--lr", "0"], "--lr must be a positive finite number"),
         (["--lr", "nan"], "--lr must be a positive finite number"),
-        (["--batch-size", "0"], "--batch-size must be >= 1"),
-        (["--steps", "0"], "--steps must be >= 1"),
+        (["--batch-size", "0"], "--batch-size must be in 1.."),
+        (["--steps", "0"], "--steps must be in 1.."),
     ],
 )
 def test_bad_values_one_line_exit_2(args, message) -> None:
