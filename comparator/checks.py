@@ -606,7 +606,7 @@ def _saddle_verdict(
 
 @dataclass(frozen=True)
 class Takeoff:
-    """Predicted takeoff (the toy model's optimizer steps for the training the LSTMs got) and
+    """Predicted takeoff (the toy model's optimizer steps for the training the models got) and
     measured median step at which ``quantity`` reaches 1/2; ``flow_time``: the gradient-flow
     takeoff time (drawing only)."""
 
@@ -630,13 +630,13 @@ def measured_takeoff(
 
 
 def _ratio(measured: float, predicted: float | None) -> float | None:
-    """Measured LSTM steps over predicted toy steps (``None`` when either is missing)."""
+    """Measured model steps over predicted toy steps (``None`` when either is missing)."""
     return measured / predicted if predicted and math.isfinite(measured) else None
 
 
 def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
     """Check 5: Kendall's tau between the predicted takeoff (the toy model's optimizer steps for
-    the training the LSTMs got) and the measured median step, both the step at which the gold
+    the training the models got) and the measured median step, both the step at which the gold
     attention mass reaches 1/2.
 
     Only distributions with a predicted and a measured (finite) takeoff count; with fewer than
@@ -698,7 +698,7 @@ def check_takeoff_order(items: Sequence[Takeoff]) -> Verdict:
     measured = f"tau = {fmt(res.tau, 2)} (p = {fmt(res.p_value, 2)})"
     ratios = ", ".join(f"{i.spec} {fmt(_ratio(i.measured_median, i.predicted))}" for i in usable)
     what = (
-        f"Over {len(usable)} distributions (gold attention mass 1/2; measured LSTM steps / predicted toy "
+        f"Over {len(usable)} distributions (gold attention mass 1/2; measured model steps / predicted toy "
         f"steps: {ratios}), {res.concordant} pairs took off in the predicted order "
         f"and {res.discordant} against it"
     )

@@ -1,10 +1,11 @@
 """``ktiw verify`` (experiment ``copy``): the six checks of the copying experiment.
 
 For every distribution (specs, or the user's ``--data`` file of pairs): the theory's
-:func:`~ktiw.theory.predict.predict` (once), one normally trained LSTM run and one
-uniform-attention LSTM run (all seeds batched), both evaluated on the same fixed samples
-(the trainer draws them from its ``eval_seed``, so seed ``s`` of one run pairs with seed
-``s`` of the other, example by example), and the toy-fidelity traces of the preset.
+:func:`~ktiw.theory.predict.predict` (once), one normally trained run of the preset's model
+(``ktiw verify --model``) and one uniform-attention run (all seeds batched), both evaluated
+on the same fixed samples (the trainer draws them from its ``eval_seed``, so seed ``s`` of
+one run pairs with seed ``s`` of the other, example by example), and the toy-fidelity traces
+of the preset.
 
 Measurements (at the last step unless said otherwise):
 
@@ -13,7 +14,7 @@ Measurements (at the last step unless said otherwise):
   pooled over seeds and tokens, with its shuffled baseline (needs a gold alignment);
 * timing (checks 3 and 5): the ``beta_acc``/``attn_acc`` columns of the normal run's curves;
   check 5 uses ``attn_mass`` (gold attention mass 1/2) against :func:`predicted_steps`, the
-  toy model's takeoff in optimizer steps for the LSTMs' own training (Adam, the preset's
+  toy model's takeoff in optimizer steps for the model's own training (Adam, the preset's
   learning rate and batch, started at ``eps``);
 * the agreement table (:func:`ktiw.comparator.measures.agreement_table`);
 * ``xi``: the mean token accuracy of the normal run at the first probe step where its
@@ -134,7 +135,7 @@ class CopyExperiment:
     name = "copy"
     title = (
         "The copying experiment: does the theory's regime (drift or saddle) predict whether, how often "
-        "and in what order an attention LSTM learns to copy?"
+        "and in what order an attention model learns to copy?"
     )
 
     def setup(self, request: Request) -> CopySetup:
@@ -244,7 +245,7 @@ ORDER_BUDGET = 100_000
 
 
 def predicted_steps(s: Subject, training: Training) -> float | None:
-    """The toy model's takeoff step for the LSTMs' training: Adam (the trainer's default), the
+    """The toy model's takeoff step for the model's training: Adam (the trainer's default), the
     preset's learning rate and batch size, started at ``eps`` (the saddle needs a perturbation;
     a real model's random initialisation gives one); ``None`` outside the copy reduction."""
     from ktiw.theory.optimizer_predict import predict_steps
@@ -273,10 +274,10 @@ def optimizer_section(m: CopyMeasurement) -> str:
         "## Optimizer-aware prediction",
         "",
         "Takeoff = gold attention mass 1/2. Gradient flow: the theory's time (lr x steps of "
-        "gradient descent); toy steps: the toy model under the LSTMs' own training (Adam, this "
-        "preset's lr and batch, start eps); LSTM: measured median step.",
+        "gradient descent); toy steps: the toy model under the model's own training (Adam, this "
+        "preset's lr and batch, start eps); model: measured median step.",
         "",
-        "| distribution | regime | gradient-flow time | toy steps (Adam) | LSTM steps | LSTM / toy |",
+        "| distribution | regime | gradient-flow time | toy steps (Adam) | model steps | model / toy |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for e in m.specs:

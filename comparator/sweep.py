@@ -110,11 +110,17 @@ def apply_settings(base: Mapping[str, Any], settings: Mapping[str, Any]) -> dict
     from ktiw.empirics.trainer import TrainConfig
 
     values = json.loads(json.dumps(dict(base)))
-    model = values.get("model", "lstm")
+    from ktiw.empirics.models.user import is_user_model
+
+    from .presets import default_model
+
+    model = values.get("model") or default_model("copy")
     spec = MODELS.get(model)
-    if spec is None:
+    if spec is None and not is_user_model(model):
         raise KtiwError(f"unknown model {model!r}; valid models: {', '.join(sorted(MODELS))}")
-    model_defaults = asdict(spec.config(**values.get("model_config", {})))
+    # a user's model: its options are the factory's keyword arguments, any key the sweep sets
+    options = dict(values.get("model_config", {}))
+    model_defaults = asdict(spec.config(**options)) if spec is not None else options
     train_keys = [
         f.name for f in fields(TrainConfig) if f.name not in FIXED_KEYS and f.name != "model_config"
     ]
@@ -125,6 +131,8 @@ def apply_settings(base: Mapping[str, Any], settings: Mapping[str, Any]) -> dict
             values[key] = _field_value(key, value, getattr(TrainConfig, key, None))
         elif key in model_defaults:
             values.setdefault("model_config", {})[key] = _field_value(key, value, model_defaults[key])
+        elif spec is None:  # a user's model: the key is a keyword argument of its factory
+            values.setdefault("model_config", {})[key] = value
         else:
             valid = ", ".join([*train_keys, *model_defaults])
             raise KtiwError(f"unknown --set key {key!r} for model {model}; valid: {valid}")
@@ -138,7 +146,7 @@ def _value_text(value: Any) -> str:
 
 def run_name(spec: str, model: str, uniform: bool, settings: Mapping[str, Any], seeds: Sequence[int]) -> str:
     """``<spec>-<model>[-uniform]-<key><value>...-seed<s>`` (``-seeds<a>-<b>`` for a chunk),
-    file-name safe: ``permutation-L8-lstm-lr0.003-seed1``."""
+    file-name safe: ``permutation-L8-<model>-lr0.003-seed1``."""
     from ktiw.empirics.rundir import run_name as base_name
 
     parts = [base_name(spec, model, uniform)]

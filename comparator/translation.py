@@ -9,8 +9,9 @@ everything of the copying experiment (:mod:`ktiw.comparator.copying`) applies un
 ``ktiw-under-uniform`` asks whether the uniform-attention model's KTIW probe ``beta_uf``
 peaks at the predicted position, the agreement table compares ``alpha``, ``beta``,
 ``beta_uf``, ``beta_px`` and ``Delta`` with each other, and attention accuracy is measured
-against the predicted alignment.  The model is the copying LSTM with separate vocabularies;
-the presets give it the authors' translation shape where the model supports it (2 layers).
+against the predicted alignment.  The default model is the copying LSTM with separate
+vocabularies (``--model`` picks another); the presets give it the authors' translation shape
+where the model supports it (2 layers).
 """
 
 from __future__ import annotations

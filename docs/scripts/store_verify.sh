@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Store a real `ktiw verify --preset PRESET` run (copy experiment) for the docs' "Verifying" page.
 #
-#   bash docs/scripts/store_verify.sh [PRESET] [RUNS_DIR]   # from the repository root, venv active
+#   bash docs/scripts/store_verify.sh [PRESET] [RUNS_DIR] [-- VERIFY ARGS...]   # from the repository root
+#
+# VERIFY ARGS (after --) go to `ktiw verify` as they are, e.g. `-- --model transformer SPEC ...
+# --set d_model=64`; the environment variable NAME (default PRESET) names the folder.
 #
 # PRESET: quick (default) or paper.  Runs the preset into RUNS_DIR (default: a temporary
 # directory, removed afterwards; give one to keep the run directories, and to resume an
@@ -15,9 +18,14 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 MAX_PNG_KB=${MAX_PNG_KB:-200}
 PRESET=${1:-quick}
-DEST=docs/data/$PRESET
-if [ -n "${2:-}" ]; then RUN=$2; KEEP=1; mkdir -p "$RUN"; else RUN=$(mktemp -d); KEEP=0; fi
-CMD=(ktiw verify --preset "$PRESET" --out "$RUN/out")
+DEST=docs/data/${NAME:-$PRESET}
+if [ -n "${2:-}" ] && [ "${2:-}" != "--" ]; then RUN=$2; KEEP=1; mkdir -p "$RUN"; else RUN=$(mktemp -d); KEEP=0; fi
+EXTRA=()
+for ((i = 1; i <= $#; i++)); do
+    if [ "${!i}" = "--" ]; then EXTRA=("${@:i+1}"); break; fi
+done
+CMD=(ktiw verify --preset "$PRESET" "${EXTRA[@]}" --out "$RUN/out")
+SHOWN="ktiw verify --preset $PRESET${EXTRA[*]:+ ${EXTRA[*]}}"
 # the tree's state when the run starts (before this script rewrites docs/data/PRESET)
 DIRTY=$( [ -n "$(git status --porcelain --untracked-files=no -- . ":!$DEST" 2>/dev/null)" ] && echo true || echo false )
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -39,7 +47,7 @@ cp "$RUN/out/verdicts.json" "$DEST/"
 find "$RUN/out" -maxdepth 2 -name '*.png' -size -"${MAX_PNG_KB}"k -exec cp {} "$DEST/" \;
 skipped=$(find "$RUN/out" -maxdepth 2 -name '*.png' -size +"$((MAX_PNG_KB - 1))"k -printf '%f ')
 cat > "$DEST/provenance.json" <<JSON
-{"command": "${CMD[*]:0:4}", "exit_code": $rc, "wall_seconds": $wall,
+{"command": "$SHOWN", "exit_code": $rc, "wall_seconds": $wall,
  "load_average_before": "$LOAD_BEFORE", "load_1min_during": "$LOAD_DURING", "load_average_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "cpus": $(nproc),
  "git_commit": "$(git rev-parse HEAD 2>/dev/null)", "dirty": $DIRTY,
