@@ -5,6 +5,7 @@ Runs one step (prepare, forward, backward, Adam) of ``S`` stacked seeds on ``per
 after counting the matmul FLOPs of one seed's forward + backward (``torch.utils.flop_counter``).
 
 Reproduce:  python benchmarks/profile_step.py [--seeds 4] [--threads 2] [--fused on|off]
+            [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ktiw.empirics import batched as bt
 from ktiw.empirics.models import build_model
+from ktiw.empirics.precision import autocast, check_precision
 from ktiw.theory.families import from_spec
 
 
@@ -28,7 +30,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fused", choices=["on", "off"], default="on")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
+    check_precision(args.precision, "cpu")
     torch.set_num_threads(args.threads)
     dist = from_spec("permutation:L=40")
 
@@ -54,7 +58,9 @@ def main() -> None:
     def step() -> None:
         inputs = m.prepare([dist.sample(128, r) for r in rngs])
         m.zero_grad(set_to_none=True)
-        m.losses(inputs).sum().backward()
+        with autocast(args.precision, "cpu"):
+            losses = m.losses(inputs)
+        losses.float().sum().backward()
         opt.step(active)
 
     step()
@@ -64,13 +70,13 @@ def main() -> None:
         step()
         wall = time.perf_counter() - t0
     print(
-        f"S={S}, threads {args.threads}, fused cells {fused}: one step {wall:.2f} s, "
+        f"S={S}, threads {args.threads}, fused cells {fused}, {args.precision}: one step {wall:.2f} s, "
         f"load average {tuple(round(x, 1) for x in os.getloadavg())}"
     )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
     print(
         "reproduce: python benchmarks/profile_step.py "
-        f"--seeds {S} --threads {args.threads} --fused {args.fused}"
+        f"--seeds {S} --threads {args.threads} --fused {args.fused} --precision {args.precision}"
     )
 
 

@@ -114,10 +114,13 @@ def train_seed(
     eval_seed: int = 12345,
     model: Seq2Seq | None = None,
     initial_eval: bool = True,
+    precision: str = "fp32",
 ) -> list[tuple[int, dict[str, float]]]:
     """Train one seed for ``steps`` steps; the evaluations at steps 0 (unless not
     ``initial_eval``), ``eval_every``, ... and the last step.  ``model``: start from these
-    weights (default: :func:`build` with ``seed``)."""
+    weights (default: :func:`build` with ``seed``).  ``precision="bf16"``: the forward pass and
+    loss under ``torch.autocast("cpu", dtype=torch.bfloat16)``, as a PyTorch user would turn on
+    mixed precision (evaluation stays float32)."""
     model = build(dist, hidden, seed) if model is None else model
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng([1, seed])
@@ -126,8 +129,10 @@ def train_seed(
     for step in range(1, steps + 1):
         src, dec_in, dec_out = tensors(dist.sample(batch_size, rng), dist.n_in, dist.n_out)
         opt.zero_grad(set_to_none=True)
-        out, _ = model(src, dec_in)
-        F.cross_entropy(out.flatten(0, 1), dec_out.flatten()).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out, _ = model(src, dec_in)
+            loss = F.cross_entropy(out.flatten(0, 1), dec_out.flatten())
+        loss.backward()
         opt.step()
         if step % eval_every == 0 or step == steps:
             history.append((step, evaluate(model, eval_batch, dist)))

@@ -14,7 +14,11 @@ ratio over rounds, and the whole-process ratio (ktiw's wall time from ``train()`
 set-up, compilation and proxy included, against the reference's total).  Phase 1 runs ktiw
 with ``S = 1``, phase 2 with ``S = --seeds``.
 
+``--precision bf16`` trains ktiw in bf16 mixed precision; ``--ref-precision bf16`` runs the
+reference's forward pass under ``torch.autocast(bfloat16)`` (the user's alternative).
+
 Reproduce:  python benchmarks/vs_reference.py [--threads 2] [--rounds 5] [--round-steps 10] [--seeds 20]
+            [--precision fp32|bf16] [--ref-precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def phase(S: int, args: argparse.Namespace, out: Path) -> dict[str, float]:
         model_config={"hidden": HIDDEN},
         probe_every=default_probe_every(paper, 3, dist.tgt_len, dist.src_len),
         fused_cells=None if args.fused == "auto" else args.fused == "on",
+        precision=args.precision,
     )
     ktiw_times: list[float] = []
     ref_times: list[float] = []
@@ -67,7 +72,13 @@ def phase(S: int, args: argparse.Namespace, out: Path) -> dict[str, float]:
         loads.append(os.getloadavg()[0])
         for _ in range(args.ref_seeds):
             reference.train_seed(
-                dist, state["seed"], args.round_steps, hidden=HIDDEN, batch_size=BATCH, initial_eval=False
+                dist,
+                state["seed"],
+                args.round_steps,
+                hidden=HIDDEN,
+                batch_size=BATCH,
+                initial_eval=False,
+                precision=args.ref_precision,
             )
             state["seed"] += 1
         ref_times.append(time.perf_counter() - now)
@@ -115,12 +126,15 @@ def main() -> None:
         help="fused LSTM cells; 'on' is what 'auto' picks for a 200-step paper run with 20 seeds",
     )
     ap.add_argument("--skip-s1", action="store_true", help="only phase 2")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="ktiw's precision")
+    ap.add_argument("--ref-precision", choices=["fp32", "bf16"], default="fp32", help="the reference's")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(
         f"machine: {platform.machine()} {platform.processor() or platform.platform()}, "
         f"{os.cpu_count()} CPUs, "
-        f"torch {torch.__version__}, threads {args.threads}; {SPEC}, hidden {HIDDEN}, batch {BATCH}"
+        f"torch {torch.__version__}, threads {args.threads}; {SPEC}, hidden {HIDDEN}, batch {BATCH}; "
+        f"precision ktiw {args.precision}, reference {args.ref_precision}"
     )
     print(f"load average before: {tuple(round(x, 2) for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +145,8 @@ def main() -> None:
     print(
         "reproduce: python benchmarks/vs_reference.py "
         f"--threads {args.threads} --rounds {args.rounds} --round-steps {args.round_steps} "
-        f"--ref-seeds {args.ref_seeds} --seeds {args.seeds} --fused {args.fused}"
+        f"--ref-seeds {args.ref_seeds} --seeds {args.seeds} --fused {args.fused} "
+        f"--precision {args.precision} --ref-precision {args.ref_precision}"
     )
 
 
