@@ -1,7 +1,7 @@
 """Training speed of the paper-sized LSTM (L=40, hidden 256, batch 128), S seeds at once.
 
 Prints, for each S: seconds per step (wall and process CPU), seed-steps per second, achieved
-GFLOP/s (matmul FLOPs of forward + backward counted by ``torch.utils.flop_counter``), and
+GFLOP/s (matmul FLOPs of forward + backward, from the recorded products below), and
 ``achieved/ceiling``: the ceiling is the GFLOP/s of the step's *own* matrix products, every
 ``mm``/``bmm``/``addmm``/``baddbmm`` the step calls (recorded once by a dispatch mode, with
 their shapes and dtype, so under ``--precision bf16`` the bfloat16 ones), replayed alone on
@@ -24,12 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
 
 from ktiw.empirics import batched as bt
 from ktiw.empirics.batched import SeedAdam
@@ -120,12 +122,10 @@ class Bench:
         self.opt = SeedAdam(self.model.named_parameters(), S)
         self.active = torch.ones(S, dtype=torch.bool, device=device)
         self.rngs = [np.random.default_rng([1, s]) for s in range(S)]
-        with FlopCounterMode(display=False) as counter:
-            self.step()
-        self.flops = counter.get_total_flops()
         with GemmShapes() as shapes:
             self.step()
         self.gemms = GemmReplay(shapes.calls, device)
+        self.flops = self.gemms.flops  # forward + backward matmul FLOPs (what FlopCounterMode counts)
 
     def step(self) -> None:
         inputs = self.model.prepare([self.dist.sample(128, r) for r in self.rngs])
@@ -145,6 +145,37 @@ class Bench:
         return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
+class RefBench:
+    """The plain-PyTorch reference (benchmarks/reference.py: ``nn.LSTM``, ``torch.optim.Adam``),
+    one seed, training steps without evaluation; ``bf16``: forward and loss under
+    ``torch.autocast(bfloat16)``.  Seeds one after another, so its seed-steps/s is its steps/s."""
+
+    def __init__(self, spec: str, hidden: int, precision: str) -> None:
+        import reference  # benchmarks/reference.py
+
+        self.ref, self.precision, self.S = reference, precision, 1
+        self.dist = from_spec(spec)
+        self.model = reference.build(self.dist, hidden, 0)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.rng = np.random.default_rng([1, 0])
+
+    def timed(self, steps: int) -> tuple[float, float]:
+        import torch.nn.functional as F
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            src, dec_in, dec_out = self.ref.tensors(
+                self.dist.sample(128, self.rng), self.dist.n_in, self.dist.n_out
+            )
+            self.opt.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                out, _ = self.model(src, dec_in)
+                loss = F.cross_entropy(out.flatten(0, 1), dec_out.flatten())
+            loss.backward()
+            self.opt.step()
+        return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=1, help="steps per round for S > 1 (S = 1 does 4x as many)")
@@ -155,12 +186,17 @@ def main() -> None:
     ap.add_argument("--spec", default="subset:L=40,V=60")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--precision", default="fp32", help="fp32, bf16 or both (fp32,bf16), interleaved")
     ap.add_argument("--fused", default="on", choices=["on", "off"], help="fused LSTM cells")
+    ap.add_argument(
+        "--reference", action="store_true", help="also time the plain-PyTorch reference in each precision"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    check_precision(args.precision, args.device)
+    precisions = args.precision.split(",")
+    for p in precisions:
+        check_precision(p, args.device)
     dtype = getattr(torch, args.dtype)
     dev_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
     print(
@@ -172,40 +208,61 @@ def main() -> None:
     sizes = [int(x) for x in args.seeds.split(",")]
     # shapes recorded (under the dispatch mode) before the cells are compiled: a compiled
     # function first called under a mode is skipped by dynamo for the rest of the process
-    benches = [Bench(S, args.device, dtype, args.spec, args.hidden, args.precision) for S in sizes]
+    benches: dict[tuple[str, str], Any] = {
+        (p, f"S={S}"): Bench(S, args.device, dtype, args.spec, args.hidden, p)
+        for p in precisions
+        for S in sizes
+    }
+    if args.reference:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        for p in precisions:
+            benches[(p, "reference")] = RefBench(args.spec, args.hidden, p)
     fused = bt.fuse_cells(args.fused == "on")
-    for b in benches:
+    for b in benches.values():
         b.timed(1)  # compile, warm
-    walls: dict[int, list[float]] = {S: [] for S in sizes}
-    cpus: dict[int, list[float]] = {S: [] for S in sizes}
-    gemm: dict[int, list[float]] = {S: [] for S in sizes}
+    walls: dict[tuple[str, str], list[float]] = {k: [] for k in benches}
+    cpus: dict[tuple[str, str], list[float]] = {k: [] for k in benches}
+    gemm: dict[tuple[str, str], list[float]] = {k: [] for k in benches}
     ceilings = []
     for _ in range(args.rounds):
         ceilings.append(matmul_ceiling(args.device, dtype))
-        for b in benches:
+        for k, b in benches.items():
             wall, cpu = b.timed(args.steps if b.S > 1 else 4 * args.steps)
-            walls[b.S].append(wall)
-            cpus[b.S].append(cpu)
-            gemm[b.S].append(b.gemms.seconds(args.device))
+            walls[k].append(wall)
+            cpus[k].append(cpu)
+            if isinstance(b, Bench):
+                gemm[k].append(b.gemms.seconds(args.device))
     ceiling = float(np.median(ceilings))
     print(f"fused cells: {fused}")
     print(
         f"plain bmm 20x5248x256 @ 20x256x1024 ({args.dtype}, median of {args.rounds}): {ceiling:.1f} GFLOP/s"
     )
-    head = f"speed-up vs S={sizes[0]}"
     cols = ("s/step", "cpu-s/step", "seed-steps/s", "GFLOP/s", "ceiling GF/s", "achvd/ceil")
-    print(f"{'S':>3} " + " ".join(f"{c:>12}" for c in cols) + f" {head:>16}")
-    base_rate = sizes[0] / float(np.median(walls[sizes[0]]))
-    for b in benches:
-        wall, cpu = float(np.median(walls[b.S])), float(np.median(cpus[b.S]))
-        rate = b.S / wall
-        gflops = b.flops / wall / 1e9
-        own = b.gemms.flops / float(np.median(gemm[b.S])) / 1e9  # the step's own GEMMs, alone
-        achieved = b.gemms.flops / wall / 1e9
-        print(
-            f"{b.S:>3} {wall:>12.3f} {cpu:>12.3f} {rate:>12.3f} {gflops:>12.1f} {own:>12.1f} "
-            f"{achieved / own:>12.2f} {rate / base_rate:>16.2f}"
-        )
+    print(f"{'precision':>9} {'run':>9} " + " ".join(f"{c:>12}" for c in cols))
+    rates = {}
+    for (p, name), b in benches.items():
+        wall, cpu = float(np.median(walls[(p, name)])), float(np.median(cpus[(p, name)]))
+        rates[(p, name)] = b.S / wall
+        if isinstance(b, Bench):
+            gflops = f"{b.flops / wall / 1e9:12.1f}"
+            own = b.gemms.flops / float(np.median(gemm[(p, name)])) / 1e9  # the step's own GEMMs, alone
+            extra = f"{gflops} {own:>12.1f} {b.gemms.flops / wall / 1e9 / own:>12.2f}"
+        else:
+            extra = f"{'-':>12} {'-':>12} {'-':>12}"
+        print(f"{p:>9} {name:>9} {wall:>12.3f} {cpu:>12.3f} {b.S / wall:>12.3f} {extra}")
+    pairs = []  # (numerator, denominator): ktiw against the reference, bf16 against fp32
+    for p in precisions:
+        for S in sizes:
+            pairs += [
+                ((p, f"S={S}"), (q, "reference")) for q in dict.fromkeys(["fp32", p]) if q in precisions
+            ]
+            if p == "bf16" and "fp32" in precisions:
+                pairs.append(((p, f"S={S}"), ("fp32", f"S={S}")))
+        if p == "bf16" and "fp32" in precisions:
+            pairs.append(((p, "reference"), ("fp32", "reference")))
+    for a, b in pairs:
+        if a in rates and b in rates:
+            print(f"ratio {' '.join(a)} / {' '.join(b)}: {rates[a] / rates[b]:.2f} (seed-steps/s, medians)")
     print(
         f"load average (1, 5, 15 min) before: {tuple(round(x, 2) for x in load0)}, "
         f"after: {tuple(round(x, 2) for x in os.getloadavg())}; cpu-s/step = process CPU time, all threads"
@@ -214,6 +271,7 @@ def main() -> None:
         f"reproduce: python benchmarks/train_speed.py --steps {args.steps} --rounds {args.rounds} "
         f"--seeds {args.seeds} --threads {torch.get_num_threads()} --device {args.device} "
         f"--dtype {args.dtype} --precision {args.precision} --fused {args.fused}"
+        + (" --reference" if args.reference else "")
     )
 
 

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from ktiw.theory.errors import KtiwError
 from ktiw.theory.validation import bounds
 
+from ..precision import full_precision
 from .hooks import ATTN, ATTN_LOGITS, READOUT_STATE, READOUT_VALUES, hook_point
 from .module_seeds import SeqTask
 
@@ -87,7 +88,7 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(d, dim=-1)
         q, k, v = (z.view(B, n, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.n_head)
-        att = torch.softmax(att.masked_fill(~mask[:, None], float("-inf")), dim=-1)
+        att = torch.softmax(full_precision(att.masked_fill(~mask[:, None], float("-inf"))), dim=-1)
         return self.proj((att @ v).transpose(1, 2).reshape(B, n, d))
 
 
@@ -163,7 +164,8 @@ class Transformer(nn.Module):
             x = block(x, causal)
         score = (self.q(self.ln_q(x)) @ self.k(h).transpose(-2, -1)) / math.sqrt(self.cfg.d_model)
         score = hook_point(ATTN_LOGITS, score)
-        a = hook_point(ATTN, torch.softmax(score.masked_fill(~src_mask[:, None, :], float("-inf")), dim=-1))
+        masked = full_precision(score.masked_fill(~src_mask[:, None, :], float("-inf")))  # fp32 under bf16
+        a = hook_point(ATTN, torch.softmax(masked, dim=-1))
         state = hook_point(READOUT_STATE, x + self.o.bias)
         values = hook_point(READOUT_VALUES, F.linear(self.v(h), self.o.weight))
         return self.readout(state + a @ values)

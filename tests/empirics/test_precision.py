@@ -146,3 +146,36 @@ def test_bf16_does_not_change_the_science(any_cpu: None, tmp_path: Path) -> None
     assert all(r.fisher_p >= P_VALUE for r in result.runs), detail
     assert result.takeoff_share >= TAKEOFF_AGREEMENT, detail
     assert result.same
+
+
+@pytest.mark.parametrize(
+    ("model", "spec", "options"),
+    [
+        ("lstm", "subset:L=4,V=6", {"hidden": 8, "layers": 2, "bidirectional": True}),
+        ("toy", "subset:L=4,V=6", {}),
+        ("multihead", "permutation:L=4", {"hidden": 8, "heads": 2}),
+        ("classifier", "keyword:L=6,V=12,K=2", {"hidden": 8}),
+        ("transformer", "subset:L=4,V=6", {"d_model": 16, "n_head": 2}),
+    ],
+)
+def test_every_model_trains_in_bf16(
+    any_cpu: None, tmp_path: Path, model: str, spec: str, options: dict
+) -> None:
+    """One mechanism for every model: the bf16 run's losses are finite, its parameters stay
+    float32, and its first training step's loss is the fp32 one within bfloat16 rounding."""
+    curves = {}
+    for precision in ("fp32", "bf16"):
+        cfg = TrainConfig(
+            spec=spec, model=model, seeds=[0, 1], steps=2, batch_size=8, eval_every=1, eval_samples=8,
+            proxy_steps=0, probe_every=0, threads=1, device="cpu", model_config=options, precision=precision,
+        )  # fmt: skip
+        run = train(cfg, tmp_path / precision, progress=False)
+        curves[precision] = (run / "curves.csv").read_text().splitlines()[1:]
+        params = torch.load(run / "checkpoint.pt", weights_only=True)["params"]
+        assert all(p.dtype == torch.float32 for p in params.values())
+    loss = {p: [float(line.split(",")[2]) for line in rows] for p, rows in curves.items()}
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in loss.values())
+    assert loss["fp32"][:2] == loss["bf16"][:2]  # step 0: both evaluate the same float32 model
+    assert loss["fp32"] != loss["bf16"]  # then bf16 training took different (rounded) steps
+    for a, b in zip(loss["fp32"], loss["bf16"], strict=True):
+        assert abs(a - b) < 0.05 * abs(a) + 1e-3
