@@ -7,6 +7,7 @@ Commands import their heavy dependencies (torch) inside the function body so tha
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -89,6 +90,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     if hasattr(signal, "SIGXFSZ"):  # over `ulimit -f` a write fails with EFBIG (one line), not a kill
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # before torch (and its OpenMP runtime) is loaded: threads waiting at a barrier sleep
+    # instead of spinning, so a run whose thread lost its core to another job does not stall
+    # (benchmarks/README.md, "Threads on a shared CPU"); a user's own setting is kept
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         code = app(standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
-from .training_options import PrecisionOption
+from .training_options import PrecisionOption, ThreadsOption
 
 
 def sweep(
@@ -45,9 +45,7 @@ def sweep(
     seeds_per_task: Annotated[int, typer.Option(help="seeds trained as one batched task")] = 1,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     precision: PrecisionOption = None,
-    threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads per task (default: --cpus-per-task, at least 1)")
-    ] = None,
+    threads: ThreadsOption = None,
     verify: Annotated[
         bool,
         typer.Option(
@@ -84,7 +82,8 @@ def sweep(
         model=model,
         preset=preset,
         device=device,
-        threads=threads if threads is not None else max(1, int(cpus_per_task)),
+        # local tasks: the trainer's default (idle cores); Ray tasks: the CPUs each asked for
+        threads=threads if threads is not None or executor == "local" else max(1, int(cpus_per_task)),
     )
     if precision is not None:
         if "precision" in axes:

@@ -13,7 +13,7 @@ from ktiw.theory.limits import MAX_SEEDS
 from . import data_options as do
 from .errors import fail
 from .options import parse_key_values
-from .training_options import PrecisionOption
+from .training_options import PrecisionOption, ThreadsOption
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -199,7 +199,7 @@ def train(
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
     precision: PrecisionOption = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (1 is fastest on a busy CPU)")] = None,
+    threads: ThreadsOption = None,
     out: Annotated[
         Path | None, typer.Option(help="run directory (default runs/<spec>-<model>-<time>)")
     ] = None,

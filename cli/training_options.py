@@ -14,3 +14,10 @@ PRECISION_HELP = (
 )
 
 PrecisionOption = Annotated[str | None, typer.Option("--precision", metavar="fp32|bf16", help=PRECISION_HELP)]
+
+THREADS_HELP = (
+    "torch CPU threads [default: the cores idle when the run starts, at least 1 "
+    "(ktiw.empirics.cpu_threads); with Ray, --cpus-per-task]"
+)
+
+ThreadsOption = Annotated[int | None, typer.Option("--threads", help=THREADS_HELP)]

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from . import data_options as do
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
-from .training_options import PrecisionOption
+from .training_options import PrecisionOption, ThreadsOption
 
 HELP = (
     "Hold trained models against the theory's predictions and print a verdict per check.\n\n"
@@ -74,10 +74,7 @@ def verify(
     steps: Annotated[int | None, typer.Option(help="training steps (default: the preset's)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     precision: PrecisionOption = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(help="CPU threads for torch; 1 is fastest for these small models on a busy CPU"),
-    ] = 1,
+    threads: ThreadsOption = None,
     out: Annotated[
         Path | None,
         typer.Option(

@@ -45,6 +45,7 @@ from ktiw.theory.validation import bounds, check_fields, check_instance
 from . import batched as bt
 from . import rundir
 from .batched import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
+from .cpu_threads import default_threads
 from .curves import SUCCESS_ACCURACY
 from .host_memory import keep_freed_memory
 from .models import Evaluation, SeedModel, build_model
@@ -95,8 +96,9 @@ class TrainConfig:
     products; parameters, optimiser state, softmaxes, losses, evaluation and probes in float32;
     :mod:`ktiw.empirics.precision`).  Refused on hardware without fast bfloat16."""
     threads: int | None = field(default=None, metadata=bounds(min=1, max=4096))
-    """CPU threads for torch (``None``: torch's default).  On a CPU shared with other jobs, 1
-    thread can be many times faster for small models (see benchmarks/README.md)."""
+    """CPU threads for torch (``None``: the cores idle when the run starts,
+    :func:`ktiw.empirics.cpu_threads.default_threads`).  On a CPU shared with other jobs, more
+    threads than idle cores can be many times slower (see benchmarks/README.md)."""
     model_config: dict[str, Any] = field(default_factory=dict)
     stop_at: float | None = None
     """Stop a seed at the first evaluation where its token accuracy is ``>= stop_at``: it leaves
@@ -259,8 +261,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, *, resume: bool = False) -> None:
         cfg.validate()
-        if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
+        torch.set_num_threads(cfg.threads if cfg.threads is not None else default_threads())
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.dist = load_distribution(cfg)
         self.device = resolve_device(cfg.device)

@@ -179,3 +179,4 @@ def test_every_model_trains_in_bf16(
     assert loss["fp32"] != loss["bf16"]  # then bf16 training took different (rounded) steps
     for a, b in zip(loss["fp32"], loss["bf16"], strict=True):
         assert abs(a - b) < 0.05 * abs(a) + 1e-3
+
