@@ -113,7 +113,7 @@ def test_beta_is_the_log_odds_with_the_attention_replaced_by_a_one_hot(on_path, 
         rec_out, _ = model.run_seeds(model.args(inp), replace={hooks.ATTN_LOGITS: logits})
         from ktiw.empirics.models.loss import token_mean_nll
 
-        return float(token_mean_nll(rec_out, inp.dec_out, inp.dec_valid)[s])
+        return float(token_mean_nll(rec_out, inp.dec_out, inp.dec_valid)[s].detach())
 
     fd = (loss_with(eps) - loss_with(-eps)) / (2 * eps)
     assert ev.grad[s, n, t, l] == pytest.approx(fd, rel=1e-5, abs=1e-8)
@@ -323,3 +323,15 @@ def test_the_memory_estimate_is_measured_on_the_model_actually_built(tmp_path, m
     tr.check_training_memory(tr.TrainConfig(**base, model_config={"d_model": 16, "n_head": 2}), dist)
     with pytest.raises(KtiwError, match="mostly activations"):
         tr.check_training_memory(tr.TrainConfig(**base, model_config={"d_model": 64, "n_head": 2}), dist)
+
+
+def test_an_entry_point_names_a_model(on_path, monkeypatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    from ktiw.empirics.models import user
+
+    ep = EntryPoint(name="mymodel", value="docs_example:build", group=user.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(user, "entry_points", lambda group: [ep] if group == user.ENTRY_POINT_GROUP else [])
+    model, options = build_model("mymodel", {"d": 8}, from_spec("permutation:L=4"), 2, uniform=False)
+    assert options == {"d": 8} and model.path == "vmap"
+    assert model.net.tok.weight.shape[-1] == 8
