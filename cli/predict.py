@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ktiw.theory.distribution import Distribution
 
 from . import data_options as do
+from .training_options import PrecisionOption
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -75,15 +76,47 @@ def predict(
     derivation: Annotated[
         bool, typer.Option("--derivation", help="print the derivation (Markdown + LaTeX)", show_default=False)
     ] = False,
-    optimizer: Annotated[str, typer.Option(help="gd | sgd | adam (as ktiw train)")] = "adam",
-    lr: Annotated[
-        float | None, typer.Option(help="learning rate [default: ktiw train's, from --preset quick]")
-    ] = None,
+    model: Annotated[
+        str, typer.Option(help="the model ktiw train would train: lstm | toy | multihead | classifier")
+    ] = "lstm",
+    preset: Annotated[
+        str, typer.Option(help="quick | paper: defaults for the options below (as ktiw train)")
+    ] = "quick",
+    optimizer: Annotated[
+        str, typer.Option(help="adam | sgd (toy also gd: full batch) (as ktiw train)")
+    ] = "adam",
+    lr: Annotated[float | None, typer.Option(help="learning rate [default: the preset's]")] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="fresh examples per step (sgd, adam) [default: ktiw train's]")
+        int | None, typer.Option(help="fresh samples per step and seed [default: the preset's]")
     ] = None,
-    init: Annotated[str, typer.Option(metavar="INIT", help="zero | eps:VALUE | normal:SIGMA")] = "zero",
-    steps: Annotated[int | None, typer.Option(help="step budget for takeoff [default: ktiw train's]")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="optimiser steps: the budget [default: the preset's]")
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="a count (20) or a list (3,5,7): the run predicted [default: the preset's]"),
+    ] = None,
+    momentum: Annotated[float, typer.Option(help="sgd: heavy-ball momentum")] = 0.0,
+    hidden: Annotated[int | None, typer.Option(help="lstm hidden size")] = None,
+    layers: Annotated[int | None, typer.Option(help="lstm layers")] = None,
+    bidirectional: Annotated[
+        bool, typer.Option("--bidirectional", help="lstm: bidirectional encoder", show_default=False)
+    ] = False,
+    heads: Annotated[int | None, typer.Option(help="multihead: number of attention heads")] = None,
+    opt: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE", help="any model config field, e.g. --opt embedding=32 (repeatable)"
+        ),
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option(metavar="INIT", help="toy: zero | eps:VALUE | normal:SIGMA")
+    ] = None,
+    toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps | normal (as ktiw train)")] = None,
+    toy_eps: Annotated[float | None, typer.Option(help="toy: eps of the eps init")] = None,
+    toy_sigma: Annotated[float | None, typer.Option(help="toy: std of the normal init")] = None,
+    dtype: Annotated[str, typer.Option(help="float32 | float64 (as ktiw train)")] = "float32",
+    precision: PrecisionOption = None,
     fmt: do.Format = None,
     input_col: do.InputCol = None,
     output_col: do.OutputCol = None,
@@ -93,25 +126,43 @@ def predict(
     max_vocab: do.MaxVocab = None,
     max_len: do.MaxLen = None,
 ) -> None:
-    """Predict whether KTIW and attention will be learned on each distribution, how fast, and why.
+    """Predict, before training, what ktiw train with the same options will do on each distribution.
 
-    Takeoff (gold attention mass 1/2) in optimizer steps of the training given by --optimizer,
-    --lr, --batch-size, --init and --steps (defaults: what ktiw train does by default), and in
-    gradient-flow time of gradient descent from B = 0, a = 0 (learning rate x steps; first table).
+    For --model (default: the quick preset's LSTM, as ktiw train): the takeoff step (gold attention
+    mass 1/2, the attn_mass column; median and 10%-90% over seeds), the probability of takeoff and
+    of success (95% token accuracy) within --steps, and the route (docs/predicting.md). --model toy
+    gives the theory's toy model (no torch); any other model is measured at initialisation and in a
+    short pilot costing at most 5% of the training's seed-steps. The first table is the theory's
+    gradient-flow view (learning rate x steps of gradient descent from B = 0, a = 0).
     """
-    from ktiw.comparator.presets import training_for
     from ktiw.theory.families import from_spec
-    from ktiw.theory.optimizers import Training, parse_init
-    from ktiw.theory.predict import predict as predict_one
 
-    default = training_for("quick", "toy")  # what `ktiw train --model toy` does by default
-    training = Training(
+    from .run_options import run_options
+
+    opts = run_options(
+        model=model,
+        preset=preset,
         optimizer=optimizer,
-        lr=default.lr if lr is None else lr,
-        batch_size=default.batch_size if batch_size is None else batch_size,
-        init=parse_init(init),
-        steps=default.steps if steps is None else steps,
-    ).validate()
+        lr=lr,
+        batch_size=batch_size,
+        steps=steps,
+        seeds=seeds,
+        momentum=momentum,
+        hidden=hidden,
+        layers=layers,
+        bidirectional=bidirectional,
+        heads=heads,
+        opt=opt,
+        init=init,
+        toy_init=toy_init,
+        toy_eps=toy_eps,
+        toy_sigma=toy_sigma,
+        dtype=dtype,
+        precision=precision,
+    )
+    from ktiw.matched.predict import toy_training
+
+    training = toy_training(opts)
 
     if not specs and not data:
         raise KtiwError(
@@ -119,20 +170,28 @@ def predict(
         )
     if task not in ("seq2seq", "classification"):
         raise KtiwError(f"--task must be seq2seq or classification, got {task!r}")
-    opts = (fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len)
+    data_opts = (fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len)
     dists = [from_spec(s) for s in specs or []] + [
-        load_data(do.data_source(p, *opts), task) for p in data or []
+        load_data(do.data_source(p, *data_opts), task) for p in data or []
     ]
     if derivation:
         from ktiw.theory.derivation import derivation_for
 
         typer.echo("\n\n".join(derivation_for(d, eps=eps, training=training) for d in dists))
         return
-    preds = [predict_one(d, eps=eps, training=training) for d in dists]
-    if len(preds) > 1:
-        preds.sort(key=lambda p: (p.takeoff_time is None, p.takeoff_time or 0.0))
+    from ktiw.matched.predict import predict_model
+
+    matched = [predict_model(d, opts, eps=eps) for d in dists]
+    if len(matched) > 1:
+        matched.sort(key=lambda p: (p.toy.takeoff_time is None, p.toy.takeoff_time or 0.0))
+    preds = [m.toy for m in matched]
     if as_json:
-        typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
+        rows = []
+        for m in matched:
+            row = m.toy.to_dict() if m.model == "toy" else {}
+            row.update(m.to_dict())
+            rows.append(row)
+        typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(
         box=box.SIMPLE_HEAD,
@@ -156,27 +215,40 @@ def predict(
     run = (
         f"{training.optimizer} lr={training.lr:g}"
         + ("" if training.full_batch else f" batch={training.batch_size}")
-        + f" init={training.init}"
+        + (f" init={training.init}" if opts.model == "toy" else "")
     )
-    title = f"optimizer steps to takeoff ({escape(run)}; budget {training.steps} steps)"
+    what = opts.model + (f" {_config_text(opts.model_config)}" if opts.model_config else "")
+    title = (
+        f"{escape(what)}: optimizer steps to takeoff (gold attention mass 1/2; {escape(run)}; "
+        f"budget {training.steps} steps, {opts.seeds} seeds)"
+    )
     steps_table = Table(box=box.SIMPLE_HEAD, title=title)
     steps_table.add_column("spec", no_wrap=True)
-    for name in ("takeoff step", "10%-90%", "P(success)", "method"):
+    for name in ("takeoff step", "10%-90%", "P(takeoff)", "P(success)", "toy steps"):
         steps_table.add_column(name, justify="right")
-    for p in preds:
+    for m in matched:
         steps_table.add_row(
-            escape(p.spec),
-            _fmt_step(p.takeoff_step, p.steps),
-            " - ".join(_fmt_step(q, p.steps) for q in p.takeoff_step_range),
-            "-" if p.success_probability is None else f"{p.success_probability:.2f}",
-            p.method or "-",
+            escape(m.spec),
+            _fmt_step(m.takeoff_step, m.steps),
+            " - ".join(_fmt_step(q, m.steps) for q in m.takeoff_step_range),
+            _fmt_p(m.takeoff_probability),
+            _fmt_p(m.success_probability),
+            "-" if m.toy_steps is None else f"{m.toy_steps:.0f}",
         )
     console = Console()
     console.print(table)
     console.print(steps_table)
-    for p in preds:
-        note = f"{escape(p.reason)}; steps: {escape(p.step_note)}"
-        console.print(f"[bold]{escape(p.spec)}[/]: {note}", highlight=False)
+    for m in matched:
+        note = f"{escape(m.toy.reason)}; route: {escape(m.route)}; {escape(m.method)}: {escape(m.note)}"
+        console.print(f"[bold]{escape(m.spec)}[/]: {note}", highlight=False)
+
+
+def _fmt_p(p: float | None) -> str:
+    return "-" if p is None else f"{p:.2f}"
+
+
+def _config_text(config: dict[str, object]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in config.items())
 
 
 def _fmt_step(step: float | None, budget: int) -> str:

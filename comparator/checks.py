@@ -46,6 +46,7 @@ CHECK_NAMES = (
     "ktiw-before-attention",
     "success-rate",
     "takeoff-order",
+    "model-matched",
     "agreement-table",
 )
 
@@ -821,3 +822,95 @@ def check_agreement_table(
         what + f": every one at least {th.AGREEMENT_MIN_LIFT} above chance.",
         numbers,
     )
+
+
+# --- model-matched (issue 18) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchedComparison:
+    """The model-matched prediction for a run's own model and training, and what the run measured.
+
+    ``predicted_step``: median takeoff step on the run's evaluation grid (``None``: under half
+    predicted to take off in the budget); ``predicted_success``: probability of 95% token
+    accuracy within the budget; ``measured_per_seed``: first evaluated step with gold attention
+    mass >= 1/2 (``inf``: never); ``successes``: seeds that reached 95% token accuracy."""
+
+    spec: str
+    model: str
+    method: str
+    predicted_step: float | None
+    predicted_range: tuple[float | None, float | None]
+    predicted_takeoff: float | None
+    predicted_success: float | None
+    measured_per_seed: tuple[float, ...]
+    successes: int
+
+
+def check_model_matched(c: MatchedComparison) -> Verdict:
+    """Model-matched prediction against the run (the rules of :func:`check_step_fidelity`):
+    pass when the success count lies in the predicted probability's binomial acceptance interval
+    and the measured median takeoff lies within ``[1 - REL, 1 + REL] x`` the predicted step;
+    refuted when the count leaves its interval or the median's order-statistic interval
+    (:func:`~.stats.median_interval`, both at ``MODEL_MATCHED_LEVEL``) misses that band entirely;
+    inconclusive when the median is outside the band but its interval reaches it, when fewer than
+    ``MIN_MATCHED_TAKEOFFS`` seeds take off, or when there is no prediction."""
+    from ktiw.theory.simulate import takeoff_quantile
+
+    n, k = len(c.measured_per_seed), c.successes
+    took = sum(math.isfinite(x) for x in c.measured_per_seed)
+    med = takeoff_quantile(c.measured_per_seed, 0.5)
+    measured_median = math.inf if med is None else med
+    numbers: dict[str, object] = {
+        "model": c.model,
+        "method": c.method,
+        "predicted_takeoff_step": c.predicted_step,
+        "predicted_range": list(c.predicted_range),
+        "predicted_takeoff_probability": c.predicted_takeoff,
+        "predicted_success_probability": c.predicted_success,
+        "measured_median_step": measured_median,
+        "measured_per_seed": list(c.measured_per_seed),
+        "measured_successes": k,
+        "measured_takeoffs": took,
+        "seeds": n,
+    }
+    got = f"no median, {k}/{n}"
+    if math.isfinite(measured_median):
+        got = f"step {fmt(measured_median)}, {k}/{n}"
+    if c.predicted_success is None or n == 0:
+        none = f"ktiw predict --model {c.model} states no takeoff for {c.spec} ({c.method})."
+        return Verdict("model-matched", c.spec, INCONCLUSIVE, got, "-", none, numbers)
+    a, b = success_acceptance(n, c.predicted_success, c.predicted_success, th.MODEL_MATCHED_LEVEL)
+    rate_ok = a <= k <= b
+    lo, hi = median_interval(c.measured_per_seed, th.MODEL_MATCHED_LEVEL)
+    numbers.update(success_acceptance=[a, b], median_interval=[lo, hi])
+    pred = "no takeoff for most seeds" if c.predicted_step is None else f"step {fmt(c.predicted_step)}"
+    if c.predicted_step is None:  # under half predicted to take off
+        band = None
+        inside = not math.isfinite(measured_median)
+        step_ok = not math.isfinite(hi)  # the data do not show that most seeds take off
+    else:
+        rel = th.MODEL_MATCHED_REL
+        band = ((1 - rel) * c.predicted_step, (1 + rel) * c.predicted_step)
+        inside = band[0] <= measured_median <= band[1]
+        step_ok = lo <= band[1] and hi >= band[0]
+    numbers["band"] = None if band is None else list(band)
+    expected = f"{pred} ±{th.MODEL_MATCHED_REL:.0%}, {a}-{b}/{n}"
+    what = (
+        f"ktiw predict --model {c.model} ({c.method}) said takeoff (gold attention mass 1/2): {pred}, "
+        f"probability {fmt(c.predicted_takeoff)}; success (95% token accuracy): probability "
+        f"{fmt(c.predicted_success)} (acceptance "
+        f"{a}-{b} of {n}); the run took off in {took}/{n} seeds, median {fmt(measured_median)} "
+        f"(95% interval {fmt(lo)}-{fmt(hi)}), and succeeded in {k}/{n}"
+    )
+    if not rate_ok or (took >= th.MIN_MATCHED_TAKEOFFS and not step_ok):
+        wrong = [("the success count", not rate_ok), ("the median takeoff step", not step_ok)]
+        bad = " and ".join(x for x, flag in wrong if flag)
+        return Verdict("model-matched", c.spec, REFUTED, got, expected, f"{what}: {bad} disagree.", numbers)
+    if took < th.MIN_MATCHED_TAKEOFFS:
+        few = f"{what}; too few seeds took off (fewer than {th.MIN_MATCHED_TAKEOFFS}) to test the step."
+        return Verdict("model-matched", c.spec, INCONCLUSIVE, got, expected, few, numbers)
+    if not inside:
+        near = f"{what}; the median is outside the band but its 95% interval reaches it: not decided."
+        return Verdict("model-matched", c.spec, INCONCLUSIVE, got, expected, near, numbers)
+    return Verdict("model-matched", c.spec, PASS, got, expected, f"{what}. Both agree.", numbers)

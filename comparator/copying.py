@@ -25,6 +25,7 @@ Measurements (at the last step unless said otherwise):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from .verdict import Verdict
 
 if TYPE_CHECKING:
     from ktiw.empirics.rundir import Run
+    from ktiw.matched.predict import ModelPrediction
 
 KINDS = ("normal", "uniform")
 
@@ -70,6 +72,8 @@ class Subject:
     data: Path | None = None
     model: str = "model"
     """The model the preset trains (``ktiw verify --model``; it names the runs)."""
+    matched: ModelPrediction | None = None
+    """The model-matched prediction for the preset's own model and training (issue 18)."""
 
     @property
     def regime(self) -> str:
@@ -115,6 +119,7 @@ class SpecMeasurement:
     xi_star: float | None
     runs: dict[str, str]
     theory: TheoryCurve | None = None
+    matched: ModelPrediction | None = None
 
 
 @dataclass
@@ -169,6 +174,7 @@ class CopyExperiment:
             subjects = [
                 Subject(d.spec, d, predict(d, eps=preset.eps), model=preset.training.model) for d in dists
             ]
+        subjects = [dataclasses.replace(s, matched=model_matched(s, preset)) for s in subjects]
         return CopySetup(preset, tuple(subjects), request.device, request.threads)
 
     def plan(self, setup: CopySetup, done: Mapping[str, Run]) -> list[PlannedRun]:
@@ -229,6 +235,11 @@ class CopyExperiment:
             )
         by_name["success-rate"] = ck.check_success_rates([e.success for e in m.specs], m.steps)
         by_name["takeoff-order"] = [ck.check_takeoff_order([e.takeoff for e in m.specs])]
+        t = setup.preset.training
+        by_name["model-matched"] = [
+            ck.check_model_matched(matched_comparison(s, e, t.eval_every))
+            for s, e in zip(setup.subjects, m.specs, strict=True)
+        ]
         return [v for n in ck.CHECK_NAMES for v in by_name[n]]
 
     def figures(self, setup: CopySetup, m: CopyMeasurement, folder: Path) -> dict[str, Figure]:
@@ -238,6 +249,57 @@ class CopyExperiment:
 
     def sections(self, setup: CopySetup, m: CopyMeasurement) -> list[str]:
         return [agreement_section(m.specs), optimizer_section(m)]
+
+
+def model_matched(s: Subject, preset: CopyPreset) -> ModelPrediction:
+    """``ktiw predict --model`` for the preset's own model and training (before any training);
+    a training too small to afford the measurements gets no prediction (the check is then
+    inconclusive) instead of stopping the verification."""
+    from ktiw.matched.predict import ModelPrediction, RunOptions, predict_model
+
+    t = preset.training
+    opts = RunOptions(
+        model=t.model,
+        model_config=dict(t.model_config),
+        seeds=t.seeds,
+        steps=t.steps,
+        batch_size=t.batch_size,
+        lr=t.lr,
+    )
+    try:
+        return predict_model(s.dist, opts, eps=preset.eps)
+    except KtiwError as exc:
+        return ModelPrediction(
+            s.dist.spec,
+            t.model,
+            None,
+            [None, None],
+            None,
+            None,
+            "unknown",
+            "none",
+            str(exc),
+            t.steps,
+            s.prediction,
+        )
+
+
+def matched_comparison(s: Subject, e: SpecMeasurement, eval_every: int) -> ck.MatchedComparison:
+    """The model-matched prediction on the run's evaluation grid beside what the run measured."""
+    m = s.matched
+    assert m is not None
+    step, rng = m.on_grid(eval_every)
+    return ck.MatchedComparison(
+        spec=e.spec,
+        model=m.model,
+        method=m.method,
+        predicted_step=step,
+        predicted_range=(rng[0], rng[1]),
+        predicted_takeoff=m.takeoff_probability,
+        predicted_success=m.success_probability,
+        measured_per_seed=e.takeoff.measured_per_seed,
+        successes=e.success.k,
+    )
 
 
 ORDER_BUDGET = 100_000
@@ -275,16 +337,28 @@ def optimizer_section(m: CopyMeasurement) -> str:
         "",
         "Takeoff = gold attention mass 1/2. Gradient flow: the theory's time (lr x steps of "
         "gradient descent); toy steps: the toy model under the model's own training (Adam, this "
-        "preset's lr and batch, start eps); model: measured median step.",
+        "preset's lr and batch, start eps); predicted for this model: `ktiw predict --model` for the "
+        "run's own model and training (model-matched method, docs/predicting.md; median step, "
+        "probability of takeoff in the budget); model: measured median step.",
         "",
-        "| distribution | regime | gradient-flow time | toy steps (Adam) | model steps | model / toy |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| distribution | regime | gradient-flow time | toy steps (Adam) | predicted for this model "
+        "| model steps | model / toy |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for e in m.specs:
         t = e.takeoff
         ratio = t.measured_median / t.predicted if t.predicted and math.isfinite(t.measured_median) else None
+        mm = e.matched
+        pred = (
+            "-"
+            if mm is None
+            else (
+                f"{'>' + str(mm.steps) if mm.takeoff_step is None else fmt(mm.takeoff_step)} "
+                f"(P {fmt(mm.takeoff_probability)})"
+            )
+        )
         lines.append(
-            f"| `{e.spec}` | {e.regime} | {fmt(t.flow_time)} | {fmt(t.predicted)} | "
+            f"| `{e.spec}` | {e.regime} | {fmt(t.flow_time)} | {fmt(t.predicted)} | {pred} | "
             f"{fmt(t.measured_median)} | {fmt(ratio)} |"
         )
     toy = [e.takeoff.predicted for e in m.specs if e.takeoff.predicted]
@@ -318,6 +392,7 @@ def _measure_subject(
         xi=xi,
         xi_star=xi_star,
         runs={"normal": str(normal.path), "uniform": str(uniform.path)},
+        matched=s.matched,
     )
 
 

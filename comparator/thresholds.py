@@ -19,7 +19,10 @@ __all__ = [
     "HALF",
     "HEAD_BAD_ACCURACY",
     "MIN_KENDALL_TAU",
+    "MIN_MATCHED_TAKEOFFS",
     "MIN_TAKEOFF_DISTRIBUTIONS",
+    "MODEL_MATCHED_LEVEL",
+    "MODEL_MATCHED_REL",
     "MOST",
     "NEARLY_ALL",
     "NEAR_BASELINE",
@@ -50,6 +53,20 @@ acceptance interval (:data:`STEP_FIDELITY_LEVEL`)."""
 
 STEP_FIDELITY_LEVEL = 0.95
 """Coverage of the binomial acceptance interval for the measured success count."""
+
+# --- model-matched (issue 18) ---------------------------------------------------------------
+
+MODEL_MATCHED_REL = 0.25
+"""The measured median takeoff step must lie within this relative distance of the model-matched
+prediction (the issue's 25%), tested at :data:`MODEL_MATCHED_LEVEL`: the distribution-free
+order-statistic confidence interval of the median must meet ``[0.75, 1.25] x`` the prediction."""
+
+MODEL_MATCHED_LEVEL = 0.95
+"""Coverage of the median's order-statistic interval and of the success count's binomial
+acceptance interval in the model-matched check."""
+
+MIN_MATCHED_TAKEOFFS = 3
+"""Fewer seeds than this taking off leave the model-matched step comparison inconclusive."""
 
 # --- check 2: ktiw-under-uniform ----------------------------------------------------------
 

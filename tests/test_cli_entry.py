@@ -19,10 +19,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["predict", "subset:L=4,V=6", "--eps", "abc"], "Invalid value for '--eps'"),
-        (["predict", "--bogus"], "No such option: --bogus"),
+        (["predict", "--model", "toy", "subset:L=4,V=6", "--eps", "abc"], "Invalid value for '--eps'"),
+        (["predict", "--model", "toy", "--bogus"], "No such option: --bogus"),
         (["nope"], "No such command 'nope'"),
-        (["predict", "blah:L=3"], "unknown distribution family 'blah'"),
+        (["predict", "--model", "toy", "blah:L=3"], "unknown distribution family 'blah'"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: list[str], message: str) -> None:

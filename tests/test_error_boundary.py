@@ -15,8 +15,21 @@ from ktiw.theory.errors import KtiwError
 from ktiw.theory.validation import check_fields, check_value
 
 runner = CliRunner()
-TINY = ["--model", "toy", "--steps", "2", "--seeds", "1", "--eval-samples", "2", "--batch-size", "2",
-        "--proxy-steps", "0", "--quiet"]
+TINY = [
+    "--model",
+    "toy",
+    "--steps",
+    "2",
+    "--seeds",
+    "1",
+    "--eval-samples",
+    "2",
+    "--batch-size",
+    "2",
+    "--proxy-steps",
+    "0",
+    "--quiet",
+]
 
 
 def lines(res) -> list[str]:
@@ -41,12 +54,16 @@ def boom(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     ("exc", "code"),
-    [(ValueError("odd [/] value"), 1), (ZeroDivisionError("division by zero"), 1),
-     (PermissionError(13, "Permission denied", "/x"), 2), (MemoryError(), 2)],
+    [
+        (ValueError("odd [/] value"), 1),
+        (ZeroDivisionError("division by zero"), 1),
+        (PermissionError(13, "Permission denied", "/x"), 2),
+        (MemoryError(), 2),
+    ],
 )
 def test_unexpected_exception_is_one_line_with_a_log(boom, tmp_path, exc, code) -> None:
     boom(exc)
-    res = runner.invoke(app, ["predict", "subset:L=4,V=6"])
+    res = runner.invoke(app, ["predict", "--model", "toy", "subset:L=4,V=6"])
     assert res.exit_code == code, res.output
     (line,) = lines(res)
     assert type(exc).__name__ in line and "full log:" in line and "Traceback" not in res.output
@@ -57,14 +74,16 @@ def test_unexpected_exception_is_one_line_with_a_log(boom, tmp_path, exc, code) 
 
 def test_debug_lets_the_traceback_through(boom) -> None:
     boom(ValueError("boom"))
-    res = runner.invoke(app, ["--debug", "predict", "subset:L=4,V=6"])
+    res = runner.invoke(app, ["--debug", "predict", "--model", "toy", "subset:L=4,V=6"])
     assert isinstance(res.exception, ValueError)
-    assert runner.invoke(app, ["predict", "subset:L=4,V=6"]).exit_code == 1  # --debug does not stick
+    assert (
+        runner.invoke(app, ["predict", "--model", "toy", "subset:L=4,V=6"]).exit_code == 1
+    )  # --debug does not stick
 
 
 @pytest.mark.parametrize("text", ["subset:L=6,V=9[/]", "subset:L=6[bold],V=9", "[red]x[/red]:L=3"])
 def test_markup_in_user_text_is_printed_verbatim(text) -> None:
-    res = runner.invoke(app, ["predict", text])
+    res = runner.invoke(app, ["predict", "--model", "toy", text])
     assert res.exit_code == 2 and len(lines(res)) == 1
     assert text.split(":")[0] in res.output or "[" in res.output
 
@@ -73,7 +92,7 @@ def test_data_path_with_markup_is_printed_verbatim(tmp_path) -> None:
     (tmp_path / "d[").mkdir()
     path = tmp_path / "d[/]x.txt"
     path.write_text("a b\tb a\n")
-    res = runner.invoke(app, ["predict", "--data", str(path)])
+    res = runner.invoke(app, ["predict", "--model", "toy", "--data", str(path)])
     assert res.exit_code == 0 and "d[/]x" in res.output
 
 
@@ -100,9 +119,14 @@ def test_option_values_are_checked(tmp_path, opts, message) -> None:
 
 @pytest.mark.parametrize(
     ("opt", "message"),
-    [("hidden=abc", "hidden must be an integer, got 'abc'"), ("hidden=0", "hidden must be >= 1"),
-     ("hidden=1.5", "hidden must be an integer"), ("hidden=true", "hidden must be an integer"),
-     ("layers=NaN", "layers must be an integer"), ("embedding=-3", "embedding must be")],
+    [
+        ("hidden=abc", "hidden must be an integer, got 'abc'"),
+        ("hidden=0", "hidden must be >= 1"),
+        ("hidden=1.5", "hidden must be an integer"),
+        ("hidden=true", "hidden must be an integer"),
+        ("layers=NaN", "layers must be an integer"),
+        ("embedding=-3", "embedding must be"),
+    ],
 )
 def test_model_options_are_checked(tmp_path, opt, message) -> None:
     args = ["train", "subset:L=3,V=4", *TINY, "--model", "lstm", "--opt", opt, "--out", str(tmp_path / "r")]
@@ -151,5 +175,5 @@ def test_memory_limit_is_named(tmp_path, monkeypatch) -> None:
 def test_huge_data_line_is_refused_by_predict(tmp_path) -> None:
     line = " ".join(["a"] * 200_000)
     (tmp_path / "d.txt").write_text(f"{line}\t{line}\n")
-    res = runner.invoke(app, ["predict", "--data", str(tmp_path / "d.txt")])
+    res = runner.invoke(app, ["predict", "--model", "toy", "--data", str(tmp_path / "d.txt")])
     assert res.exit_code == 2 and "needs about" in res.output and "200000 input" in res.output

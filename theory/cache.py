@@ -177,6 +177,11 @@ def cached_values(name: str, sources: Iterable[str], key: str, build: Callable[[
     return value
 
 
+def lookup(name: str, sources: Iterable[str], key: str) -> object | None:
+    """The value :func:`cached_values` stored under ``key`` in entry ``name``, or ``None``."""
+    return _as_table(read_verified(entry_path(name, sources, ".json"))).get(key)
+
+
 def _as_table(text: str | None) -> dict[str, object]:
     try:
         table = json.loads(text) if text is not None else {}

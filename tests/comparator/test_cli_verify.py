@@ -99,6 +99,7 @@ def test_end_to_end_tiny_reuse_and_resume(tmp_path: Path) -> None:
         "ktiw-before-attention",
         "success-rate",
         "takeoff-order",
+        "model-matched",
         "agreement-table",
     }
     assert all(v["sentence"] for v in doc["verdicts"])

@@ -13,7 +13,7 @@ runner = CliRunner()
 
 
 def test_done_criterion_table() -> None:
-    res = runner.invoke(app, ["predict", "permutation:L=40", "subset:L=40,V=60"])
+    res = runner.invoke(app, ["predict", "--model", "toy", "permutation:L=40", "subset:L=40,V=60"])
     assert res.exit_code == 0, res.output
     rows = [line for line in res.output.splitlines() if line.strip().startswith(("subset:", "permutation:"))]
     # sorted by takeoff: subset (3.9e3) before permutation (1.06e4 from eps = 1e-3)
@@ -22,7 +22,9 @@ def test_done_criterion_table() -> None:
 
 
 def test_json_list_has_the_fields() -> None:
-    res = runner.invoke(app, ["predict", "permutation:L=40", "subset:L=40,V=60", "iid:L=4,V=6", "--json"])
+    res = runner.invoke(
+        app, ["predict", "--model", "toy", "permutation:L=40", "subset:L=40,V=60", "iid:L=4,V=6", "--json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert [d["spec"] for d in out] == ["subset:L=40,V=60", "permutation:L=40", "iid:L=4,V=6"]
@@ -48,7 +50,7 @@ def test_json_list_has_the_fields() -> None:
 def test_eps_moves_the_saddle_takeoff() -> None:
     times = []
     for eps in ("1e-2", "1e-4"):
-        res = runner.invoke(app, ["predict", "permutation:L=6", "--json", "--eps", eps])
+        res = runner.invoke(app, ["predict", "--model", "toy", "permutation:L=6", "--json", "--eps", eps])
         times.append(json.loads(res.output)[0]["takeoff_time"])
     assert times[1] - times[0] == pytest.approx(36 * 4.605, rel=0.05)  # k^2 ln(100)
 
@@ -56,16 +58,16 @@ def test_eps_moves_the_saddle_takeoff() -> None:
 def test_data_file(tmp_path) -> None:
     path = tmp_path / "pairs.tsv"
     path.write_text("# copy\na b c\ta b c\nb c d\tb c d\nc d a\tc d a\nd a b\td a b\n")
-    res = runner.invoke(app, ["predict", "--data", str(path), "--json"])
+    res = runner.invoke(app, ["predict", "--model", "toy", "--data", str(path), "--json"])
     assert res.exit_code == 0, res.output
     (d,) = json.loads(res.output)
     assert d["spec"] == f"file:{path}" and d["regime"] == "drift" and d["takeoff_time"] is None
-    table = runner.invoke(app, ["predict", "subset:L=3,V=4", "--data", str(path)])
+    table = runner.invoke(app, ["predict", "--model", "toy", "subset:L=3,V=4", "--data", str(path)])
     assert table.exit_code == 0 and "pairs.tsv" in table.output
 
 
 def test_derivation_prints_markdown_with_latex() -> None:
-    res = runner.invoke(app, ["predict", "permutation:L=40", "--derivation"])
+    res = runner.invoke(app, ["predict", "--model", "toy", "permutation:L=40", "--derivation"])
     assert res.exit_code == 0, res.output
     assert res.output.startswith("# Derivation for `permutation:L=40`")
     assert "\\frac{1}{k^{2}}" in res.output and "## The exact 2-D reduction for copying" in res.output
@@ -84,7 +86,7 @@ def test_derivation_prints_markdown_with_latex() -> None:
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message) -> None:
-    res = runner.invoke(app, ["predict", *args])
+    res = runner.invoke(app, ["predict", "--model", "toy", *args])
     assert res.exit_code == 2
     assert message in res.output
     assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
@@ -93,7 +95,7 @@ def test_bad_input_is_one_line_exit_2(args, message) -> None:
 def test_data_file_without_tab_names_the_line(tmp_path) -> None:
     path = tmp_path / "bad.tsv"
     path.write_text("a b\tc\nno tab here\n")
-    res = runner.invoke(app, ["predict", "--data", str(path)])
+    res = runner.invoke(app, ["predict", "--model", "toy", "--data", str(path)])
     assert res.exit_code == 2 and "bad.tsv:2" in res.output and len(res.output.strip().splitlines()) == 1
 
 
@@ -104,13 +106,15 @@ def test_predict_data_label_file_is_classification_or_a_one_line_hint(tmp_path) 
 
     f = tmp_path / "reviews.tsv"
     f.write_text("pos\tgreat film loved it\nneg\tboring film\npos\tloved the acting\nneg\tawful plot\n")
-    res = CliRunner().invoke(app, ["predict", "--data", str(f)])
+    res = CliRunner().invoke(app, ["predict", "--model", "toy", "--data", str(f)])
     assert (
         res.exit_code == 2
         and "looks like label<TAB>tokens" in res.output
         and "--task classification" in res.output
     )
-    res = CliRunner().invoke(app, ["predict", "--data", str(f), "--task", "classification", "--json"])
+    res = CliRunner().invoke(
+        app, ["predict", "--model", "toy", "--data", str(f), "--task", "classification", "--json"]
+    )
     assert res.exit_code == 0, res.output
     import json
 

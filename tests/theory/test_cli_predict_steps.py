@@ -26,7 +26,7 @@ FIELDS = {
 
 
 def predict_json(*args: str) -> list[dict]:
-    res = runner.invoke(app, ["predict", *args, "--json"])
+    res = runner.invoke(app, ["predict", "--model", "toy", *args, "--json"])
     assert res.exit_code == 0, res.output
     return json.loads(res.output)
 
@@ -80,14 +80,16 @@ def test_each_option_reaches_the_prediction() -> None:
 
 
 def test_table_shows_the_step_columns() -> None:
-    res = runner.invoke(app, ["predict", "subset:L=4,V=6", "--lr", "0.05", "--init", "eps:1e-3"])
+    res = runner.invoke(
+        app, ["predict", "--model", "toy", "subset:L=4,V=6", "--lr", "0.05", "--init", "eps:1e-3"]
+    )
     assert res.exit_code == 0, res.output
     assert "optimizer steps to takeoff" in res.output and "reduced-map" in res.output
     assert "P(success)" in res.output
 
 
 def test_derivation_has_the_optimizer_part() -> None:
-    res = runner.invoke(app, ["predict", "permutation:L=6", "--derivation", "--lr", "0.05"])
+    res = runner.invoke(app, ["predict", "--model", "toy", "permutation:L=6", "--derivation", "--lr", "0.05"])
     assert res.exit_code == 0, res.output
     assert "## Optimizers on the copy reduction" in res.output
     assert "\\sqrt{3}" in res.output and "\\beta_{1}" in res.output
@@ -106,7 +108,7 @@ def test_derivation_has_the_optimizer_part() -> None:
     ],
 )
 def test_bad_values_one_line_exit_2(args, message) -> None:
-    res = runner.invoke(app, ["predict", "subset:L=4,V=6", *args])
+    res = runner.invoke(app, ["predict", "--model", "toy", "subset:L=4,V=6", *args])
     assert res.exit_code == 2, res.output
     assert message in res.output
     assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output

@@ -175,7 +175,7 @@ def test_bad_input_is_one_line_with_exit_2(
     monkeypatch.setenv("KTIW_CACHE_DIR", str(tmp_path / "cache"))
     f = tmp_path / name
     f.write_text(content)
-    res = runner.invoke(app, ["predict", "--data", str(f), *args])
+    res = runner.invoke(app, ["predict", "--model", "toy", "--data", str(f), *args])
     assert res.exit_code == 2, res.output
     err = res.stderr if hasattr(res, "stderr") else res.output
     assert re.search(message, " ".join(err.split())), err
