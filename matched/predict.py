@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from ktiw.theory import predict as theory_predict
 from ktiw.theory.distribution import Distribution
 from ktiw.theory.errors import KtiwError
 from ktiw.theory.predict import Prediction, copy_reduction
-from ktiw.theory.predict import predict as toy_predict
 
 COST_SHARE = 0.05
 """Largest share of the predicted training's seed-steps the measurements may use."""
@@ -136,7 +136,7 @@ def toy_training(opts: RunOptions, init: str | None = None) -> Any:
 
 
 def _toy_prediction(dist: Distribution, opts: RunOptions, eps: float) -> ModelPrediction:
-    p = toy_predict(dist, eps=eps, training=toy_training(opts))
+    p = theory_predict.predict(dist, eps=eps, training=toy_training(opts))
     taken = p.success_probability  # the old field: takeoff within the budget
     return ModelPrediction(
         spec=p.spec,
@@ -313,7 +313,7 @@ def predict_model(dist: Distribution, opts: RunOptions, eps: float = 1e-3) -> Mo
 def _predict_model(dist: Distribution, opts: RunOptions, eps: float) -> ModelPrediction:
     if opts.model == "toy":
         return _toy_prediction(dist, opts, eps)
-    toy = toy_predict(dist, eps=eps, training=toy_training(opts, f"eps:{eps:g}"))
+    toy = theory_predict.predict(dist, eps=eps, training=toy_training(opts, f"eps:{eps:g}"))
     kv = copy_reduction(dist)
 
     def none(why: str) -> ModelPrediction:
