@@ -42,6 +42,8 @@ COST_SHARE = 0.05
 PILOT_SEEDS = 2
 MIN_PILOT_STEPS = 8
 """A pilot shorter than this cannot give a clock: the budget is refused (one line)."""
+MAX_PILOT_STEPS = 300
+"""The pilot never runs longer (the 5% is a ceiling on the cost, not a target)."""
 START_SEEDS = 32
 SAMPLES = 32
 """Fixed samples the reduced coordinates are read on."""
@@ -162,7 +164,7 @@ def plan(opts: RunOptions, saddle: bool = False) -> tuple[int, int, int, int]:
     budget too small for :data:`MIN_PILOT_STEPS` is refused."""
     P = min(PILOT_SEEDS, opts.seeds)
     share = P + (0.5 if saddle else 0.0)
-    m = min(opts.steps, int(COST_SHARE * opts.seeds * opts.steps / share))
+    m = min(opts.steps, MAX_PILOT_STEPS, int(COST_SHARE * opts.seeds * opts.steps / share))
     if m < MIN_PILOT_STEPS:
         raise KtiwError(
             f"cannot afford a prediction for {opts.seeds} seed(s) x {opts.steps} steps: 5% of the "
@@ -255,7 +257,22 @@ def measure(dist: Distribution, opts: RunOptions) -> dict[str, Any]:
         import torch
 
         from ktiw.empirics import pilot as pl
+        from ktiw.empirics.trainer import TrainConfig, check_training_memory
 
+        # the pilot's arrays must fit, as a training's must (one line otherwise)
+        check_training_memory(
+            TrainConfig(
+                spec=dist.spec,
+                model=opts.model,
+                model_config=dict(opts.model_config),
+                seeds=list(range(max(opts.seeds, START_SEEDS))),
+                batch_size=opts.batch_size,
+                eval_samples=SAMPLES,
+                dtype=opts.dtype,
+                steps=m,
+            ),
+            dist,
+        )
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # small models: one thread is fastest on a shared CPU
         try:
