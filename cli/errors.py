@@ -93,8 +93,9 @@ def write_log(exc: BaseException) -> Path | None:
     log can be written.  Only the newest :data:`LOGS_KEPT` logs are kept."""
     from ktiw.theory.cache import cache_dir
 
-    text = f"ktiw {' '.join(sys.argv[1:])}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n" + "".join(
-        traceback.format_exception(exc)
+    text = (
+        f"ktiw {' '.join(sys.argv[1:])}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n"
+        + "".join(traceback.format_exception(exc))
     )
     uid = os.getuid() if hasattr(os, "getuid") else 0
     for directory in (cache_dir() / "logs", Path(tempfile.gettempdir()) / f"ktiw-logs-{uid}"):

@@ -15,21 +15,8 @@ from ktiw.theory.errors import KtiwError
 from ktiw.theory.validation import check_fields, check_value
 
 runner = CliRunner()
-TINY = [
-    "--model",
-    "toy",
-    "--steps",
-    "2",
-    "--seeds",
-    "1",
-    "--eval-samples",
-    "2",
-    "--batch-size",
-    "2",
-    "--proxy-steps",
-    "0",
-    "--quiet",
-]
+TINY = ["--model", "toy", "--steps", "2", "--seeds", "1", "--eval-samples", "2", "--batch-size", "2",
+        "--proxy-steps", "0", "--quiet"]
 
 
 def lines(res) -> list[str]:
@@ -54,12 +41,8 @@ def boom(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     ("exc", "code"),
-    [
-        (ValueError("odd [/] value"), 1),
-        (ZeroDivisionError("division by zero"), 1),
-        (PermissionError(13, "Permission denied", "/x"), 2),
-        (MemoryError(), 2),
-    ],
+    [(ValueError("odd [/] value"), 1), (ZeroDivisionError("division by zero"), 1),
+     (PermissionError(13, "Permission denied", "/x"), 2), (MemoryError(), 2)],
 )
 def test_unexpected_exception_is_one_line_with_a_log(boom, tmp_path, exc, code) -> None:
     boom(exc)
@@ -76,9 +59,8 @@ def test_debug_lets_the_traceback_through(boom) -> None:
     boom(ValueError("boom"))
     res = runner.invoke(app, ["--debug", "predict", "--model", "toy", "subset:L=4,V=6"])
     assert isinstance(res.exception, ValueError)
-    assert (
-        runner.invoke(app, ["predict", "--model", "toy", "subset:L=4,V=6"]).exit_code == 1
-    )  # --debug does not stick
+    again = runner.invoke(app, ["predict", "--model", "toy", "subset:L=4,V=6"])
+    assert again.exit_code == 1  # --debug does not stick
 
 
 @pytest.mark.parametrize("text", ["subset:L=6,V=9[/]", "subset:L=6[bold],V=9", "[red]x[/red]:L=3"])
@@ -119,14 +101,9 @@ def test_option_values_are_checked(tmp_path, opts, message) -> None:
 
 @pytest.mark.parametrize(
     ("opt", "message"),
-    [
-        ("hidden=abc", "hidden must be an integer, got 'abc'"),
-        ("hidden=0", "hidden must be >= 1"),
-        ("hidden=1.5", "hidden must be an integer"),
-        ("hidden=true", "hidden must be an integer"),
-        ("layers=NaN", "layers must be an integer"),
-        ("embedding=-3", "embedding must be"),
-    ],
+    [("hidden=abc", "hidden must be an integer, got 'abc'"), ("hidden=0", "hidden must be >= 1"),
+     ("hidden=1.5", "hidden must be an integer"), ("hidden=true", "hidden must be an integer"),
+     ("layers=NaN", "layers must be an integer"), ("embedding=-3", "embedding must be")],
 )
 def test_model_options_are_checked(tmp_path, opt, message) -> None:
     args = ["train", "subset:L=3,V=4", *TINY, "--model", "lstm", "--opt", opt, "--out", str(tmp_path / "r")]

@@ -23,21 +23,8 @@ from ktiw.empirics import trainer as tr
 
 FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ENTRY = [sys.executable, "-c", "import sys; from ktiw.cli.app import main; sys.argv[0] = 'ktiw'; main()"]
-TINY = [
-    "--model",
-    "toy",
-    "--steps",
-    "2",
-    "--seeds",
-    "1",
-    "--eval-samples",
-    "2",
-    "--batch-size",
-    "2",
-    "--proxy-steps",
-    "0",
-    "--quiet",
-]
+TINY = ["--model", "toy", "--steps", "2", "--seeds", "1", "--eval-samples", "2", "--batch-size", "2",
+        "--proxy-steps", "0", "--quiet"]
 
 
 class Result:
@@ -87,31 +74,16 @@ value = st.one_of(
 )
 item = st.tuples(st.sampled_from(["L", "V", "K", "reorder", "seed", "x", ""]), value).map("=".join)
 specs = st.one_of(
-    st.builds(
-        lambda f, items, sep: f + sep + ",".join(items),
-        st.sampled_from(FAMILIES),
-        st.lists(item, max_size=4),
-        st.sampled_from([":", "", "::", ": "]),
-    ),
+    st.builds(lambda f, items, sep: f + sep + ",".join(items), st.sampled_from(FAMILIES),
+              st.lists(item, max_size=4), st.sampled_from([":", "", "::", ": "])),
     st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=30),
 )
 numbers = st.one_of(
     st.integers(-3, 3).map(str),
     st.sampled_from(["nan", "inf", "-inf", "1e309", "abc", "", "99999999999999999999999", "0.5", "[/]"]),
 )
-NUMERIC = [
-    "--steps",
-    "--batch-size",
-    "--lr",
-    "--eval-every",
-    "--eval-samples",
-    "--probe-every",
-    "--checkpoint-every",
-    "--proxy-steps",
-    "--threads",
-    "--toy-eps",
-    "--seeds",
-]
+NUMERIC = ["--steps", "--batch-size", "--lr", "--eval-every", "--eval-samples", "--probe-every",
+           "--checkpoint-every", "--proxy-steps", "--threads", "--toy-eps", "--seeds"]
 opt_kv = st.builds(
     lambda k, v: f"{k}={v}",
     st.sampled_from(["hidden", "embedding", "layers", "bidirectional", "init", "eps", "nokey", ""]),
@@ -123,9 +95,7 @@ SEPARATORS = ["\t", "\t\t", " ", "\t#", ""]
 line = st.builds(lambda a, sep, b: f"{a}{sep}{b}", words, st.sampled_from(SEPARATORS), words)
 text_file = st.builds(
     lambda lines, nl, bom: (b"\xef\xbb\xbf" if bom else b"") + nl.join(x.encode() for x in lines),
-    st.lists(line, max_size=6),
-    st.sampled_from([b"\n", b"\r\n", b"\r"]),
-    st.booleans(),
+    st.lists(line, max_size=6), st.sampled_from([b"\n", b"\r\n", b"\r"]), st.booleans(),
 )
 data_bytes = st.one_of(
     text_file,
@@ -157,22 +127,15 @@ def test_any_train_option(tmp_path_factory, opt, val, kv) -> None:
 def test_any_data_file(tmp_path_factory, data, command) -> None:
     d = tmp_path_factory.mktemp("d")
     (d / "f.txt").write_bytes(data)
-    args = (
-        ["predict", "--model", "toy", "--data", str(d / "f.txt")]
-        if command == "predict"
-        else ["train", "--data", str(d / "f.txt"), *TINY, "--out", str(d / "run")]
-    )
+    args = ["predict", "--model", "toy", "--data", str(d / "f.txt")] if command == "predict" else [
+        "train", "--data", str(d / "f.txt"), *TINY, "--out", str(d / "run")]
     check(invoke(args))
 
 
 @pytest.mark.parametrize("kind", ["fifo", "directory", "dev-zero", "missing"])
 def test_special_files_are_refused_without_blocking(tmp_path, kind) -> None:
-    path = {
-        "fifo": tmp_path / "f",
-        "directory": tmp_path,
-        "dev-zero": Path("/dev/zero"),
-        "missing": tmp_path / "nope",
-    }[kind]
+    path = {"fifo": tmp_path / "f", "directory": tmp_path, "dev-zero": Path("/dev/zero"),
+            "missing": tmp_path / "nope"}[kind]
     if kind == "fifo":
         os.mkfifo(path)
     res = invoke(["predict", "--model", "toy", "--data", str(path)])
@@ -181,17 +144,8 @@ def test_special_files_are_refused_without_blocking(tmp_path, kind) -> None:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
-    cfg = dict(
-        spec="subset:L=3,V=4",
-        model="toy",
-        steps=6,
-        seeds=[0, 1],
-        batch_size=2,
-        eval_samples=2,
-        eval_every=2,
-        checkpoint_every=2,
-        proxy_steps=2,
-    )
+    cfg = dict(spec="subset:L=3,V=4", model="toy", steps=6, seeds=[0, 1], batch_size=2, eval_samples=2,
+               eval_every=2, checkpoint_every=2, proxy_steps=2)
     run = tmp_path_factory.mktemp("pristine") / "run"
 
     def stop(t: tr.Trainer) -> None:
@@ -207,15 +161,8 @@ def snapshot(run: Path) -> dict[str, bytes]:
     return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
 
 
-FILES = [
-    "config.json",
-    "curves.csv",
-    "summary.json",
-    "checkpoint.pt",
-    "checkpoint.prev.pt",
-    "probes/proxy.npz",
-    "probes/step_000002.npz",
-]
+FILES = ["config.json", "curves.csv", "summary.json", "checkpoint.pt", "checkpoint.prev.pt",
+         "probes/proxy.npz", "probes/step_000002.npz"]
 damage = st.tuples(
     st.sampled_from(FILES),
     st.sampled_from(["truncate", "flip", "delete", "empty", "json-edit"]),
@@ -272,14 +219,7 @@ def test_any_damaged_run_directory(tmp_path_factory, pristine, damages, command)
 )
 def test_console_entry_point_sample(tmp_path, args) -> None:
     """The same property through the real entry point (its own process, outer boundary)."""
-    p = subprocess.run(
-        [*ENTRY, *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        check=False,
-    )
+    p = subprocess.run([*ENTRY, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"), check=False)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("error: ")

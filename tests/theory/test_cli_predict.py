@@ -22,9 +22,8 @@ def test_done_criterion_table() -> None:
 
 
 def test_json_list_has_the_fields() -> None:
-    res = runner.invoke(
-        app, ["predict", "--model", "toy", "permutation:L=40", "subset:L=40,V=60", "iid:L=4,V=6", "--json"]
-    )
+    specs = ["permutation:L=40", "subset:L=40,V=60", "iid:L=4,V=6"]
+    res = runner.invoke(app, ["predict", "--model", "toy", *specs, "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert [d["spec"] for d in out] == ["subset:L=40,V=60", "permutation:L=40", "iid:L=4,V=6"]
@@ -112,9 +111,8 @@ def test_predict_data_label_file_is_classification_or_a_one_line_hint(tmp_path) 
         and "looks like label<TAB>tokens" in res.output
         and "--task classification" in res.output
     )
-    res = CliRunner().invoke(
-        app, ["predict", "--model", "toy", "--data", str(f), "--task", "classification", "--json"]
-    )
+    args = ["--data", str(f), "--task", "classification", "--json"]
+    res = CliRunner().invoke(app, ["predict", "--model", "toy", *args])
     assert res.exit_code == 0, res.output
     import json
 

@@ -80,9 +80,8 @@ def test_each_option_reaches_the_prediction() -> None:
 
 
 def test_table_shows_the_step_columns() -> None:
-    res = runner.invoke(
-        app, ["predict", "--model", "toy", "subset:L=4,V=6", "--lr", "0.05", "--init", "eps:1e-3"]
-    )
+    args = ["subset:L=4,V=6", "--lr", "0.05", "--init", "eps:1e-3"]
+    res = runner.invoke(app, ["predict", "--model", "toy", *args])
     assert res.exit_code == 0, res.output
     assert "optimizer steps to takeoff" in res.output and "reduced-map" in res.output
     assert "P(success)" in res.output
