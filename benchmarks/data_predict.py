@@ -185,7 +185,8 @@ def main() -> None:
 
 
 READ = (
-    "import sys; from ktiw.theory.corpus import DataSource, load_corpus; "
+    "import sys\ntry:\n from ktiw.data.corpus import DataSource, load_corpus\n"
+    "except ImportError:\n from ktiw.theory.corpus import DataSource, load_corpus  # before the layer move\n"
     "c, _ = load_corpus(DataSource.parse(sys.argv[1]), 'pairs', use_cache=False); "
     "print(c.src_ids.nbytes + c.tgt_ids.nbytes + c.src_off.nbytes + c.tgt_off.nbytes)"
 )
@@ -193,7 +194,7 @@ READ = (
 
 
 def read_only(file: Path, cols: list[str], ref: Path | None, rev: str | None) -> None:
-    """Time :func:`ktiw.theory.corpus.load_corpus` alone (this tree, then ``rev``) on ``file``."""
+    """Time :func:`ktiw.data.corpus.load_corpus` alone (this tree, then ``rev``) on ``file``."""
     source = str(file) + ("?input=input&output=output" if cols else "")
     size = file.stat().st_size / 2**20
     for name, extra in [("this tree", {})] + ([(rev, {"PYTHONPATH": str(ref)})] if ref else []):
@@ -211,19 +212,26 @@ def read_only(file: Path, cols: list[str], ref: Path | None, rev: str | None) ->
         )
 
 
+LAYERS = ("core", "data", "theory", "empirics", "runs", "config", "comparator", "cli")
+"""The package folders of ``ktiw`` (a revision before the layer move has only some of them)."""
+
+
 def reference_tree(rev: str) -> Path:
     """A folder importable as ``ktiw`` holding the sources of git revision ``rev``."""
     root = Path(__file__).resolve().parents[1]
     out = Path(tempfile.mkdtemp(prefix="ktiw-ref-"))
     src = out / "src"
     src.mkdir()
-    cmd = ["git", "-C", str(root), "archive", rev, "theory", "cli", "empirics", "comparator"]
+    listing = ["git", "-C", str(root), "ls-tree", "--name-only", rev]
+    present = set(subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split())
+    names = [n for n in LAYERS if n in present]
+    cmd = ["git", "-C", str(root), "archive", rev, *names]
     archive = subprocess.run(cmd, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
     pkg = out / "pkg" / "ktiw"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    for name in ("theory", "cli", "empirics", "comparator"):
+    for name in names:
         (pkg / name).symlink_to(src / name)
     return out / "pkg"
 

@@ -23,11 +23,11 @@ import time
 import numpy as np
 import torch
 
-from ktiw.comparator.presets import get_preset
-from ktiw.empirics import batched as bt
+from ktiw.config.presets import get_preset
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import build_model
+from ktiw.empirics.optim import SeedAdam
 from ktiw.empirics.precision import autocast, check_precision
-from ktiw.theory.families import from_spec
 
 
 class Step:
@@ -39,7 +39,7 @@ class Step:
         self.model, _ = build_model("multihead", {"hidden": hidden, "heads": heads}, self.dist, S)
         for s in range(S):
             self.model.init_seed(s, torch.Generator().manual_seed(s))
-        self.opt = bt.SeedAdam(self.model.named_parameters(), S)
+        self.opt = SeedAdam(self.model.named_parameters(), S)
         self.active = torch.ones(S, dtype=torch.bool)
         self.rngs = [np.random.default_rng([1, s]) for s in range(S)]
         self.S = S

@@ -7,7 +7,7 @@ Measures, each as the median of several runs:
 * inside one process, after imports: ``predict(from_spec(SPEC))``;
 
 and checks that neither torch nor sympy gets imported on that path.  The first run ever on a
-machine derives the copy reduction with sympy and caches it (see ``ktiw.theory.cache``); the
+machine derives the copy reduction with sympy and caches it (see ``ktiw.core.cache``); the
 warm-up run below does that, so the figures are for a warm cache.
 
 Reproduce: python benchmarks/predict_startup.py [SPEC] [--runs N]
@@ -25,7 +25,7 @@ import time
 CHECK = """
 import sys, time, json
 t0 = time.perf_counter()
-from ktiw.theory.families import from_spec
+from ktiw.data.families import from_spec
 from ktiw.theory.predict import predict
 t1 = time.perf_counter()
 p = predict(from_spec(sys.argv[1]))

@@ -19,10 +19,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from ktiw.data.families import from_spec
 from ktiw.empirics import batched as bt
 from ktiw.empirics.models import build_model
+from ktiw.empirics.optim import SeedAdam
 from ktiw.empirics.precision import autocast, check_precision
-from ktiw.theory.families import from_spec
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
     fused = bt.fuse_cells(args.fused == "on")
     S = args.seeds
     m = model(S)
-    opt = bt.SeedAdam(m.named_parameters(), S)
+    opt = SeedAdam(m.named_parameters(), S)
     active = torch.ones(S, dtype=torch.bool)
     rngs = [np.random.default_rng([1, s]) for s in range(S)]
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ktiw.theory.distribution import Batch, Distribution
+from ktiw.data.distribution import Batch, Distribution
 
 
 class Seq2Seq(nn.Module):

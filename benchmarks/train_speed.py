@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ktiw.data.families import from_spec
 from ktiw.empirics import batched as bt
-from ktiw.empirics.batched import SeedAdam
 from ktiw.empirics.models import build_model
+from ktiw.empirics.optim import SeedAdam
 from ktiw.empirics.precision import autocast, check_precision
-from ktiw.theory.families import from_spec
 
 
 def sync(device: str) -> None:

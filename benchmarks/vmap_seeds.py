@@ -2,7 +2,7 @@
 
 The vmapped path is what ``ktiw train --model transformer`` runs
 (:class:`ktiw.empirics.models.module_seeds.ModuleSeeds`: stacked parameters,
-``torch.vmap(functional_call)``, :class:`~ktiw.empirics.batched.SeedAdam`).  The reference is
+``torch.vmap(functional_call)``, :class:`~ktiw.empirics.optim.SeedAdam`).  The reference is
 the usual way: ``S`` separate modules, each with its own ``torch.optim.Adam``, one after the
 other, the same loss (mean token NLL) on the same batches.  Both are timed in the same process,
 alternating step by step, so they see the same load.  Figure: median seconds per training step
@@ -23,11 +23,11 @@ import time
 import numpy as np
 import torch
 
-from ktiw.empirics.batched import SeedAdam
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import build_model
 from ktiw.empirics.models.loss import token_mean_nll
 from ktiw.empirics.models.transformer import Transformer, TransformerConfig
-from ktiw.theory.families import from_spec
+from ktiw.empirics.optim import SeedAdam
 
 SIZES = {
     # the copy experiment's quick preset for the transformer

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ktiw.data.families import from_spec
 from ktiw.empirics.trainer import TrainConfig, Trainer, default_probe_every, train
-from ktiw.theory.families import from_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference

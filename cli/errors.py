@@ -1,7 +1,7 @@
 """One error boundary for the whole CLI: every command is wrapped by :func:`user_errors`,
 and :func:`ktiw.cli.app.main` catches whatever escapes the command layer.
 
-* A :class:`~ktiw.theory.errors.KtiwError` (malformed spec, unreadable data file,
+* A :class:`~ktiw.core.errors.KtiwError` (malformed spec, unreadable data file,
   impossible parameters, ...), a Ctrl-C or SIGTERM: one line on stderr, exit code 2.
 * Any other exception: one line with its type and message and the path of a log holding the
   full traceback (under the cache directory, see :func:`write_log`); exit code 2 when it is
@@ -29,7 +29,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -91,7 +91,7 @@ def write_log(exc: BaseException) -> Path | None:
     """Write the full traceback of ``exc`` (with the command line) to a new file under
     ``<cache dir>/logs`` (else the temporary directory) and return its path; ``None`` if no
     log can be written.  Only the newest :data:`LOGS_KEPT` logs are kept."""
-    from ktiw.theory.cache import cache_dir
+    from ktiw.core.cache import cache_dir
 
     text = (
         f"ktiw {' '.join(sys.argv[1:])}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n"

@@ -1,5 +1,5 @@
 """The executor options ``ktiw sweep`` and ``ktiw verify`` share (one definition, one help text);
-the executors themselves are :mod:`ktiw.empirics.executor`."""
+the executors themselves are :mod:`ktiw.runs.executor`."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ktiw.theory.families import FAMILIES
+from ktiw.data.families import FAMILIES
 
 
 def families() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 
 def parse_value(raw: str) -> Any:

@@ -22,8 +22,8 @@ def plot(
 ) -> None:
     """Plot token accuracy, attention accuracy, beta accuracy and loss with the chance level;
     one run: one line per seed; several (e.g. normal vs --uniform): one colour each, with their mean."""
-    from ktiw.empirics.plots import plot_runs
-    from ktiw.empirics.rundir import load_run
+    from ktiw.runs.plots import plot_runs
+    from ktiw.runs.rundir import load_run
 
     for path in plot_runs([load_run(d) for d in run_dirs], out):
         print(path)

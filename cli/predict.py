@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 if TYPE_CHECKING:
-    from ktiw.theory.distribution import Distribution
+    from ktiw.data.distribution import Distribution
 
 from . import data_options as do
 from .training_options import PrecisionOption
@@ -37,7 +37,7 @@ def load_data(source: str, task: str) -> Distribution:
     """A ``--data`` source read as its columns (or dataset) say, else as ``task`` says; a seq2seq
     file whose every input is one of two single tokens is almost surely ``label<TAB>tokens``:
     say so instead of reading labels as inputs."""
-    from ktiw.theory.corpus import load_distribution
+    from ktiw.data.corpus import load_distribution
 
     dist = load_distribution(source, "labelled" if task == "classification" else "pairs")
     if dist.spec.startswith("labelled:"):
@@ -135,7 +135,7 @@ def predict(
     short pilot costing at most 5% of the training's seed-steps. The first table is the theory's
     gradient-flow view (learning rate x steps of gradient descent from B = 0, a = 0).
     """
-    from ktiw.theory.families import from_spec
+    from ktiw.data.families import from_spec
 
     from .run_options import run_options
 

@@ -1,5 +1,5 @@
 """`ktiw presets [EXPERIMENT]`: every preset of every experiment and model, each field with its
-value and meaning (the one registry, :mod:`ktiw.comparator.presets`)."""
+value and meaning (the one registry, :mod:`ktiw.config.presets`)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def presets(
     from rich.markup import escape
     from rich.table import Table
 
-    from ktiw.comparator.presets import PRESETS, describe, experiments, valid_keys
-    from ktiw.theory.errors import KtiwError
+    from ktiw.config.presets import PRESETS, describe, experiments, valid_keys
+    from ktiw.core.errors import KtiwError
 
     if experiment is not None and experiment not in experiments():
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(experiments())}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 from .options import parse_key_values
 
@@ -38,7 +38,7 @@ def run_options(
     precision: str | None = None,
 ) -> Any:
     """``RunOptions`` for ``model`` (one-line :class:`KtiwError` for options the model does not have)."""
-    from ktiw.comparator.presets import training_for
+    from ktiw.config.presets import training_for
     from ktiw.matched.predict import RunOptions
 
     from .train import parse_seeds

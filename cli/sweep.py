@@ -2,8 +2,8 @@
 local executor or on Ray; write the run directories and ``sweep.csv`` under ``--out``.
 
 Exit code 0 when every run finished, 1 when a task failed (re-run the same command to complete
-it), 2 for bad input.  The grid, resuming and ``sweep.csv`` live in :mod:`ktiw.comparator.sweep`,
-the executors in :mod:`ktiw.empirics.executor`.
+it), 2 for bad input.  The grid, resuming and ``sweep.csv`` live in :mod:`ktiw.runs.sweep`,
+the executors in :mod:`ktiw.runs.executor`.
 """
 
 from __future__ import annotations
@@ -61,11 +61,12 @@ def sweep(
     from rich.markup import escape
     from rich.table import Table
 
-    from ktiw.comparator.presets import training_for
     from ktiw.comparator.report import outcome_line
-    from ktiw.comparator.sweep import grid_summary, plan_grid, plan_verify, run_sweep, run_verify_points
-    from ktiw.empirics.executor import make_executor
-    from ktiw.theory.errors import KtiwError
+    from ktiw.comparator.sweep_verify import plan_verify, run_verify_points
+    from ktiw.config.presets import training_for
+    from ktiw.core.errors import KtiwError
+    from ktiw.runs.executor import make_executor
+    from ktiw.runs.sweep import grid_summary, plan_grid, run_sweep
 
     from .errors import fail
     from .options import parse_key_value_lists

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.limits import MAX_SEEDS
+from ktiw.core.errors import KtiwError
+from ktiw.core.limits import MAX_SEEDS
 
 from . import data_options as do
 from .errors import fail
@@ -55,14 +55,14 @@ def seed_path(run_dir: Path) -> str | None:
 def default_out(label: str, model: str, uniform: bool) -> Path:
     """``runs/<label>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the same names
     ``ktiw verify`` gives its runs."""
-    from ktiw.empirics.rundir import fresh_dir, run_name
+    from ktiw.runs.rundir import fresh_dir, run_name
 
     return fresh_dir(Path("runs"), run_name(label, model, uniform))
 
 
 def preset_summary() -> str:
     """The values ``--preset`` fills in, per preset and model, for ``train --help``."""
-    from ktiw.comparator.presets import PRESETS
+    from ktiw.config.presets import PRESETS
 
     lines = []
     for (exp, _, name), p in PRESETS.items():
@@ -211,7 +211,7 @@ def train(
     """Train S seeds as one batched computation; write curves, probes, checkpoint, summary."""
     from rich.console import Console
 
-    from ktiw.comparator.presets import training_for
+    from ktiw.config.presets import training_for
     from ktiw.empirics import trainer as tr
 
     console = Console(highlight=False)

@@ -104,7 +104,7 @@ def verify(
     from ktiw.comparator.experiments import verify as run
     from ktiw.comparator.framework import execute_runs
     from ktiw.comparator.report import outcome_line, verdict_markdown, verdict_table
-    from ktiw.empirics.executor import make_executor
+    from ktiw.runs.executor import make_executor
 
     from .options import parse_key_values
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ktiw.empirics.curves import first_reach, succeeded
-from ktiw.empirics.rundir import load_run
+from ktiw.runs.rundir import load_run
 
 from .stats import fisher_two_sided
 from .thresholds import P_VALUE

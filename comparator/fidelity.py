@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import Subset, from_spec
+from ktiw.config.presets import FidelitySetup, Training
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import Subset, from_spec
 from ktiw.theory.flow import copy_flow
 from ktiw.theory.predict import predict
 
 from .checks import FidelityTrace, StepFidelity
-from .presets import FidelitySetup, Training
 
 
 def fidelity_trace(setup: FidelitySetup, record_every: int = 5) -> FidelityTrace:
@@ -48,9 +48,9 @@ def step_fidelity(
     step) and pair its per-seed takeoff steps with ``ktiw predict``'s for the same training."""
     import tempfile
 
-    from ktiw.empirics import rundir
     from ktiw.empirics.curves import first_reach
     from ktiw.empirics.trainer import TrainConfig, train
+    from ktiw.runs import rundir
     from ktiw.theory.optimizers import Training as RunTraining
     from ktiw.theory.optimizers import parse_init
 

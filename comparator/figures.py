@@ -6,7 +6,7 @@ Copying experiment (:func:`copy_figures`):
 * ``takeoff.png``: predicted takeoff time against measured median step to 50% attention accuracy;
 * ``curves_<slug>.png``: per-seed token and attention accuracy of the trained model, with the
   theory's ``p_correct`` and ``alpha_d`` in rescaled time (one shared factor,
-  :func:`ktiw.comparator.copying.time_scale`);
+  :func:`ktiw.comparator.experiments.copy.time_scale`);
 * ``success.png``: success rates; ``agreement.png``: the agreement table with its shuffled
   baselines; ``fidelity.png``: the toy model's gradient descent against the flow.
 """
@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ktiw.empirics.rundir import run_name
+from ktiw.runs.rundir import run_name
 
 from .framework import Figure
 from .measures import AGREEMENT_PAIRS
@@ -32,7 +32,7 @@ from .stats import wilson_interval
 
 if TYPE_CHECKING:
     from .checks import FidelityTrace
-    from .copying import CopyMeasurement, SpecMeasurement
+    from .experiments.copy import CopyMeasurement, SpecMeasurement
 
 
 def save(fig: plt.Figure, path: Path) -> Path:

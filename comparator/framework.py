@@ -3,7 +3,7 @@
 An experiment (:class:`Experiment`) declares, as plain functions of typed objects:
 
 * ``setup(request)``: parse the distributions once and make each prediction once (bad
-  input raises :class:`~ktiw.theory.errors.KtiwError` here, before anything is trained);
+  input raises :class:`~ktiw.core.errors.KtiwError` here, before anything is trained);
 * ``plan(setup, done)``: the training runs it needs, as named :class:`PlannedRun` (a
   :class:`~ktiw.empirics.trainer.TrainConfig` each).  The driver calls it again with the runs
   finished so far until it asks for nothing new, so an experiment may plan in phases (the
@@ -31,16 +31,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.console import Console
 from rich.markup import escape
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 from .verdict import Verdict, exit_code
 
 if TYPE_CHECKING:
-    from ktiw.empirics.executor import Executor as TaskExecutor
-    from ktiw.empirics.rundir import Run
+    from ktiw.config.presets import Preset
     from ktiw.empirics.trainer import TrainConfig
-
-    from .presets import Preset
+    from ktiw.runs.executor import Executor as TaskExecutor
+    from ktiw.runs.rundir import Run
 
 
 @dataclass(frozen=True)
@@ -130,19 +129,18 @@ def execute_runs(
     """Train or reuse every planned run; the one place ``ktiw verify`` trains.
 
     With ``reuse``, a finished directory under ``runs_dir`` with the same config
-    (:func:`ktiw.comparator.reuse.same_config`) is reused, and an unfinished one (interrupted,
+    (:func:`ktiw.runs.reuse.same_config`) is reused, and an unfinished one (interrupted,
     with a checkpoint) is resumed from its checkpoint.  Otherwise the run is trained into
-    ``runs_dir/NAME`` (``NAME-2``, ... when taken; :func:`ktiw.empirics.rundir.fresh_dir`).
+    ``runs_dir/NAME`` (``NAME-2``, ... when taken; :func:`ktiw.runs.rundir.fresh_dir`).
     The trainings and resumptions run as one task each on ``executor``
-    (:mod:`ktiw.empirics.executor`; default: in this process, one after another); a task that
+    (:mod:`ktiw.runs.executor`; default: in this process, one after another); a task that
     failed is a one-line :class:`KtiwError` naming it, after the others finished.
     """
     from dataclasses import asdict
 
-    from ktiw.empirics.executor import LocalExecutor, Task
-    from ktiw.empirics.rundir import fresh_dir
-
-    from .reuse import find_matching
+    from ktiw.runs.executor import LocalExecutor, Task
+    from ktiw.runs.reuse import find_matching
+    from ktiw.runs.rundir import fresh_dir
 
     runs_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, ObtainedRun] = {}
@@ -173,7 +171,7 @@ def execute_runs(
 
 def provenance(command: str | None = None) -> dict[str, Any]:
     """Command line, Python, package versions and git commit."""
-    from ktiw.empirics.trainer import provenance as versions
+    from ktiw.core.provenance import provenance as versions
 
     argv = sys.argv
     cmd = command or ("ktiw " + " ".join(argv[1:]) if argv and "ktiw" in argv[0] else "ktiw verify")
@@ -187,8 +185,8 @@ REPORT_MARKERS = ("verdicts.json", "report.md", "runs")
 def check_report_dir(out_dir: Path) -> None:
     """Refuse (one-line :class:`KtiwError`) an output folder that is a file, or an existing
     non-empty folder that is not an earlier ``ktiw verify`` output: the report's files would be
-    written among someone else's (:func:`ktiw.empirics.rundir.check_out_dir`)."""
-    from ktiw.empirics.rundir import check_out_dir
+    written among someone else's (:func:`ktiw.empirics.runfiles.check_out_dir`)."""
+    from ktiw.empirics.runfiles import check_out_dir
 
     check_out_dir(out_dir, ours=REPORT_MARKERS, what="ktiw verify report")
 
@@ -204,7 +202,7 @@ def run_experiment(
     executor: Executor = execute_runs,
 ) -> ExperimentResult:
     """Plan, train or reuse, measure, check, and write the report (module docstring)."""
-    from ktiw.empirics.rundir import load_run
+    from ktiw.runs.rundir import load_run
 
     from .report import write_report
 

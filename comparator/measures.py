@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 from . import thresholds as th
 
 if TYPE_CHECKING:
-    from ktiw.empirics.rundir import Run
+    from ktiw.runs.rundir import Run
 
 Probes = dict[str, np.ndarray]
-"""The arrays of one probe file (:mod:`ktiw.empirics.rundir`)."""
+"""The arrays of one probe file (:mod:`ktiw.runs.rundir`)."""
 
 AGREEMENT_PAIRS = ("A(alpha,beta_uf)", "A(beta_uf,beta_px)", "A(Delta,beta_uf)", "A(alpha,beta)")
 
@@ -84,7 +84,7 @@ def seed_curves(run: Run) -> list[SeedCurve]:
 
 def last_probes(run: Run) -> Probes:
     """The probe arrays of the run's last probe step, each seed that stopped early
-    (``--stop-at``) at its stop step (:meth:`~ktiw.empirics.rundir.Run.frozen_probes`)."""
+    (``--stop-at``) at its stop step (:meth:`~ktiw.runs.rundir.Run.frozen_probes`)."""
     if not run.probe_steps:
         raise KtiwError(f"{run.path} has no probe files")
     return same_width(run.frozen_probes(run.probe_steps[-1]))
@@ -227,7 +227,7 @@ def xi_values(
 
     At every probe checkpoint ``k`` (in training order) of ``run``: ``A_k = A(alpha_k, gold)``
     (top-5% match, pooled over seeds and the tokens ``gold`` scores; a seed that stopped early
-    counts with its stop step's arrays, :meth:`~ktiw.empirics.rundir.Run.frozen_probes`) and
+    counts with its stop step's arrays, :meth:`~ktiw.runs.rundir.Run.frozen_probes`) and
     the performance ``P_k`` = the mean over seeds of the evaluation accuracy (``token_acc``: token accuracy,
     or a classifier's accuracy).  ``xi(u, v) = P_k*`` with ``k*`` the first checkpoint where
     ``A_k >= A(u, v)`` (:func:`ktiw.empirics.agreement.xi`; ``None`` if never); ``xi* =

@@ -83,7 +83,7 @@ def write_json(result: ExperimentResult) -> dict[str, object]:
         "measurement": result.measurement,
         "figures": {k: f.path.relative_to(result.out_dir).as_posix() for k, f in result.figures.items()},
     }
-    from ktiw.empirics.rundir import writing
+    from ktiw.empirics.runfiles import writing
 
     path = result.out_dir / "verdicts.json"
     with writing(path):  # disk full: one line naming the file
@@ -147,7 +147,7 @@ def write_report(result: ExperimentResult, sections: Sequence[str] = ()) -> None
     the experiment before)."""
     result.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(result)
-    from ktiw.empirics.rundir import writing
+    from ktiw.empirics.runfiles import writing
 
     path = result.out_dir / "report.md"
     with writing(path):

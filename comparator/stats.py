@@ -6,7 +6,8 @@
   against ``p0``;
 * :func:`kendall_order`: Kendall's tau-b and its one-sided p-value (scipy), with the
   disagreeing pairs named;
-* :func:`median_or_inf`: a median where ``inf`` means "never";
+* :func:`median_or_inf`: a median where ``inf`` means "never" (defined in
+  :mod:`ktiw.empirics.curves`, which the sweep also reads);
 * :func:`share_beyond`: one-sided test that a share pooled over seeds lies beyond an
   allowance, with the seed as the unit (tokens of one seed are not independent);
 * :func:`median_interval`: the distribution-free (order-statistic) confidence interval of a
@@ -25,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ktiw.empirics.curves import median_or_inf  # noqa: F401  (defined there, one home; listed above)
 
 from .thresholds import WILSON_Z
 
@@ -167,18 +170,6 @@ def kendall_order(names: Sequence[str], x: Sequence[float], y: Sequence[float]) 
     res = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="greater")
     less = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="less")
     return KendallResult(float(res.statistic), float(res.pvalue), nc, nd, disc, ties, float(less.pvalue))
-
-
-def median_or_inf(values: Sequence[float]) -> float:
-    """Median that treats ``inf`` ("never") as the largest value; ``inf`` if half never reach."""
-    arr = np.sort(np.asarray(values, dtype=np.float64))
-    if arr.size == 0:
-        return float("nan")
-    n = arr.size
-    if n % 2:
-        return float(arr[n // 2])
-    lo, hi = arr[n // 2 - 1], arr[n // 2]
-    return float("inf") if np.isinf(hi) else float((lo + hi) / 2)
 
 
 def share_beyond(per_seed: Sequence[float], tokens: int, allowance: float, side: str) -> float:

@@ -11,7 +11,7 @@ gradient descent).
 
 from __future__ import annotations
 
-from ktiw.empirics.curves import SUCCESS_ACCURACY
+from ktiw.empirics.curves import HALF, SUCCESS_ACCURACY
 
 __all__ = [
     "AGREEMENT_MIN_LIFT",
@@ -106,11 +106,6 @@ WILSON_Z = 1.959963984540054
 """z of the two-sided 95% normal quantile used by the Wilson score interval."""
 
 # --- checks 3 and 5: time to learn ---------------------------------------------------------
-
-HALF = 0.5
-"""Accuracy at which a curve "has learned" for timing purposes (the step at which
-beta / attention argmax accuracy first reaches 0.5; the theory's takeoff is the time at
-which attention on the correct word reaches 1/2)."""
 
 MIN_KENDALL_TAU = 0.0
 """The predicted takeoff order is confirmed when Kendall's tau between predicted takeoff

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ktiw.theory.distribution import Batch, Distribution
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
+from ktiw.data.distribution import Batch, Distribution
 
 SUPPORT_LIMIT = 20_000
 """Largest support (number of sequences) enumerated for full-batch descent."""

@@ -39,11 +39,11 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ktiw.theory.distribution import Batch, Distribution
+from ktiw.data.distribution import Batch, Distribution
 
-from .batched import seed_optimizer
 from .models import build_model, hooks
 from .models.base import SeedModel
+from .optim import seed_optimizer
 from .precision import autocast, full_precision
 from .probes import beta_probe
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 PRECISIONS = ("fp32", "bf16")
 """The values of ``--precision``; ``fp32`` is the default (the science default)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ktiw.theory.distribution import Batch, Distribution
+from ktiw.data.distribution import Batch, Distribution
 
 
 def default_dim(n_in: int, n_out: int) -> int:
@@ -102,7 +102,7 @@ def beta_px(M: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
     """``beta_px[n, t, l] = M[src[n, l], tgt[n, t]]``, float64 ``[N, T, L]``.
 
     ``src`` ``[N, L]`` and ``tgt`` ``[N, T]`` are padded with negative ids (``PAD = -1``,
-    as in :class:`~ktiw.theory.distribution.Batch`): entries at a padded source position or
+    as in :class:`~ktiw.data.distribution.Batch`): entries at a padded source position or
     a padded target token are ``-inf`` (never an argmax; pass ``src_len`` and a token mask to
     the agreement metrics, which then never read them).
     """

@@ -13,7 +13,7 @@ A seed whose training loss is NaN or inf at step ``k`` is marked diverged at ``k
 Evaluation (step 0, every ``eval_every`` steps, and the last step) uses ``eval_samples``
 fixed samples drawn once from ``np.random.default_rng([2, eval_seed])``, the same for every
 seed; it writes one ``curves.csv`` row per seed and, at probe steps, the probe arrays
-(format: :mod:`ktiw.empirics.rundir`).  A checkpoint (parameters, optimiser state, data-stream
+(format: :mod:`ktiw.runs.rundir`).  A checkpoint (parameters, optimiser state, data-stream
 states, divergence state) is written every ``checkpoint_every`` steps, at the end and on
 Ctrl-C; :func:`resume` continues from it and gives results identical to an uninterrupted run
 on the same device.
@@ -24,9 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import signal
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -37,19 +35,20 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ktiw.theory.distribution import Batch, Distribution
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.limits import MAX_LR, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
-from ktiw.theory.validation import bounds, check_fields, check_instance
+from ktiw.core.errors import KtiwError
+from ktiw.core.host_memory import keep_freed_memory
+from ktiw.core.limits import MAX_LR, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
+from ktiw.core.provenance import provenance
+from ktiw.core.validation import bounds, check_fields, check_instance
+from ktiw.data.distribution import Batch, Distribution
 
 from . import batched as bt
-from . import rundir
-from .batched import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
+from . import runfiles
 from .cpu_threads import default_threads
 from .curves import SUCCESS_ACCURACY
-from .host_memory import keep_freed_memory
 from .models import Evaluation, SeedModel, build_model
 from .models.base import activation_model
+from .optim import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
 from .precision import PRECISIONS, autocast, check_precision, full_precision
 from .probes import COLUMNS, seed_metrics
 from .probes import evaluate as evaluate_model
@@ -76,8 +75,8 @@ class TrainConfig:
     batch_size: int = field(default=128, metadata=bounds(min=1, max=MAX_SAMPLES))
     lr: float = field(default=1e-3, metadata=bounds(gt=0, max=MAX_LR))
     optimizer: str = "adam"
-    """``adam`` (:class:`~ktiw.empirics.batched.SeedAdam`) or ``sgd``
-    (:class:`~ktiw.empirics.batched.SeedSGD`)."""
+    """``adam`` (:class:`~ktiw.empirics.optim.SeedAdam`) or ``sgd``
+    (:class:`~ktiw.empirics.optim.SeedSGD`)."""
     momentum: float = field(default=0.0, metadata=bounds(min=0))
     """SGD's heavy-ball momentum (``sgd`` only)."""
     eval_every: int = field(default=10, metadata=bounds(min=1))
@@ -184,51 +183,16 @@ def resolve_device(device: str) -> str:
 def load_distribution(cfg: TrainConfig) -> Distribution:
     """The distribution a config names (data file or spec)."""
     if cfg.data is not None:
+        from ktiw.data.corpus import load_labelled
+        from ktiw.data.datafile import load_pairs
         from ktiw.empirics.models import MODELS
-        from ktiw.theory import load_labelled, load_pairs
 
         spec = MODELS.get(cfg.model)
         labelled = spec is not None and spec.data_format == "labelled"
         return (load_labelled if labelled else load_pairs)(cfg.data)
-    from ktiw.theory.families import from_spec
+    from ktiw.data.families import from_spec
 
     return from_spec(str(cfg.spec))
-
-
-def provenance() -> dict[str, Any]:
-    """Package versions and the git commit of the source tree (``unknown`` outside git)."""
-    import ktiw
-
-    try:
-        from importlib.metadata import version
-
-        ktiw_version = version("ktiw")
-    except Exception:  # pragma: no cover - not installed
-        ktiw_version = "unknown"
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
-    del ktiw
-    return {
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "ktiw": ktiw_version,
-        },
-        "git_commit": (commit + ("-dirty" if dirty else "")) if commit else "unknown",
-    }
 
 
 class _Interrupts:
@@ -268,7 +232,7 @@ class Trainer:
         self.seeds = list(cfg.seeds)
         check_training_memory(cfg, self.dist)
         self.run_dir = prepare_run_dir(self.run_dir, resume=resume)
-        self.lock = rundir.RunLock(self.run_dir)
+        self.lock = runfiles.RunLock(self.run_dir)
         try:
             self._setup(resume)
         except BaseException:
@@ -304,12 +268,12 @@ class Trainer:
         self.probe_every = self._probe_every()
         if resume and self._load_checkpoint():
             self._check_curves()
-            self.curves = rundir.CurveWriter(self.run_dir, keep_until=self.step)
+            self.curves = runfiles.CurveWriter(self.run_dir, keep_until=self.step)
             self._history_from_curves()
         else:  # a fresh run, or a resume of one stopped before its first checkpoint: from step 0
             if not resume:
-                rundir.write_json(self.run_dir / "config.json", self.config_record())
-            self.curves = rundir.CurveWriter(self.run_dir)
+                runfiles.write_json(self.run_dir / "config.json", self.config_record())
+            self.curves = runfiles.CurveWriter(self.run_dir)
         self._load_or_train_proxy()
 
     # ------------------------------------------------------------ records
@@ -387,8 +351,8 @@ class Trainer:
             "interrupted": self.interrupted,
             "last_step": self.step,
         }
-        if finished:  # the proof that the run is complete, written last (rundir.check_complete)
-            out["complete"] = rundir.completion_record(self.run_dir)
+        if finished:  # the proof that the run is complete, written last (runs.rundir.check_complete)
+            out["complete"] = runfiles.completion_record(self.run_dir)
         return out
 
     def _check_curves(self) -> None:
@@ -399,7 +363,7 @@ class Trainer:
                 f"{path} is missing: the rows up to step {self.step} are lost and cannot be recomputed "
                 f"from the checkpoint; train again with another --out"
             )
-        curves = rundir.read_curves(path, torn_tail_ok=True)
+        curves = runfiles.read_curves(path, torn_tail_ok=True)
         have = set(zip(curves["seed"].tolist(), curves["step"].tolist(), strict=True))
         stopped = getattr(self, "stopped_step", [-1] * len(self.seeds))
         for step in range(0, self.step + 1, self.cfg.eval_every):
@@ -407,12 +371,12 @@ class Trainer:
                 if 0 <= stop < step:  # a seed stopped early (--stop-at) has no later rows
                     continue
                 if (seed, step) not in have:
-                    raise rundir.damaged(
+                    raise runfiles.damaged(
                         path, f"no row for seed {seed} at step {step} (up to the checkpoint at {self.step})"
                     )
 
     def _history_from_curves(self) -> None:
-        curves = rundir.read_curves(self.curves.path)
+        curves = runfiles.read_curves(self.curves.path)
         for seed, step, acc in zip(curves["seed"], curves["step"], curves["token_acc"], strict=True):
             self.history.setdefault(int(seed), []).append((int(step), float(acc)))
 
@@ -430,21 +394,21 @@ class Trainer:
             "rng": [json.dumps(r.bit_generator.state) for r in self.rngs],
             "config_hash": self.config_hash(),
         }
-        path = self.run_dir / rundir.CHECKPOINT
-        tmp = path.with_name(rundir.CHECKPOINT + ".tmp")
-        with rundir.writing(path, tmp):  # disk full / ulimit -f: one line, the last checkpoint kept
+        path = self.run_dir / runfiles.CHECKPOINT
+        tmp = path.with_name(runfiles.CHECKPOINT + ".tmp")
+        with runfiles.writing(path, tmp):  # disk full / ulimit -f: one line, the last checkpoint kept
             with tmp.open("wb") as f:
                 torch.save(state, f)
                 f.flush()
                 os.fsync(f.fileno())
             if path.exists():  # keep the previous one: the fallback if this one is ever damaged
-                os.replace(path, self.run_dir / rundir.PREVIOUS_CHECKPOINT)
+                os.replace(path, self.run_dir / runfiles.PREVIOUS_CHECKPOINT)
             os.replace(tmp, path)
 
     def _load_checkpoint(self) -> bool:
         """Restore the last good checkpoint (falling back to the previous one); ``False`` when
         the run never wrote one (it stopped during set-up: it restarts from step 0)."""
-        paths = [self.run_dir / rundir.CHECKPOINT, self.run_dir / rundir.PREVIOUS_CHECKPOINT]
+        paths = [self.run_dir / runfiles.CHECKPOINT, self.run_dir / runfiles.PREVIOUS_CHECKPOINT]
         present = [p for p in paths if p.exists()]
         if not present:
             return False
@@ -464,9 +428,9 @@ class Trainer:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a torn or garbage file
             what = "empty (0 bytes)" if path.stat().st_size == 0 else f"{type(exc).__name__}"
-            raise rundir.damaged(path, f"not a readable checkpoint ({what})") from None
+            raise runfiles.damaged(path, f"not a readable checkpoint ({what})") from None
         if not isinstance(state, dict):
-            raise rundir.damaged(path, "not a checkpoint dictionary")
+            raise runfiles.damaged(path, "not a checkpoint dictionary")
         at = state.get("step")
         if isinstance(at, int) and not isinstance(at, bool) and at > self.cfg.steps >= 0:
             raise BeyondStepsError(
@@ -499,7 +463,7 @@ class Trainer:
         except KtiwError:
             raise
         except Exception as exc:
-            raise rundir.damaged(
+            raise runfiles.damaged(
                 path, f"does not fit config.json ({type(exc).__name__}: {str(exc)[:120]})"
             ) from None
 
@@ -509,7 +473,7 @@ class Trainer:
         path = self.run_dir / "probes" / "proxy.npz"
         if path.exists():
             try:  # a damaged proxy file is simply recomputed below (it is deterministic)
-                beta_px = rundir.read_npz(path)["beta_px"]
+                beta_px = runfiles.read_npz(path)["beta_px"]
                 if beta_px.ndim == 3 and beta_px.shape[0] == self.cfg.eval_samples:
                     self.beta_px = beta_px
                     return
@@ -530,7 +494,7 @@ class Trainer:
         self.beta_px = proxy.beta_px(M, self.eval_batch.src, self.eval_batch.tgt)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name("proxy.tmp.npz")
-        with rundir.writing(path, tmp):
+        with runfiles.writing(path, tmp):
             np.savez(tmp, M=M, beta_px=self.beta_px)
             tmp.replace(path)
 
@@ -639,7 +603,7 @@ class Trainer:
             arrays[name] = value
         if self.beta_px is not None:
             arrays["beta_px"] = self.beta_px.astype(np.float32)
-        rundir.save_probes(self.run_dir, self.step, arrays)
+        runfiles.save_probes(self.run_dir, self.step, arrays)
 
     def run(self, progress: bool = True, callback: Callable[[Trainer], None] | None = None) -> Path:
         """Train to ``steps``; on Ctrl-C checkpoint, write the summary and re-raise KeyboardInterrupt."""
@@ -673,7 +637,7 @@ class Trainer:
             raise
         finally:
             try:
-                rundir.write_json(self.run_dir / "summary.json", self.summary())
+                runfiles.write_json(self.run_dir / "summary.json", self.summary())
             except KtiwError:
                 if not (self.failed or self.interrupted):
                     raise  # else the first failure is the one to report
@@ -841,13 +805,13 @@ def resume(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise KtiwError(f"--resume {run_dir}: run directory does not exist")
-    config = rundir.read_config(run_dir)
+    config = runfiles.read_config(run_dir)
     try:
         cfg = TrainConfig.from_dict(config)
         cfg.device = config.get("device_requested", cfg.device)
         cfg.validate()
     except KtiwError as exc:
-        raise rundir.damaged(run_dir / "config.json", str(exc)) from None
+        raise runfiles.damaged(run_dir / "config.json", str(exc)) from None
     apply = resume_options(run_dir, config, options or {})
     for name, value in apply.items():
         setattr(cfg, name, value)
@@ -855,7 +819,7 @@ def resume(
     trainer = Trainer(cfg, run_dir, resume=True)
     if cfg.steps != config.get("steps"):  # the new budget is the run's from now on
         try:
-            rundir.write_json(run_dir / "config.json", {**config, "steps": cfg.steps})
+            runfiles.write_json(run_dir / "config.json", {**config, "steps": cfg.steps})
         except BaseException:
             trainer.lock.release()
             raise
@@ -865,7 +829,7 @@ def resume(
 def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
     """Check (and for a fresh run create) the run directory; one-line :class:`KtiwError` for an
     empty path, a file, a directory holding other files or another run, or an unwritable place."""
-    rundir.check_out_name(run_dir)
+    runfiles.check_out_name(run_dir)
     if resume:
         return run_dir
     if (run_dir / "config.json").exists():
@@ -873,7 +837,7 @@ def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
             f"--out {run_dir} already holds a run; continue it with --resume {run_dir} "
             "or choose another --out"
         )
-    rundir.check_out_dir(run_dir)
+    runfiles.check_out_dir(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".ktiw-write-test"

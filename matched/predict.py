@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from ktiw.core.errors import KtiwError
+from ktiw.data.distribution import Distribution
 from ktiw.theory import predict as theory_predict
-from ktiw.theory.distribution import Distribution
-from ktiw.theory.errors import KtiwError
 from ktiw.theory.predict import Prediction, copy_reduction
 
 COST_SHARE = 0.05
@@ -181,8 +181,8 @@ def check_model(opts: RunOptions, dist: Distribution) -> None:
     spec = MODELS.get(opts.model)
     if spec is None:
         raise KtiwError(f"unknown model {opts.model!r}; valid models: {', '.join(sorted(MODELS))}")
+    from ktiw.core.validation import check_fields
     from ktiw.empirics.precision import check_precision
-    from ktiw.theory.validation import check_fields
 
     check_precision(opts.precision, "cpu")
     if opts.precision != "fp32" and opts.dtype != "float32":
@@ -240,7 +240,7 @@ def measurement_key(dist: Distribution, opts: RunOptions) -> str:
 
 def cached_measurement(dist: Distribution, opts: RunOptions) -> dict[str, Any] | None:
     """The cached measurements, if any (no torch needed)."""
-    from ktiw.theory.cache import lookup
+    from ktiw.core.cache import lookup
 
     value = lookup(CACHE_ENTRY, ("matched.py",), measurement_key(dist, opts))
     return value if isinstance(value, dict) else None
@@ -248,7 +248,7 @@ def cached_measurement(dist: Distribution, opts: RunOptions) -> dict[str, Any] |
 
 def measure(dist: Distribution, opts: RunOptions) -> dict[str, Any]:
     """The start and pilot measurements (cached per model config, distribution and training)."""
-    from ktiw.theory.cache import cached_values
+    from ktiw.core.cache import cached_values
 
     P, m, every, m_u = plan(opts, _saddle(dist))
     key = measurement_key(dist, opts)

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.validation import check_fields, check_value
+from ktiw.core.errors import KtiwError
+from ktiw.core.validation import check_fields, check_value
 
 runner = CliRunner()
 TINY = ["--model", "toy", "--steps", "2", "--seeds", "1", "--eval-samples", "2", "--batch-size", "2",

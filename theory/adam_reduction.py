@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NumericOverflowError
+from ktiw.core.errors import NumericOverflowError
+
 from .optimizers import Init, NumpyOptimizer, Training
 
 SIGN_REGIME_ACCURACY = 0.30
@@ -170,7 +171,7 @@ def derive_sign_regime() -> SignRegime:
 
 @functools.cache
 def _rho_numeric() -> Any:
-    from .cache import cached_text
+    from ktiw.core.cache import cached_text
 
     def build() -> str:
         from sympy.printing.numpy import NumPyPrinter

@@ -1,7 +1,7 @@
 """Closed forms of the co-occurrence matrix ``C`` for the named families, derived with sympy
 from the probabilities of word/position events.
 
-For copy tasks (``y = x``) the token-mean definition of :mod:`ktiw.theory.distribution`
+For copy tasks (``y = x``) the token-mean definition of :mod:`ktiw.data.distribution`
 becomes, with ``n_i`` the count of word ``i`` in ``x``,
 ``mean_t 1[y_t = o] = n_o / L`` and so::
 

@@ -6,7 +6,7 @@ the code derives (:mod:`~ktiw.theory.toy_model`, :mod:`~ktiw.theory.reduction`,
 :mod:`~ktiw.theory.closed_forms`), so changing a formula in code changes the page.
 :func:`derivation_for` is the text ``ktiw predict SPEC --derivation`` prints: the same
 derivation specialised to one distribution, with its numbers.  Both come from a disk cache
-(:mod:`ktiw.theory.cache`) after the first rendering, so they need no sympy at run time.
+(:mod:`ktiw.core.cache`) after the first rendering, so they need no sympy at run time.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .cache import cached_text
-from .distribution import Distribution
+from ktiw.core.cache import cached_text
+from ktiw.data.distribution import Distribution
+
 from .optimizers import Training
 
 
@@ -357,7 +358,7 @@ def _rendered() -> dict[str, dict[str, str]]:
 def pages() -> dict[str, str]:
     """Slug -> Markdown page (title line ``# ...``, LaTeX from the live sympy expressions).
 
-    Rendered once with sympy and cached on disk (:mod:`ktiw.theory.cache`), keyed by the
+    Rendered once with sympy and cached on disk (:mod:`ktiw.core.cache`), keyed by the
     source of the modules the formulas come from.
     """
     return dict(_rendered()["pages"])

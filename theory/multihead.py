@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from .distribution import ordered_subsets
+from ktiw.data.distribution import ordered_subsets
 
 # --------------------------------------------------------------------------- sympy
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.data.distribution import Distribution
+
 from .adam_reduction import MAX_REDUCED_STEPS, reduced_run, sign_regime_takeoff, symmetric_start
-from .distribution import Distribution
-from .errors import KtiwError, NumericOverflowError
 from .optimizers import Training, adam_step_bound
 
 SNR_MIN = 3.0

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import KtiwError
-from .limits import MAX_INIT_SCALE, MAX_LR, MAX_SAMPLES, MAX_STEPS
+from ktiw.core.errors import KtiwError
+from ktiw.core.limits import MAX_INIT_SCALE, MAX_LR, MAX_SAMPLES, MAX_STEPS
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 

@@ -19,7 +19,7 @@ token-mean loss on the full toy-model parameters, i.e. ``lr * steps``) comes fro
 of ``V`` and to its relabelled copies (``translate`` with ``reorder=none|reverse``).  The
 saddle case starts at ``delta = gamma = eps``; the drift case starts at the symmetric
 initialisation ``0``.  Elsewhere the theory here states no takeoff (``None``).  Takeoff
-times are memoised on disk (:mod:`ktiw.theory.cache`, keyed by the flow's source), so a
+times are memoised on disk (:mod:`ktiw.core.cache`, keyed by the flow's source), so a
 repeated prediction needs neither sympy nor an ODE solve.
 
 Optimizer steps: the same takeoff in the units of the training the user runs (optimizer,
@@ -37,11 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from .cache import cached_values
-from .distribution import Distribution, EmpiricalDistribution
-from .errors import KtiwError
-from .families import IID, Subset, Translate
-from .limits import MAX_INIT_SCALE, check_memory
+from ktiw.core.cache import cached_values
+from ktiw.core.errors import KtiwError
+from ktiw.core.limits import MAX_INIT_SCALE, check_memory
+from ktiw.data.distribution import Distribution, EmpiricalDistribution
+from ktiw.data.families import IID, Subset, Translate
+
 from .optimizers import Training
 from .stages import StageAnalysis, analyse
 

@@ -22,7 +22,7 @@ with ``tau`` the gradient-flow time of the token-mean loss on the full ``B`` and
 
 The symbolic derivation (:func:`derive`) takes a few seconds, so :func:`numeric` prints the
 derived right-hand side, Jacobian and loss as numpy code once and caches it on disk
-(:mod:`ktiw.theory.cache`), keyed by a hash of this file, :mod:`ktiw.theory.toy_model` and
+(:mod:`ktiw.core.cache`), keyed by a hash of this file, :mod:`ktiw.theory.toy_model` and
 the sympy version.  ``ktiw predict`` then
 needs neither sympy nor the derivation.
 """
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from .cache import cached_text
+from ktiw.core.cache import cached_text
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distribution import Distribution
-from .errors import KtiwError, NumericOverflowError
+from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.data.distribution import Distribution
+
 from .optimizers import NumpyOptimizer, Training, adam_step_bound
 
 MAX_ENTRIES = 2e7

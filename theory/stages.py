@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distribution import Cooccurrence, Distribution, EmpiricalDistribution
+from ktiw.data.distribution import Cooccurrence, Distribution, EmpiricalDistribution
 
 DENSE_LIMIT = 2_000_000
 """Use a dense ``C`` when ``|I| * |O|`` is at most this; otherwise look entries up sparsely."""

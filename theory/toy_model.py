@@ -17,7 +17,7 @@ naming the softmaxes ``alpha`` and ``p``, gives (see :func:`derive`)::
 
 The gradient for ``B`` scatters ``d loss/d X[m, .]`` to row ``x_m``.  At ``B = 0``,
 ``a = 0`` the first line is ``(1/L)(1/K - 1[k = y])``, so ``-dB`` is the centred
-co-occurrence matrix ``C`` of :mod:`ktiw.theory.distribution`.
+co-occurrence matrix ``C`` of :mod:`ktiw.data.distribution`.
 
 :func:`gradients` evaluates the *derived* expressions numerically (lambdified with
 sympy); the forward pass (softmaxes) is the model's definition.  Derivation takes

@@ -37,8 +37,12 @@ GENERATED = "_generated"
 
 # (import name, folder) of every package whose modules get an API page.
 API_PACKAGES = (
+    ("ktiw.core", "core"),
+    ("ktiw.data", "data"),
     ("ktiw.theory", "theory"),
     ("ktiw.empirics", "empirics"),
+    ("ktiw.runs", "runs"),
+    ("ktiw.config", "config"),
     ("ktiw.comparator", "comparator"),
     ("ktiw.cli", "cli"),
 )

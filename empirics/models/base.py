@@ -12,7 +12,7 @@ A model trains ``S`` independent seeds at once.  To plug a new model into ``ktiw
    * ``__init__(self, cfg, dist, n_seeds, *, uniform: bool)``: build parameters (any values);
    * :meth:`SeedModel.init_seed` ``(s, gen)``: initialise slice ``[s]`` from the CPU generator
      ``gen`` only (the trainer seeds ``gen`` with the seed's number);
-   * :meth:`SeedModel.prepare` ``(batches)``: turn ``S`` numpy :class:`~ktiw.theory.distribution.Batch`
+   * :meth:`SeedModel.prepare` ``(batches)``: turn ``S`` numpy :class:`~ktiw.data.distribution.Batch`
      objects (one per seed, all of the same size) into whatever tensors the model consumes,
      on ``device``/``dtype`` given;
    * :meth:`SeedModel.losses` ``(inputs, cache=None) -> Tensor[S]``: each seed's loss (token mean for
@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ktiw.theory.distribution import Batch, Distribution
+from ktiw.data.distribution import Batch, Distribution
 
 from .hooks import Cache
 
@@ -143,8 +143,8 @@ class ModelSpec:
     written for one seed :func:`ktiw.empirics.models.module_seeds.seeds_of` of its factory."""
     summary: str
     data_format: str = "pairs"
-    """How ``--data`` files are read: ``pairs`` (``input<TAB>output``, :func:`ktiw.theory.load_pairs`)
-    or ``labelled`` (``label<TAB>tokens``, :func:`ktiw.theory.load_labelled`)."""
+    """How ``--data`` files are read: ``pairs`` (``input<TAB>output``, :func:`ktiw.data.datafile.load_pairs`)
+    or ``labelled`` (``label<TAB>tokens``, :func:`ktiw.data.corpus.load_labelled`)."""
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -175,7 +175,7 @@ def build_model(
     """Instantiate model ``name`` with config fields ``model_config`` (unknown keys: KtiwError)."""
     from dataclasses import fields
 
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
 
     from .user import is_user_model, load_factory
 
@@ -193,7 +193,7 @@ def build_model(
     extra = sorted(set(model_config) - known)
     if extra:
         raise KtiwError(f"unknown option(s) {', '.join(extra)} for model {name}; valid: {', '.join(known)}")
-    from ktiw.theory.validation import check_fields
+    from ktiw.core.validation import check_fields
 
     cfg = spec.config(**check_fields(spec.config, model_config, f"option for model {name}"))
     return spec.cls(cfg, dist, n_seeds, uniform=uniform), cfg

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ktiw.theory.distribution import Batch, Distribution
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.validation import bounds
+from ktiw.core.errors import KtiwError
+from ktiw.core.validation import bounds
+from ktiw.data.distribution import Batch, Distribution
 
 from .. import batched as bt
 from ..precision import full_precision

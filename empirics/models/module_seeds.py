@@ -22,7 +22,7 @@ How the seeds are trained (:class:`ModuleSeeds`, a :class:`~.base.SeedModel`):
 * the factory is called once per seed under ``torch.manual_seed(k)`` with ``k`` drawn from the
   seed's generator; the parameters (and buffers) are stacked on a new axis 0 (as
   ``torch.func.stack_module_state`` does) and replace the module's own, so the trainer's
-  :class:`~ktiw.empirics.batched.SeedAdam` / ``SeedSGD`` (per-seed state and step counts) see
+  :class:`~ktiw.empirics.optim.SeedAdam` / ``SeedSGD`` (per-seed state and step counts) see
   ordinary ``[S, ...]`` parameters;
 * the forward pass is ``torch.vmap(functional_call(module, seed_params, args))`` over the seed
   axis (path ``vmap``) when every op of the module has a batching rule, else a Python loop over
@@ -48,8 +48,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ktiw.theory.distribution import Batch, Distribution
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
+from ktiw.data.distribution import Batch, Distribution
 
 from . import hooks
 from .base import SeedModel

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ktiw.theory.distribution import Batch
+from ktiw.data.distribution import Batch
 
 
 @dataclass

@@ -33,8 +33,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.validation import bounds
+from ktiw.core.errors import KtiwError
+from ktiw.core.validation import bounds
 
 from ..precision import full_precision
 from .hooks import ATTN, ATTN_LOGITS, READOUT_STATE, READOUT_VALUES, hook_point

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 ENTRY_POINT_GROUP = "ktiw.models"
 

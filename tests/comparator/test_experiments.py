@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from ktiw.comparator import classification as cl
-from ktiw.comparator import multihead as mh
+from ktiw.comparator.experiments import classification as cl
+from ktiw.comparator.experiments import multihead as mh
 from ktiw.comparator.experiments import verify
 from ktiw.comparator.verdict import Status
 
@@ -134,7 +134,7 @@ def test_attention_salient_verdict() -> None:
 
 
 def _synthetic_probes(attend_keyword: bool) -> tuple[dict, dict, np.ndarray]:
-    from ktiw.theory.families import from_spec
+    from ktiw.data.families import from_spec
 
     d = from_spec("keyword:L=8,V=20,K=4")
     b = d.sample(60, np.random.default_rng(0))
@@ -279,7 +279,7 @@ def test_classification_end_to_end_tiny(tmp_path) -> None:  # type: ignore[no-un
     assert doc["measurement"]["regime"] == "drift"  # from theory.predict, not a rule of its own
     # xi against each seed's final attention: A(alpha_k, final) reaches 1 at the last checkpoint,
     # so every agreement gets an xi, one of the checkpoints' mean accuracies; xi* the best of them
-    from ktiw.empirics.rundir import read_curves
+    from ktiw.empirics.runfiles import read_curves
 
     (normal,) = [p for p in (tmp_path / "cl" / "runs").iterdir() if not p.name.endswith("-uniform")]
     curves = read_curves(normal / "curves.csv")
@@ -291,7 +291,7 @@ def test_classification_end_to_end_tiny(tmp_path) -> None:  # type: ignore[no-un
 
 
 def test_bad_experiment_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
 
     with pytest.raises(KtiwError, match="two-label"):
         verify("classification", specs=["permutation:L=4"], out_dir=tmp_path, progress=False)

@@ -10,11 +10,11 @@ import pytest
 
 from ktiw.comparator.checks import check_toy_fidelity
 from ktiw.comparator.fidelity import fidelity_trace
-from ktiw.comparator.presets import PRESETS, FidelitySetup
 from ktiw.comparator.verdict import Status
+from ktiw.config.presets import PRESETS, FidelitySetup
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 from ktiw.empirics.full_batch import toy_gradient_descent
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_optimizer_matched_fidelity_passes_on_the_real_toy_model(spec: str) -> N
     trained toy model's takeoff step is the predicted one and every seed takes off."""
     from ktiw.comparator.checks import check_step_fidelity
     from ktiw.comparator.fidelity import step_fidelity
-    from ktiw.comparator.presets import Training
+    from ktiw.config.presets import Training
 
     block = Training(
         model="toy", seeds=8, steps=80, batch_size=32, lr=0.05, eval_every=1, eval_samples=8, model_config={}

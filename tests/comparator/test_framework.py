@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from ktiw.comparator.framework import Figure, ObtainedRun, PlannedRun, Request, run_experiment
-from ktiw.comparator.presets import get_preset
 from ktiw.comparator.verdict import Status, Verdict
-from ktiw.empirics.rundir import CURVE_COLUMNS, Run, write_json
+from ktiw.config.presets import get_preset
+from ktiw.empirics.runfiles import CURVE_COLUMNS, write_json
 from ktiw.empirics.trainer import TrainConfig
+from ktiw.runs.rundir import Run
 
 
 @dataclass
@@ -103,7 +104,7 @@ def test_driver_plans_in_phases_and_writes_the_report(tmp_path: Path, status: St
 
 
 def test_bad_config_is_rejected_before_any_run(tmp_path: Path) -> None:
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
 
     class Bad(FakeExperiment):
         def plan(self, setup: str, done: Mapping[str, Run]) -> list[PlannedRun]:

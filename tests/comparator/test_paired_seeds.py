@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ktiw.comparator.measures import agreement_table
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 
 def _probes(S: int, rng: np.random.Generator, N: int = 6, T: int = 4, L: int = 5) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ktiw.comparator.experiments import verify
-from ktiw.theory.corpus import load_distribution
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
+from ktiw.data.corpus import load_distribution
 
 pytest.importorskip("pyarrow")
 

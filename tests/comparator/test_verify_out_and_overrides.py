@@ -10,8 +10,8 @@ import pytest
 
 import ktiw.comparator.experiments as experiments
 from ktiw.comparator.framework import REPORT_MARKERS, check_report_dir
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 
 
 def test_foreign_nonempty_out_folder_is_refused(tmp_path: Path) -> None:

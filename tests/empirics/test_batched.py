@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ktiw.empirics import batched as bt
+from ktiw.empirics.optim import SeedAdam
 
 torch.set_num_threads(1)
 TOL = 1e-12
@@ -102,7 +103,7 @@ def test_seed_adam_equals_torch_adam_and_freezes_inactive_seeds() -> None:
     g = torch.Generator().manual_seed(0)
     p = torch.randn(3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
     q = p.detach()[0].clone().requires_grad_()
-    ours = bt.SeedAdam([("p", p)], 3, lr=0.01)
+    ours = SeedAdam([("p", p)], 3, lr=0.01)
     ref = torch.optim.Adam([q], lr=0.01)
     active = torch.tensor([True, True, False])
     frozen = p.detach()[2].clone()

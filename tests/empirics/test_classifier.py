@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import base as mb
 from ktiw.empirics.models.classifier import AttentionClassifier, ClassifierConfig
-from ktiw.empirics.rundir import load_run
 from ktiw.empirics.trainer import train
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
+from ktiw.runs.rundir import load_run
 
 SPEC = "keyword:L=6,V=12,K=2"
 
@@ -90,7 +90,7 @@ def test_uniform_model_ignores_v() -> None:
 
 
 def test_ragged_data_file_lengths_are_masked(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ktiw.theory.classification import load_labelled
+    from ktiw.data.corpus import load_labelled
 
     f = tmp_path / "d.tsv"
     f.write_text("pos\tgood film\nneg\tbad film here\n")

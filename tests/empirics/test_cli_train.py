@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from ktiw.cli.app import app
 from ktiw.cli.train import parse_seeds
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 runner = CliRunner()
 SMALL = [

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.theory.corpus import load_distribution
+from ktiw.data.corpus import load_distribution
 
 pa = pytest.importorskip("pyarrow")
 

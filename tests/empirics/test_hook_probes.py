@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from ktiw.data.distribution import Batch
+from ktiw.data.families import from_spec
 from ktiw.empirics import batched as bt
 from ktiw.empirics.models import MODELS, hooks
 from ktiw.empirics.models.base import SeedModel, log_odds
 from ktiw.empirics.models.hooks import Cache, hook
 from ktiw.empirics.probes import evaluate
-from ktiw.theory.distribution import Batch
-from ktiw.theory.families import from_spec
 
 
 class PositionalQueryModel(SeedModel):

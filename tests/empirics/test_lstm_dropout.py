@@ -7,11 +7,11 @@ import pytest
 import torch
 from scipy.stats import binom
 
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import LSTMConfig, LSTMSeq2Seq
 from ktiw.empirics.models.lstm import DropoutInputs, batch_key
 from ktiw.empirics.probes import evaluate
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
 
 torch.set_num_threads(1)
 SPEC = "translate:L=5,V=9,reorder=random"

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import LSTMConfig, LSTMSeq2Seq, ToyConfig, ToyModel
 from ktiw.empirics.probes import seed_metrics
-from ktiw.theory.families import from_spec
 
 torch.set_num_threads(1)
 
@@ -193,8 +193,8 @@ def test_toy_eps_init_and_its_precondition() -> None:
     model = _toy("permutation:L=3", init="eps", eps=0.01)
     assert torch.equal(model.B[0], 0.01 * torch.eye(3, dtype=torch.float64))
     assert torch.equal(model.a[0], 0.01 * torch.eye(3, dtype=torch.float64))
-    from ktiw.theory.distribution import EmpiricalDistribution
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
+    from ktiw.data.distribution import EmpiricalDistribution
 
     dist = EmpiricalDistribution(np.array([[0, 1]]), np.array([[2, 3]]), n_in=2, n_out=4)
     with pytest.raises(KtiwError, match="eps"):

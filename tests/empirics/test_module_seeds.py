@@ -16,13 +16,13 @@ import torch
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 from ktiw.empirics import trainer as tr
 from ktiw.empirics.models import build_model, hooks
 from ktiw.empirics.models.base import log_odds
 from ktiw.empirics.models.module_seeds import seq_task
 from ktiw.empirics.models.transformer import Transformer, TransformerConfig
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 runner = CliRunner()

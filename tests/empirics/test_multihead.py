@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import base as mb
 from ktiw.empirics.models.multihead import MultiHeadConfig, MultiHeadGRU, gru_layer
-from ktiw.empirics.rundir import load_run
 from ktiw.empirics.trainer import train
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
+from ktiw.runs.rundir import load_run
 
 
 def _model(spec: str = "permutation:L=5", S: int = 2, **kw: object) -> MultiHeadGRU:

@@ -11,10 +11,11 @@ import torch
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.empirics import batched as bt
-from ktiw.empirics import rundir
+from ktiw.core.errors import KtiwError
+from ktiw.empirics import runfiles
+from ktiw.empirics.optim import SeedSGD
 from ktiw.empirics.trainer import TrainConfig, Trainer, resume, train
-from ktiw.theory.errors import KtiwError
+from ktiw.runs import rundir
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -25,7 +26,7 @@ def test_seed_sgd_equals_torch_sgd_and_freezes_inactive_seeds() -> None:
     p = torch.randn(3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
     q = p.detach()[0].clone().requires_grad_()
     q1 = p.detach()[1].clone().requires_grad_()
-    ours = bt.SeedSGD([("p", p)], 3, lr=0.1, momentum=0.9)
+    ours = SeedSGD([("p", p)], 3, lr=0.1, momentum=0.9)
     ref, ref1 = torch.optim.SGD([q], lr=0.1, momentum=0.9), torch.optim.SGD([q1], lr=0.1, momentum=0.9)
     frozen = p.detach()[2].clone()
     for k in range(6):
@@ -125,14 +126,14 @@ def test_attn_mass_is_the_mean_gold_attention(tmp_path: Path) -> None:
 
 def test_old_curves_without_attn_mass_read_as_nan(tmp_path: Path) -> None:
     path = tmp_path / "curves.csv"
-    cols = [c for c in rundir.CURVE_COLUMNS if c != "attn_mass"]
+    cols = [c for c in runfiles.CURVE_COLUMNS if c != "attn_mass"]
     path.write_text(",".join(cols) + "\n" + ",".join("0" for _ in cols) + "\n")
-    curves = rundir.read_curves(path)
+    curves = runfiles.read_curves(path)
     assert np.isnan(curves["attn_mass"]).all() and curves["step"].tolist() == [0]
     # resuming such a run would append rows one column wider: refused, the file untouched
     before = path.read_text()
     with pytest.raises(KtiwError, match="columns of an older ktiw"):
-        rundir.CurveWriter(tmp_path, keep_until=0)
+        runfiles.CurveWriter(tmp_path, keep_until=0)
     assert path.read_text() == before
 
 

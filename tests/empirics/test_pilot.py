@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from ktiw.data.families import from_spec
 from ktiw.empirics import pilot as pl
 from ktiw.empirics.models import build_model
-from ktiw.theory.families import from_spec
 
 
 def _log_odds(z: np.ndarray, y: int) -> float:

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from ktiw.cli.app import app
 from ktiw.comparator.equivalence import TAKEOFF_AGREEMENT, compare
-from ktiw.comparator.reuse import same_config
 from ktiw.comparator.thresholds import P_VALUE
+from ktiw.core.errors import KtiwError
 from ktiw.empirics import batched as bt
 from ktiw.empirics import precision as pr
 from ktiw.empirics.trainer import TrainConfig, train
-from ktiw.theory.errors import KtiwError
+from ktiw.runs.reuse import same_config
 
 CPUINFO = """processor\t: 0
 flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni

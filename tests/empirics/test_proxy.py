@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from ktiw.data.distribution import PAD, Batch
+from ktiw.data.families import from_spec
 from ktiw.empirics.proxy import bag_and_targets, beta_px, bow_nll, train_bow_proxy
-from ktiw.theory.distribution import PAD, Batch
-from ktiw.theory.families import from_spec
 
 TRAIN = {"steps": 150, "batch_size": 64, "lr": 0.05}
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from ktiw.empirics import rundir
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import build_model
 from ktiw.empirics.trainer import TrainConfig, train
-from ktiw.theory.families import from_spec
+from ktiw.runs import rundir
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "reference.py"
 _spec = importlib.util.spec_from_file_location("ktiw_reference_benchmark", _PATH)

@@ -17,9 +17,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ktiw.empirics import rundir
+from ktiw.data.families import from_spec
 from ktiw.empirics.trainer import TrainConfig, train
-from ktiw.theory import from_spec
+from ktiw.runs import rundir
 from ktiw.theory.optimizers import Init, Training
 from ktiw.theory.simulate import simulate
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from ktiw.empirics import rundir
+from ktiw.data.families import from_spec
+from ktiw.empirics import runfiles
 from ktiw.empirics.trainer import TrainConfig, Trainer, resume, train
-from ktiw.theory.families import from_spec
+from ktiw.runs import rundir
 
 torch.set_num_threads(1)
 
@@ -163,7 +164,7 @@ def test_run_directory_format(tmp_path: Path) -> None:
         assert key in config
     assert config["seeds"] == [0, 1] and set(config["versions"]) == {"python", "torch", "numpy", "ktiw"}
     header = (out / "curves.csv").read_text().splitlines()[0]
-    assert header == ",".join(rundir.CURVE_COLUMNS)
+    assert header == ",".join(runfiles.CURVE_COLUMNS)
     run = rundir.load_run(out)
     assert len(run.curves["step"]) == 2 * 3  # 2 seeds x steps 0, 2, 4
     assert run.probe_steps == [0, 4]
@@ -218,7 +219,7 @@ def test_real_ctrl_c_finishes_the_step_checkpoints_and_stops(tmp_path: Path) -> 
 
 
 def test_train_accepts_a_dict_and_rejects_unknown_options(tmp_path: Path) -> None:
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
 
     with pytest.raises(KtiwError, match="bogus"):
         train({"spec": "subset:L=3,V=4", "bogus": 1}, tmp_path / "x", progress=False)
@@ -294,7 +295,7 @@ def test_resume_with_stop_at_equals_uninterrupted_run(tmp_path: Path) -> None:
 
 
 def test_stop_at_outside_zero_one_is_a_user_error(tmp_path: Path) -> None:
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
 
     with pytest.raises(KtiwError, match="stop_at"):
         train(_cfg(stop_at=1.5), tmp_path / "bad", progress=False)

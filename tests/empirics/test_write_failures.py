@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ktiw.empirics import rundir
+from ktiw.core.errors import KtiwError
+from ktiw.empirics import runfiles
 from ktiw.empirics import trainer as tr
-from ktiw.theory.errors import KtiwError
 
 ENTRY = [sys.executable, "-c", "import sys; from ktiw.cli.app import main; sys.argv[0] = 'ktiw'; main()"]
 LSTM = ["train", "subset:L=3,V=4", "--model", "lstm", "--hidden", "64", "--steps", "6", "--seeds", "2",
@@ -65,7 +65,7 @@ def test_a_failed_checkpoint_keeps_the_previous_one_and_resume_completes(tmp_pat
         tr.train(dict(CFG), run, progress=False)
     monkeypatch.setattr(tr.torch, "save", real_save)
     assert not (run / "checkpoint.pt.tmp").exists()
-    state = torch.load(run / rundir.CHECKPOINT, weights_only=True)
+    state = torch.load(run / runfiles.CHECKPOINT, weights_only=True)
     assert int(state["step"]) == 2  # the last good one, intact
     assert json.loads((run / "summary.json").read_text())["finished"] is False
     tr.resume(run, progress=False)
@@ -80,12 +80,13 @@ def test_probe_write_over_the_limit_is_one_line_and_curves_stay_whole(tmp_path: 
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "step_000000.npz" in lines[0], p.stderr
     assert not list((out / "probes").glob("*.tmp.npz"))
-    rundir.read_curves(out / "curves.csv")  # whole lines only
+    runfiles.read_curves(out / "curves.csv")  # whole lines only
     shutil.rmtree(out)
 
 
 def test_write_cause_names_the_reason() -> None:
     import errno
 
-    assert "No space left" in rundir.write_cause(Path("x"), OSError(errno.ENOSPC, "No space left on device"))
-    assert "ulimit -f" in rundir.write_cause(Path("x"), OSError(errno.EFBIG, "File too large"))
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert "No space left" in runfiles.write_cause(Path("x"), full)
+    assert "ulimit -f" in runfiles.write_cause(Path("x"), OSError(errno.EFBIG, "File too large"))

@@ -48,7 +48,7 @@ def test_toy_options_match_the_toy_config() -> None:
 
 def test_defaults_are_the_quick_preset_lstm() -> None:
     from ktiw.cli.run_options import run_options
-    from ktiw.comparator.presets import training_for
+    from ktiw.config.presets import training_for
 
     none = dict(
         lr=None,
@@ -101,7 +101,7 @@ def test_toy_prediction_is_the_toys_own_and_needs_no_torch() -> None:
     )
     assert not out["torch"]
     (row,) = out["rows"]
-    from ktiw.theory.families import from_spec
+    from ktiw.data.families import from_spec
     from ktiw.theory.optimizers import Init, Training
     from ktiw.theory.predict import predict
 
@@ -115,9 +115,9 @@ def test_toy_prediction_is_the_toys_own_and_needs_no_torch() -> None:
 def test_join_reads_the_toy_in_its_own_clock() -> None:
     """Measurements that are the toy's own reduced path (read through the probe formulas) give
     back the toy's reduced-map takeoff: the join's consistency on the toy."""
+    from ktiw.data.families import from_spec
     from ktiw.matched.predict import RunOptions, matched_prediction
     from ktiw.theory import matched as tm
-    from ktiw.theory.families import from_spec
     from ktiw.theory.optimizers import Init, Training
     from ktiw.theory.predict import predict
 

@@ -14,10 +14,12 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktiw.theory import DataFileError, SpecError, from_spec, load_labelled
+from ktiw.core.errors import DataFileError, SpecError
+from ktiw.data.corpus import load_labelled
+from ktiw.data.distribution import count_cooccurrence
+from ktiw.data.families import from_spec
+from ktiw.data.keyword import NEG, POS
 from ktiw.theory.classification import (
-    NEG,
-    POS,
     classification_page,
     classifier_gradients,
     derive_warmup,
@@ -28,7 +30,6 @@ from ktiw.theory.classification import (
     warmup_softmax_flow,
     word_label_signal,
 )
-from ktiw.theory.distribution import count_cooccurrence
 
 SMALL = [
     "keyword:L=3,V=5,K=2",

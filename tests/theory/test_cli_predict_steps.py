@@ -33,7 +33,7 @@ def predict_json(*args: str) -> list[dict]:
 
 def test_defaults_are_ktiw_train_defaults() -> None:
     """A prediction without options describes the run `ktiw train --model toy` makes by default."""
-    from ktiw.comparator.presets import training_for
+    from ktiw.config.presets import training_for
     from ktiw.empirics.models.toy import ToyConfig
 
     (row,) = predict_json("subset:L=6,V=9")

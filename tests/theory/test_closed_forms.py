@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from ktiw.theory import from_spec
+from ktiw.data.families import from_spec
 from ktiw.theory.closed_forms import evaluate, family_cooccurrence, symbols
 
 

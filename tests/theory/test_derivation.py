@@ -7,7 +7,8 @@ import shutil
 
 import sympy as sp
 
-from ktiw.theory import cache, from_spec
+from ktiw.core import cache
+from ktiw.data.families import from_spec
 from ktiw.theory import derivation as dv
 from ktiw.theory.closed_forms import family_cooccurrence
 from ktiw.theory.reduction import derive as derive_reduction

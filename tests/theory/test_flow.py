@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ktiw.theory import from_spec
+from ktiw.data.families import from_spec
 from ktiw.theory.flow import copy_flow, saddle_takeoff, takeoff_time
 from ktiw.theory.toy_model import gradients
 

@@ -10,16 +10,10 @@ import pytest
 import sympy
 import torch
 
+from ktiw.data.families import from_spec
 from ktiw.theory import adam_reduction as ar
-from ktiw.theory import from_spec
 from ktiw.theory.minibatch_noise import coordinate_moments, copy_gradient_noise
-from ktiw.theory.optimizers import (
-    Init,
-    Training,
-    adam_ratio_bound,
-    adam_step_bound,
-    parse_init,
-)
+from ktiw.theory.optimizers import Init, Training, adam_ratio_bound, adam_step_bound, parse_init
 from ktiw.theory.simulate import batched_gradients, simulate, wilson_interval
 from ktiw.theory.toy_model import gradients
 
@@ -209,7 +203,7 @@ def test_wilson_interval_covers() -> None:
 
 @pytest.mark.parametrize("bad", ["normal:-1", "normal:0", "eps:x", "uniform:1", "normal", "eps:nan"])
 def test_bad_init(bad: str) -> None:
-    from ktiw.theory.errors import KtiwError
+    from ktiw.core.errors import KtiwError
 
     with pytest.raises(KtiwError):
         parse_init(bad)

@@ -1,5 +1,5 @@
 """Issue 21, class 2: numbers that overflow.  What a float32 model and the simulation can hold
-is checked in one place (ktiw.theory.limits: MAX_LR, MAX_INIT_SCALE, MAX_STEPS, MAX_SAMPLES),
+is checked in one place (ktiw.core.limits: MAX_LR, MAX_INIT_SCALE, MAX_STEPS, MAX_SAMPLES),
 and a NaN or inf inside the simulation or the reduced map is an error, never "no takeoff"."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import warnings
 
 import pytest
 
+from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.core.limits import MAX_INIT_SCALE, MAX_LR
+from ktiw.data.families import from_spec
 from ktiw.theory.adam_reduction import reduced_run
-from ktiw.theory.errors import KtiwError, NumericOverflowError
-from ktiw.theory.families import from_spec
-from ktiw.theory.limits import MAX_INIT_SCALE, MAX_LR
 from ktiw.theory.optimizers import Training, parse_init
 from ktiw.theory.simulate import simulate
 

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktiw.theory import EmpiricalDistribution, from_spec, load_pairs
+from ktiw.data.datafile import load_pairs
+from ktiw.data.distribution import EmpiricalDistribution
+from ktiw.data.families import from_spec
 from ktiw.theory.closed_forms import evaluate
 from ktiw.theory.flow import takeoff_time
 from ktiw.theory.predict import predict

@@ -7,7 +7,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktiw.theory import from_spec
+from ktiw.data.families import from_spec
 from ktiw.theory import reduction as red
 from ktiw.theory.toy_model import gradients
 

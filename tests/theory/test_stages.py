@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktiw.theory import EmpiricalDistribution
+from ktiw.data.distribution import EmpiricalDistribution
 from ktiw.theory.stages import analyse
 from ktiw.theory.toy_model import gradients
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktiw.theory import from_spec
+from ktiw.data.families import from_spec
 from ktiw.theory.toy_model import derive, gradients
 
 

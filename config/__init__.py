@@ -1,0 +1,1 @@
+"""ktiw.config: the presets shared by ``ktiw train``, ``predict``, ``sweep`` and ``verify``."""
