@@ -10,7 +10,7 @@ For every run present in both (same name, same seeds), from each run directory's
   ``attn_mass`` reaches 1/2 (the theory's takeoff; ``inf`` if never).  A seed *agrees* when both
   are ``inf`` or they differ by at most one evaluation interval (``eval_every``); at least
   :data:`TAKEOFF_AGREEMENT` of all seeds (pooled over runs) must agree.  Runs without
-  alignment (no ``attn_mass``) take no part.
+  alignment (no ``attn_mass``) and uniform-attention runs take no part.
 
 With the two ``verdicts.json`` of ``ktiw verify`` (optional), every ``(check, subject)`` must
 have the same status.  :func:`compare` returns every number; ``same`` says whether all three
@@ -122,7 +122,9 @@ def seed_outcomes(run_dir: Path) -> tuple[list[int], int, list[bool], list[float
     run = load_run(run_dir)
     ok, takeoff = [], []
     diverged = {int(s["seed"]): bool(s.get("diverged")) for s in run.summary.get("seeds", [])}
-    has_mass = "attn_mass" in run.curves and np.isfinite(run.curves["attn_mass"]).any()
+    # a uniform-attention model has no attention to learn: no takeoff to compare
+    mass = run.curves.get("attn_mass")
+    has_mass = not run.config.get("uniform") and mass is not None and bool(np.isfinite(mass).any())
     for seed in run.seeds:
         steps, acc = run.curve(seed, "token_acc")
         ok.append(succeeded(steps, acc, diverged.get(seed, False)))

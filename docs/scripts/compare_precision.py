@@ -4,9 +4,9 @@
     python docs/scripts/compare_precision.py FP32_OUT BF16_OUT [DEST]   # DEST default docs/data/bf16
 
 Writes ``DEST/comparison.json`` (every number: :func:`ktiw.comparator.equivalence.compare`),
-``DEST/comparison.md`` (the table the Verifying page shows), and copies both ``verdicts.json``
-(as ``verdicts_fp32.json``, ``verdicts_bf16.json``) and any ``provenance-*.txt`` lying next to
-the outputs.  Exit code 0 when bf16 tells the same science, 1 when it does not.
+``DEST/comparison.md`` (the table the Verifying page shows), the rows of both ``verdicts.json``
+(``verdicts_fp32.json``, ``verdicts_bf16.json``) and copies any ``OUT.provenance.txt`` lying
+next to the outputs.  Exit code 0 when bf16 tells the same science, 1 when it does not.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ def main() -> int:
     dest.mkdir(parents=True, exist_ok=True)
     result = compare(verify_runs(fp32), verify_runs(bf16), fp32 / "verdicts.json", bf16 / "verdicts.json")
     (dest / "comparison.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    shutil.copy(fp32 / "verdicts.json", dest / "verdicts_fp32.json")
-    shutil.copy(bf16 / "verdicts.json", dest / "verdicts_bf16.json")
+    for name, side in (("fp32", fp32), ("bf16", bf16)):  # each verdict's row (the full files are ~0.7 MB)
+        doc = json.loads((side / "verdicts.json").read_text())
+        rows = [{k: v[k] for k in ("name", "subject", "status", "measured")} for v in doc["verdicts"]]
+        keep = {"outcome": doc.get("outcome"), "meta": doc.get("meta"), "verdicts": rows}
+        (dest / f"verdicts_{name}.json").write_text(json.dumps(keep, indent=1) + "\n")
     differences = result.verdict_differences
     lines = [
         "| run | seeds | success fp32 | success bf16 | Fisher p | takeoffs within one eval interval |",
@@ -42,7 +45,7 @@ def main() -> int:
     ]
     for r in result.runs:
         n = len(r.seeds)
-        agree = f"{r.takeoff_agree}/{r.takeoff_compared}" if r.takeoff_compared else "no alignment"
+        agree = f"{r.takeoff_agree}/{r.takeoff_compared}" if r.takeoff_compared else "- (uniform attention)"
         lines.append(
             f"| `{r.name}` | {n} | {r.success_a}/{n} | {r.success_b}/{n} | {r.fisher_p:.2g} | {agree} |"
         )
