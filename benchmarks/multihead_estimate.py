@@ -36,7 +36,9 @@ class Step:
     def __init__(self, S: int, heads: int, precision: str, spec: str, hidden: int, batch: int) -> None:
         self.dist = from_spec(spec)
         self.batch, self.precision = batch, precision
-        self.model, _ = build_model("multihead", {"hidden": hidden, "heads": heads}, self.dist, S)
+        self.model, _ = build_model(
+            "multihead", {"hidden": hidden, "heads": heads}, self.dist, S, uniform=False
+        )
         for s in range(S):
             self.model.init_seed(s, torch.Generator().manual_seed(s))
         self.opt = SeedAdam(self.model.named_parameters(), S)
