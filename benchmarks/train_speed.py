@@ -84,24 +84,29 @@ class GemmShapes(TorchDispatchMode):
 
 
 class GemmReplay:
-    """The recorded products on fresh contiguous operands: :meth:`seconds` times them all once."""
+    """The recorded products on fresh contiguous operands (one set per distinct shape and dtype,
+    run as many times as the step calls it): :meth:`seconds` times them all once."""
 
     def __init__(self, calls: list[tuple[int, int, int, int, torch.dtype]], device: str) -> None:
+        counts: dict[tuple[int, int, int, int, torch.dtype], int] = {}
+        for call in calls:
+            counts[call] = counts.get(call, 0) + 1
         self.ops = []
         self.flops = 0
-        for batch, m, k, n, dtype in calls:
+        for (batch, m, k, n, dtype), count in counts.items():
             a = torch.randn(batch, m, k, device=device).to(dtype)
             b = torch.randn(batch, k, n, device=device).to(dtype)
-            self.ops.append((a, b, torch.empty(batch, m, n, device=device, dtype=dtype)))
-            self.flops += 2 * batch * m * k * n
+            self.ops.append((a, b, torch.empty(batch, m, n, device=device, dtype=dtype), count))
+            self.flops += 2 * batch * m * k * n * count
 
     def seconds(self, device: str) -> float:
-        for a, b, out in self.ops[:20]:  # warm
+        for a, b, out, _ in self.ops:  # warm
             torch.bmm(a, b, out=out)
         sync(device)
         t0 = time.perf_counter()
-        for a, b, out in self.ops:
-            torch.bmm(a, b, out=out)
+        for a, b, out, count in self.ops:
+            for _ in range(count):
+                torch.bmm(a, b, out=out)
         sync(device)
         return time.perf_counter() - t0
 
