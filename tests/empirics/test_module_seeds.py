@@ -335,3 +335,27 @@ def test_an_entry_point_names_a_model(on_path, monkeypatch) -> None:
     model, options = build_model("mymodel", {"d": 8}, from_spec("permutation:L=4"), 2, uniform=False)
     assert options == {"d": 8} and model.path == "vmap"
     assert model.net.tok.weight.shape[-1] == 8
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--model", "usermods.nohook:build"], "missing hook point 'attn_logits'"),
+        (["--experiment", "multihead", "--model", "transformer"], "model transformer has none"),
+    ],
+)
+def test_verify_refuses_a_model_an_experiment_cannot_use_in_one_line(tmp_path, monkeypatch, args, expect):
+    pkg = tmp_path / "usermods"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nohook.py").write_text(BAD["nohook"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    try:
+        res = runner.invoke(app, ["verify", *args, "--out", str(tmp_path / "v")])
+    finally:
+        for name in [m for m in sys.modules if m.startswith("usermods")]:
+            del sys.modules[name]
+    assert res.exit_code == 2, res.output
+    (line,) = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert expect in line and not (tmp_path / "v" / "runs").exists()
