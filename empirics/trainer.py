@@ -878,9 +878,8 @@ def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
     parts["parameters"] = 4.0 * width * sum(p.numel() for p in model.parameters())
     parts["probes"] += 8.0 * model.probe_arrays * S * N * T * L
     check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
-    one, _ = build_model(cfg.model, cfg.model_config, dist, 1, uniform=cfg.uniform)
-    one = one.to(DTYPES[cfg.dtype])
-    one.init_seed(0, torch.Generator().manual_seed(0))
-    fixed, per_example = activation_model(one, dist)
+    # built for real (its parameters fit: checked above); measured on seed 0's slice
+    model, _ = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
+    fixed, per_example = activation_model(model.to(DTYPES[cfg.dtype]), dist)
     parts["activations"] = max(parts["activations"], 2.0 * (S * fixed + rows * per_example))
     check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
