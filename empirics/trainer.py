@@ -880,6 +880,8 @@ def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
     check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
     # built for real (its parameters fit: checked above); measured on seed 0's slice
     model, _ = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
-    fixed, per_example = activation_model(model.to(DTYPES[cfg.dtype]), dist)
+    model = model.to(DTYPES[cfg.dtype])
+    model.init_seed(0, torch.Generator().manual_seed(cfg.seeds[0]))  # as the trainer will
+    fixed, per_example = activation_model(model, dist)
     parts["activations"] = max(parts["activations"], 2.0 * (S * fixed + rows * per_example))
     check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
