@@ -26,13 +26,13 @@ import numpy as np
 
 from ktiw.runs.rundir import run_name
 
-from .framework import Figure
 from .measures import AGREEMENT_PAIRS
+from .result import Figure
 from .stats import wilson_interval
 
 if TYPE_CHECKING:
     from .checks import FidelityTrace
-    from .experiments.copy import CopyMeasurement, SpecMeasurement
+    from .copy_measurement import CopyMeasurement, SpecMeasurement
 
 
 def save(fig: plt.Figure, path: Path) -> Path:

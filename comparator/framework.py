@@ -24,7 +24,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,7 +33,9 @@ from rich.markup import escape
 
 from ktiw.core.errors import KtiwError
 
-from .verdict import Verdict, exit_code
+from .report import write_report
+from .result import ExperimentResult, Figure
+from .verdict import Verdict
 
 if TYPE_CHECKING:
     from ktiw.config.presets import Preset
@@ -63,19 +65,13 @@ class PlannedRun:
     config: TrainConfig
 
 
-@dataclass(frozen=True)
-class Figure:
-    """A figure file and its caption."""
-
-    path: Path
-    caption: str
-
-
 class Experiment(Protocol):
     """What an experiment module provides (see the module docstring)."""
 
     name: str
     title: str
+    seeds_field: str
+    """The preset field ``ktiw verify --seeds`` sets (``seeds``; ``combinations`` for multihead)."""
 
     def setup(self, request: Request) -> Any: ...
 
@@ -88,23 +84,6 @@ class Experiment(Protocol):
     def figures(self, setup: Any, measurement: Any, folder: Path) -> dict[str, Figure]: ...
 
     def sections(self, setup: Any, measurement: Any) -> list[str]: ...
-
-
-@dataclass
-class ExperimentResult:
-    """The one result type: verdicts, the measurement behind them, and where the files went."""
-
-    experiment: str
-    title: str
-    verdicts: list[Verdict]
-    measurement: Any
-    meta: dict[str, Any]
-    out_dir: Path
-    figures: dict[str, Figure] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.verdicts)
 
 
 @dataclass(frozen=True)
@@ -203,8 +182,6 @@ def run_experiment(
 ) -> ExperimentResult:
     """Plan, train or reuse, measure, check, and write the report (module docstring)."""
     from ktiw.runs.rundir import load_run
-
-    from .report import write_report
 
     start = time.perf_counter()
     console = console or Console(stderr=True)

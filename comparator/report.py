@@ -17,7 +17,7 @@ from . import thresholds as th
 from .verdict import OUTCOMES, Status, Verdict, counts, jsonable
 
 if TYPE_CHECKING:
-    from .framework import ExperimentResult
+    from .result import ExperimentResult
 
 STYLE = {
     Status.PASS: "green",

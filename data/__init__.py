@@ -1,4 +1,2 @@
 """ktiw.data: distributions and families, spec parsing, data-file readers (TSV/CSV/JSONL/
 Parquet), tokenisers, the Hugging Face hub and named datasets.  Never imports torch."""
-
-from . import keyword  # noqa: F401  (importing it registers the keyword family)

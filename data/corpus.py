@@ -41,8 +41,10 @@ import numpy as np
 from ktiw.core.errors import DataFileError, KtiwError
 from ktiw.core.limits import check_memory
 
+from . import datasets, tabular
 from .datafile import open_data_file
 from .distribution import PAD, EmpiricalDistribution
+from .tabular import FORMATS
 from .tokenize import BUILTIN, check_tokenizer, is_arrow, tokenize_texts
 
 UNK = "<unk>"
@@ -104,8 +106,6 @@ class DataSource:
         return replace(self, **{k: v for k, v in options.items() if v is not None}).checked()
 
     def checked(self) -> DataSource:
-        from .tabular import FORMATS
-
         if self.format is not None and self.format not in FORMATS:
             raise KtiwError(f"unknown data format {self.format!r}; valid formats: {', '.join(FORMATS)}")
         for key in ("max_vocab", "max_len"):
@@ -421,8 +421,6 @@ def _store(directory: Path, key: str, corpus: Corpus) -> None:
 
 def load_corpus(source: DataSource | str, kind: str, use_cache: bool = True) -> tuple[Corpus, str]:
     """The tokenised corpus of ``source`` as ``kind`` and a label for it (cached for files)."""
-    from . import datasets, tabular
-
     src = source if isinstance(source, DataSource) else DataSource.parse(source)
     if kind not in KINDS:
         raise KtiwError(f"unknown corpus kind {kind!r}")
@@ -460,8 +458,6 @@ def load_distribution(source: DataSource | str, default_kind: str = "pairs") -> 
 
     The kind comes from the source's columns, else the dataset's own kind, else ``default_kind``.
     Bad files, columns, labels or options raise a one-line :class:`KtiwError`."""
-    from . import datasets
-
     src = source if isinstance(source, DataSource) else DataSource.parse(source)
     kind = src.kind(datasets.default_kind(src.location) or default_kind)
     corpus, _ = load_corpus(src, kind)
@@ -506,3 +502,14 @@ def load_labelled(path: str | Path) -> EmpiricalDistribution:
     ``['fresh', 'rotten']``).  Bad files raise :class:`DataFileError`.
     """
     return load_distribution(str(path), "labelled")
+
+
+def load_pairs(path: str | Path) -> EmpiricalDistribution:
+    """Read a data file into an :class:`EmpiricalDistribution` of seq2seq pairs (one outcome per row).
+
+    ``path`` is any data source of :mod:`ktiw.data.corpus` (a headerless
+    ``input<TAB>output`` file, CSV/JSONL/Parquet with ``?input=..&output=..`` columns, ...).
+    Raises :class:`DataFileError` (one line, naming file and line) when the file cannot be
+    read, a line has no TAB or an empty side, or no pairs remain.
+    """
+    return load_distribution(str(path), "pairs")

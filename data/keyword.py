@@ -17,7 +17,7 @@ import numpy as np
 from ktiw.core.errors import SpecError
 
 from .distribution import Batch, Cooccurrence, EmpiricalDistribution
-from .families import Family, Param, register_family
+from .family import Family, Param
 
 NEG, POS = 0, 1
 """Output word ids of the labels (``out_words == ['neg', 'pos']``)."""
@@ -45,7 +45,6 @@ class FloatParam(Param):
         return value
 
 
-@register_family
 class Keyword(Family):
     """Sentiment-like classification: a few keywords decide the label, the rest are distractors.
 

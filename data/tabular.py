@@ -24,6 +24,7 @@ from typing import Any
 
 from ktiw.core.errors import DataFileError, KtiwError
 
+from .arrow import optional_pyarrow, require_pyarrow  # noqa: F401  (optional_pyarrow: re-exported)
 from .datafile import iter_tab_lines, open_data_file
 
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
@@ -63,25 +64,6 @@ def detect_format(path: Path, given: str | None = None) -> str:
             f"cannot tell the format of {path} from its extension; give --format ({', '.join(FORMATS)})"
         )
     return _BY_SUFFIX[suffix]
-
-
-def require_pyarrow(what: str) -> Any:
-    """Import pyarrow or raise the one-line error naming the extra."""
-    try:
-        import pyarrow
-    except ImportError:
-        raise KtiwError(f'reading {what} needs pyarrow: pip install -e ".[data]"') from None
-    return pyarrow
-
-
-def optional_pyarrow() -> Any | None:
-    """pyarrow if it is installed, else ``None`` (for readers that work without it, only slower)."""
-    try:
-        import pyarrow
-        import pyarrow.compute
-    except ImportError:
-        return None
-    return pyarrow
 
 
 def _arrow_error(path: Path, fmt: str, exc: Exception) -> DataFileError:

@@ -183,8 +183,7 @@ def resolve_device(device: str) -> str:
 def load_distribution(cfg: TrainConfig) -> Distribution:
     """The distribution a config names (data file or spec)."""
     if cfg.data is not None:
-        from ktiw.data.corpus import load_labelled
-        from ktiw.data.datafile import load_pairs
+        from ktiw.data.corpus import load_labelled, load_pairs
         from ktiw.empirics.models import MODELS
 
         spec = MODELS.get(cfg.model)

@@ -33,6 +33,7 @@ from ktiw.data.distribution import Distribution
 
 from .adam_reduction import MAX_REDUCED_STEPS, reduced_run, sign_regime_takeoff, symmetric_start
 from .optimizers import Training, adam_step_bound
+from .takeoff import cached_takeoff
 
 SNR_MIN = 3.0
 """Smallest per-batch signal-to-noise of the KTIW diagonal for which the reduced map is used."""
@@ -110,8 +111,6 @@ def predict_steps(dist: Distribution, training: Training, copy: tuple[int, int] 
                 return _deterministic(
                     n, "closed-form", "Adam sign-regime formula (budget beyond the reduced map's)"
                 )
-            from .predict import cached_takeoff
-
             t = cached_takeoff(k, V, float(start[2]) if k == V else 0.0)
             n = None if t is None or t / training.lr > training.steps else math.ceil(t / training.lr)
             return _deterministic(

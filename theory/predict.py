@@ -37,16 +37,15 @@ from typing import Any
 
 import numpy as np
 
-from ktiw.core.cache import cached_values
 from ktiw.core.errors import KtiwError
 from ktiw.core.limits import MAX_INIT_SCALE, check_memory
 from ktiw.data.distribution import Distribution, EmpiricalDistribution
 from ktiw.data.families import IID, Subset, Translate
 
+from .optimizer_predict import predict_steps
 from .optimizers import Training
 from .stages import StageAnalysis, analyse
-
-_FLOW_SOURCES = ("flow.py", "reduction.py", "toy_model.py")
+from .takeoff import cached_takeoff
 
 ALIGNMENT_SHOWN = 10
 
@@ -131,18 +130,6 @@ def _no_reduction_reason(dist: Distribution) -> str:
     return "not a relabelled copy of k distinct words"
 
 
-def cached_takeoff(k: int, V: int, eps: float) -> float | None:
-    """:func:`ktiw.theory.flow.takeoff_time`, memoised on disk so repeated predictions need no ODE solve."""
-
-    def solve() -> float | None:
-        from .flow import takeoff_time
-
-        return takeoff_time(k, V, eps)
-
-    value = cached_values("takeoff", _FLOW_SOURCES, f"{k},{V},{eps!r}", solve)
-    return None if value is None else float(value)  # type: ignore[arg-type]
-
-
 def classify(a: StageAnalysis) -> str:
     """``saddle`` / ``drift`` / ``ambiguous`` from a stage analysis (see module docstring)."""
     if a.competing == 0:
@@ -158,8 +145,6 @@ def predict(dist: Distribution, eps: float = 1e-3, training: Training | None = N
     ``eps``: the gradient-flow saddle start; ``training``: the run whose optimizer steps are
     predicted (default: ``ktiw train``'s defaults).
     """
-    from .optimizer_predict import predict_steps
-
     training = (training or Training()).validate()
     if not (eps > 0 and math.isfinite(eps)) or eps > MAX_INIT_SCALE:
         raise KtiwError(f"--eps must be a positive number <= {MAX_INIT_SCALE:g}, got {eps}")

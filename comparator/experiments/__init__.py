@@ -2,7 +2,8 @@
 
 Adding an experiment: write one module with an object that follows
 :class:`~ktiw.comparator.framework.Experiment`, add its presets to
-:mod:`ktiw.config.presets`, and list it in :data:`EXPERIMENTS`.
+:data:`ktiw.config.presets.PRESETS`, and add one line to :data:`EXPERIMENTS`
+(``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -16,22 +17,17 @@ from rich.console import Console
 from ktiw.config.presets import get_preset, with_overrides
 from ktiw.core.errors import KtiwError
 
-from ..framework import Executor, ExperimentResult, Request, execute_runs, run_experiment
+from ..framework import Executor, Experiment, ExperimentResult, Request, execute_runs, run_experiment
 from . import classification, multihead, translation
 from . import copy as copying
 
-EXPERIMENTS = {
-    e.name: e
-    for e in (copying.EXPERIMENT, multihead.EXPERIMENT, classification.EXPERIMENT, translation.EXPERIMENT)
+EXPERIMENTS: dict[str, Experiment] = {
+    "copy": copying.EXPERIMENT,
+    "multihead": multihead.EXPERIMENT,
+    "classification": classification.EXPERIMENT,
+    "translation": translation.EXPERIMENT,
 }
-
-SEEDS_FIELD = {
-    "copy": "seeds",
-    "multihead": "combinations",
-    "classification": "seeds",
-    "translation": "seeds",
-}
-"""The preset field ``--seeds`` sets, per experiment."""
+"""Every experiment ``ktiw verify --experiment`` may name, by name: the one registry."""
 
 
 PROBE_SPEC = {"classification": "keyword:L=4,V=6,K=2"}
@@ -93,7 +89,8 @@ def verify(
         if "precision" in values:
             raise KtiwError("--precision and --set precision=... both set precision; give one of them")
         values["precision"] = precision
-    for flag, key, value in (("--seeds", SEEDS_FIELD[experiment], seeds), ("--steps", "steps", steps)):
+    seeds_field = EXPERIMENTS[experiment].seeds_field
+    for flag, key, value in (("--seeds", seeds_field, seeds), ("--steps", "steps", steps)):
         if value is not None:
             if value < 1:
                 raise KtiwError(f"{flag} must be >= 1, got {value}")

@@ -302,6 +302,8 @@ class ClassificationSetup:
 
 class ClassificationExperiment:
     name = "classification"
+    seeds_field = "seeds"
+    """The preset field ``--seeds`` sets."""
     title = (
         "The classification experiment: does a classifier's attention go to the words that "
         "co-occur with the label?"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,11 +40,10 @@ from ktiw.data.distribution import Distribution
 from ktiw.theory.predict import Prediction, predict
 
 from .. import checks as ck
+from ..copy_measurement import CopyMeasurement, SpecMeasurement, TheoryCurve
 from ..framework import Figure, PlannedRun, Request
 from ..measures import (
-    Agreement,
     Probes,
-    SeedCurve,
     agreement_table,
     last_probes,
     pool,
@@ -93,58 +92,17 @@ class CopySetup:
     threads: int | None
 
 
-@dataclass
-class TheoryCurve:
-    """The 2-D flow's curves for one copy distribution, in gradient-flow time ``t``."""
-
-    t: np.ndarray
-    alpha_d: np.ndarray
-    p_correct: np.ndarray
-
-
-@dataclass
-class SpecMeasurement:
-    """Everything measured for one distribution."""
-
-    spec: str
-    regime: str
-    prediction: Prediction
-    seeds: list[SeedCurve]
-    uniform_seeds: list[SeedCurve]
-    success: ck.SuccessCount
-    takeoff: ck.Takeoff
-    token_share: ck.TokenShare | None
-    agreements: list[Agreement]
-    xi: dict[str, float | None]
-    xi_star: float | None
-    runs: dict[str, str]
-    theory: TheoryCurve | None = None
-    matched: ModelPrediction | None = None
-
-
-@dataclass
-class CopyMeasurement:
-    specs: list[SpecMeasurement]
-    fidelity: list[ck.FidelityTrace]
-    steps: int
-    step_fidelity: list[ck.StepFidelity] = field(default_factory=list)
-    """Optimizer-matched toy-fidelity comparisons (``adam``/``sgd`` setups of the preset)."""
-    time_scale: float | None = None
-    """Theory time per training step (see :func:`time_scale`)."""
-    model: str = "model"
-    """The model trained (names the figures)."""
-    notes: list[str] = field(default_factory=list)
-
-
 class CopyExperiment:
     name = "copy"
+    seeds_field = "seeds"
+    """The preset field ``--seeds`` sets."""
     title = (
         "The copying experiment: does the theory's regime (drift or saddle) predict whether, how often "
         "and in what order an attention model learns to copy?"
     )
 
     def setup(self, request: Request) -> CopySetup:
-        from ktiw.data.datafile import load_pairs
+        from ktiw.data.corpus import load_pairs
         from ktiw.data.families import from_spec
 
         preset = request.preset

@@ -318,6 +318,8 @@ def _groups(
 
 class MultiheadExperiment:
     name = "multihead"
+    seeds_field = "combinations"
+    """The preset field ``--seeds`` sets."""
     title = "The multi-head experiment: does one good attention head let otherwise bad heads learn?"
 
     def setup(self, request: Request) -> MultiheadSetup:

@@ -24,14 +24,15 @@ A model trains ``S`` independent seeds at once.  To plug a new model into ``ktiw
    Models with attention pass their intermediate tensors through the hook points of
    :mod:`ktiw.empirics.models.hooks` (attention logits and weights, the readout's state and
    per-position values, the class logits) and implement :meth:`SeedModel.readout`; then
-   :meth:`SeedModel.evaluate` (:func:`ktiw.empirics.probes.evaluate`) computes the loss, the
-   accuracy and the probe arrays ``alpha``, ``beta``, ``grad`` (``[S, N, T, L]``) with no
-   probe code in the model.  A model without attention exposes only ``OUT`` and gets
-   ``None`` probes; a multi-head model's heads axis gives the mean over heads plus the
-   per-head arrays ``alpha_heads`` and ``grad_heads`` (saved in the probe ``.npz``).  A
-   classifier uses ``T = 1``.
+   :func:`ktiw.empirics.probes.evaluate` (read from outside the model, the model never
+   imports it) computes the loss, the accuracy and the probe arrays ``alpha``, ``beta``,
+   ``grad`` (``[S, N, T, L]``) with no probe code in the model.  A model without attention
+   exposes only ``OUT`` and gets ``None`` probes; a multi-head model's heads axis gives the
+   mean over heads plus the per-head arrays ``alpha_heads`` and ``grad_heads`` (saved in the
+   probe ``.npz``).  A classifier uses ``T = 1``.
 
-4. Register it: ``MODELS["name"] = ModelSpec(ConfigClass, ModelClass, "one-line summary")``.
+4. Register it: one line ``"name": ModelSpec(ConfigClass, ModelClass, "one-line summary")`` in
+   the dict :data:`ktiw.empirics.models.MODELS`.
 
 Conventions for the probe arrays (see :mod:`ktiw.empirics.probes`): ``T`` indexes the
 *scored target tokens* ``tgt[:, :T]`` of the batch (for seq2seq models: the copied or
@@ -104,12 +105,6 @@ class SeedModel(nn.Module, ABC):
         :mod:`.hooks`); the identity unless the model has an output layer."""
         return pre
 
-    def evaluate(self, inputs: Any) -> Evaluation:
-        """Metrics and probe arrays for every seed (see :class:`Evaluation`)."""
-        from ktiw.empirics.probes import evaluate
-
-        return evaluate(self, inputs)
-
     @property
     def probe_arrays(self) -> int:
         """How many ``[S, N, T, L]`` arrays one evaluation saves (alpha, beta, grad + extras);
@@ -143,12 +138,8 @@ class ModelSpec:
     written for one seed :func:`ktiw.empirics.models.module_seeds.seeds_of` of its factory."""
     summary: str
     data_format: str = "pairs"
-    """How ``--data`` files are read: ``pairs`` (``input<TAB>output``, :func:`ktiw.data.datafile.load_pairs`)
+    """How ``--data`` files are read: ``pairs`` (``input<TAB>output``, :func:`ktiw.data.corpus.load_pairs`)
     or ``labelled`` (``label<TAB>tokens``, :func:`ktiw.data.corpus.load_labelled`)."""
-
-
-MODELS: dict[str, ModelSpec] = {}
-"""Every model ``ktiw train --model`` may name (filled in by :mod:`ktiw.empirics.models`)."""
 
 
 def nan_outside(arr: np.ndarray, src_len: np.ndarray, tgt_len: np.ndarray) -> np.ndarray:
@@ -167,36 +158,6 @@ def log_odds(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     z_y = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1)
     others = logits.scatter(-1, target.unsqueeze(-1), float("-inf"))
     return z_y - torch.logsumexp(others, dim=-1)
-
-
-def build_model(
-    name: str, model_config: dict[str, Any], dist: Distribution, n_seeds: int, *, uniform: bool
-) -> tuple[SeedModel, Any]:
-    """Instantiate model ``name`` with config fields ``model_config`` (unknown keys: KtiwError)."""
-    from dataclasses import fields
-
-    from ktiw.core.errors import KtiwError
-
-    from .user import is_user_model, load_factory
-
-    spec = MODELS.get(name)
-    if spec is None and is_user_model(name):
-        from .module_seeds import ModuleSeeds
-
-        factory = load_factory(name)
-        options = dict(model_config)
-        model = ModuleSeeds(lambda task: factory(task, **options), dist, n_seeds, uniform=uniform, name=name)
-        return model, options
-    if spec is None:
-        raise KtiwError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-    known = {f.name for f in fields(spec.config)}
-    extra = sorted(set(model_config) - known)
-    if extra:
-        raise KtiwError(f"unknown option(s) {', '.join(extra)} for model {name}; valid: {', '.join(known)}")
-    from ktiw.core.validation import check_fields
-
-    cfg = spec.config(**check_fields(spec.config, model_config, f"option for model {name}"))
-    return spec.cls(cfg, dist, n_seeds, uniform=uniform), cfg
 
 
 def saved_bytes(model: SeedModel, dist: Distribution, batch: int) -> float:

@@ -40,7 +40,7 @@ from ktiw.data.distribution import Batch, Distribution
 from .. import batched as bt
 from ..precision import full_precision
 from . import hooks
-from .base import MODELS, ModelSpec, SeedModel
+from .base import SeedModel
 from .hooks import Cache, hook
 
 
@@ -179,11 +179,3 @@ class AttentionClassifier(SeedModel):
         h = self.states(inputs)
         z, _, _ = self.head(h, self.logits(h), inputs, cache)
         return self.bce(z, inputs)
-
-
-MODELS["classifier"] = ModelSpec(
-    ClassifierConfig,
-    AttentionClassifier,
-    "gated LSTM classifier, attention softmax(v.h), score sigmoid(sum p W h)",
-    data_format="labelled",
-)

@@ -57,7 +57,7 @@ from ktiw.data.distribution import Batch, Distribution
 from .. import batched as bt
 from ..precision import full_precision
 from . import hooks
-from .base import MODELS, ModelSpec, SeedModel
+from .base import SeedModel
 from .hooks import Cache, hook
 from .loss import token_mean_nll
 from .seq_inputs import SeqInputs, seq2seq_inputs
@@ -282,8 +282,3 @@ class MultiHeadGRU(SeedModel):
         h, s = self.encode_decode(inputs)
         out, _ = self.head(s, h, self.scores(s, h), inputs, cache)
         return self.token_mean_nll(out, inputs)
-
-
-MODELS["multihead"] = ModelSpec(
-    MultiHeadConfig, MultiHeadGRU, "GRU seq2seq with H bilinear attention heads (averaged projected contexts)"
-)

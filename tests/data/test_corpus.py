@@ -19,8 +19,7 @@ from typer.testing import CliRunner
 from ktiw.cli.app import app
 from ktiw.core.errors import DataFileError, KtiwError
 from ktiw.data import corpus, tabular
-from ktiw.data.corpus import DataSource, load_distribution, load_labelled
-from ktiw.data.datafile import load_pairs
+from ktiw.data.corpus import DataSource, load_distribution, load_labelled, load_pairs
 from ktiw.data.tokenize import tokenize_texts
 
 pa = pytest.importorskip("pyarrow")

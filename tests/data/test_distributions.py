@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ktiw.core.errors import DataFileError, SpecError
-from ktiw.data.datafile import load_pairs
+from ktiw.data.corpus import load_pairs
 from ktiw.data.distribution import count_cooccurrence
 from ktiw.data.families import from_spec
 

@@ -10,6 +10,7 @@ from ktiw.core.errors import KtiwError
 from ktiw.data.families import from_spec
 from ktiw.empirics.models import base as mb
 from ktiw.empirics.models.classifier import AttentionClassifier, ClassifierConfig
+from ktiw.empirics.probes import evaluate
 from ktiw.empirics.trainer import train
 from ktiw.runs.rundir import load_run
 
@@ -62,7 +63,7 @@ def test_probes_on_hand_set_attention() -> None:
     with torch.no_grad():
         m.attn_v.zero_()  # attention uniform by hand
     inp = _inputs(m)
-    ev = m.evaluate(inp)
+    ev = evaluate(m, inp)
     L = 6
     np.testing.assert_allclose(ev.alpha, 1 / L)
     h = m.states(inp)
@@ -85,7 +86,7 @@ def test_probes_on_hand_set_attention() -> None:
 
 def test_uniform_model_ignores_v() -> None:
     m = _model(S=1, uniform=True)
-    ev = m.evaluate(_inputs(m))
+    ev = evaluate(m, _inputs(m))
     np.testing.assert_allclose(ev.alpha, 1 / 6)
 
 
@@ -98,7 +99,7 @@ def test_ragged_data_file_lengths_are_masked(tmp_path) -> None:  # type: ignore[
     m = AttentionClassifier(ClassifierConfig(hidden=4), d, 1).double()
     m.init_seed(0, torch.Generator().manual_seed(0))
     b = d.sample(5, np.random.default_rng(0))
-    ev = m.evaluate(m.prepare([b]))
+    ev = evaluate(m, m.prepare([b]))
     short = b.src_len < 3
     assert np.all(np.isnan(ev.alpha[0, short, 0, 2])) and np.all(~np.isnan(ev.alpha[0, ~short, 0, 2]))
     np.testing.assert_allclose(np.nansum(ev.alpha[0, :, 0], axis=-1), 1.0)

@@ -12,7 +12,7 @@ from torch import nn
 
 from ktiw.data.families import from_spec
 from ktiw.empirics.models import LSTMConfig, LSTMSeq2Seq, ToyConfig, ToyModel
-from ktiw.empirics.probes import seed_metrics
+from ktiw.empirics.probes import evaluate, seed_metrics
 
 torch.set_num_threads(1)
 
@@ -98,7 +98,7 @@ def test_lstm_beta_is_log_odds_with_context_replaced_by_one_position() -> None:
     model = _lstm("subset:L=4,V=6", S=2)
     batch = from_spec("subset:L=4,V=6").sample(3, np.random.default_rng(0))
     inp = model.prepare([batch, batch])
-    ev = model.evaluate(inp)
+    ev = evaluate(model, inp)
     T = L = 4
     assert ev.alpha.shape == ev.beta.shape == ev.grad.shape == (2, 3, T, L)
     with torch.no_grad():
@@ -119,7 +119,7 @@ def test_lstm_grad_probe_is_derivative_of_loss_wrt_attention_logits() -> None:
     model = _lstm("subset:L=3,V=5", S=2)
     batch = from_spec("subset:L=3,V=5").sample(2, np.random.default_rng(1))
     inp = model.prepare([batch, batch])
-    ev = model.evaluate(inp)
+    ev = evaluate(model, inp)
     with torch.no_grad():
         h, finals = model.encode(inp)
         s_ = model.decode(inp, finals)
@@ -137,7 +137,7 @@ def test_lstm_grad_probe_is_derivative_of_loss_wrt_attention_logits() -> None:
 def test_uniform_lstm_attends_uniformly_and_still_gets_logit_gradients() -> None:
     model = _lstm("subset:L=4,V=6", S=1, uniform=True)
     batch = from_spec("subset:L=4,V=6").sample(3, np.random.default_rng(0))
-    ev = model.evaluate(model.prepare([batch]))
+    ev = evaluate(model, model.prepare([batch]))
     assert np.allclose(ev.alpha, 1 / 5)  # 4 words + EOS
     assert np.abs(ev.grad).sum() > 0
     assert np.allclose(ev.grad.sum(-1) + 0, ev.grad.sum(-1))  # finite everywhere
@@ -157,7 +157,7 @@ def test_toy_probes_on_hand_set_attention_and_ktiw_matrix() -> None:
     with torch.no_grad():
         model.B[0] = 2 * torch.eye(4, dtype=torch.float64)
         model.a[0] = 50 * torch.eye(3, dtype=torch.float64)
-    ev = model.evaluate(model.prepare([batch]))
+    ev = evaluate(model, model.prepare([batch]))
     m = seed_metrics(ev, batch.tgt_len, batch.align)
     assert m["token_acc"][0] == 1.0 and m["attn_acc"][0] == 1.0 and m["beta_acc"][0] == 1.0
     assert m["attn_acc_prev"][0] == 0.0 and m["attn_acc_next"][0] == 0.0
@@ -166,7 +166,7 @@ def test_toy_probes_on_hand_set_attention_and_ktiw_matrix() -> None:
     assert np.allclose(ev.beta[0], expect, atol=1e-12)
     with torch.no_grad():  # attend one position to the left: t -> t-1 (t = 0 -> position 2)
         model.a[0] = 50 * torch.eye(3, dtype=torch.float64).roll(-1, dims=1)
-    m = seed_metrics(model.evaluate(model.prepare([batch])), batch.tgt_len, batch.align)
+    m = seed_metrics(evaluate(model, model.prepare([batch])), batch.tgt_len, batch.align)
     assert m["attn_acc_prev"][0] == pytest.approx(2 / 3) and m["attn_acc"][0] == 0.0
 
 
@@ -185,7 +185,7 @@ def test_toy_autograd_gradient_equals_theory_symbolic_gradient() -> None:
     assert np.allclose(model.B.grad[0].numpy(), dB, atol=1e-12)
     assert np.allclose(model.a.grad[0].numpy(), da, atol=1e-12)
     # the per-example logit gradient (Delta probe) sums to the shared-logit gradient
-    ev = model.evaluate(model.prepare([batch]))
+    ev = evaluate(model, model.prepare([batch]))
     assert np.allclose(ev.grad[0].sum(0), da, atol=1e-12)
 
 

@@ -10,6 +10,7 @@ from ktiw.core.errors import KtiwError
 from ktiw.data.families import from_spec
 from ktiw.empirics.models import base as mb
 from ktiw.empirics.models.multihead import MultiHeadConfig, MultiHeadGRU, gru_layer
+from ktiw.empirics.probes import evaluate
 from ktiw.empirics.trainer import train
 from ktiw.runs.rundir import load_run
 
@@ -76,7 +77,7 @@ def test_two_copies_of_one_head_equal_that_head_alone() -> None:
 def test_probes_alpha_beta_grad() -> None:
     m = _model(S=2, heads=3)
     inp = _inputs(m)
-    ev = m.evaluate(inp)
+    ev = evaluate(m, inp)
     T = L = 5
     np.testing.assert_allclose(ev.alpha, ev.extra["alpha_heads"].astype(np.float64).mean(axis=2), atol=1e-6)
     np.testing.assert_allclose(ev.alpha.sum(-1), 1.0 - _eos_mass(m, inp), atol=1e-12)
@@ -106,7 +107,7 @@ def test_uniform_variant_attends_uniformly() -> None:
     cfg = MultiHeadConfig(hidden=8, heads=2)
     m = MultiHeadGRU(cfg, from_spec("permutation:L=5"), 1, uniform=True).double()
     m.init_seed(0, torch.Generator().manual_seed(0))
-    ev = m.evaluate(_inputs(m))
+    ev = evaluate(m, _inputs(m))
     np.testing.assert_allclose(ev.alpha, 1 / 6)  # 5 words + EOS
 
 

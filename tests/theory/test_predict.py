@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktiw.data.datafile import load_pairs
+from ktiw.data.corpus import load_pairs
 from ktiw.data.distribution import EmpiricalDistribution
 from ktiw.data.families import from_spec
 from ktiw.theory.closed_forms import evaluate
