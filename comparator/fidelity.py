@@ -17,10 +17,12 @@ correct word.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from ktiw.config.presets import FidelitySetup, Training
+from ktiw.config.presets import FidelitySetup
 from ktiw.core.errors import KtiwError
+from ktiw.core.training import Training, parse_init
 from ktiw.data.families import Subset, from_spec
 from ktiw.theory.flow import copy_flow
 from ktiw.theory.predict import predict
@@ -51,15 +53,15 @@ def step_fidelity(
     from ktiw.empirics.curves import first_reach
     from ktiw.empirics.trainer import TrainConfig, train
     from ktiw.runs import rundir
-    from ktiw.theory.optimizers import Training as RunTraining
-    from ktiw.theory.optimizers import parse_init
 
     dist = from_spec(setup.spec)
     init = parse_init(setup.init)
-    run_training = RunTraining(
+    run_training = dataclasses.replace(
+        training,
+        model="toy",
+        model_config={},
         optimizer=setup.optimizer,
         lr=setup.lr,
-        batch_size=training.batch_size,
         init=init,
         steps=setup.steps,
     )

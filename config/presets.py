@@ -3,9 +3,11 @@
 experiment's default model first (``ktiw verify --model`` picks another one; a model without
 a preset of its own takes the default model's preset with its own default configuration).
 
-Every preset holds a :class:`Training` block: the model, its configuration and the
-optimisation settings.  ``ktiw train --preset NAME --model MODEL`` uses the very same block
-(:func:`training_for`), so ``quick`` means the same model and batch for both commands.
+Every preset holds a :class:`~ktiw.core.training.Training` block (the one description of a
+training: the model, its configuration and the optimisation settings), turned into the
+trainer's config by :meth:`ktiw.empirics.trainer.TrainConfig.from_training`.
+``ktiw train --preset NAME --model MODEL`` uses the very same block (:func:`training_for`),
+so ``quick`` means the same model and batch for both commands.
 ``ktiw presets [EXPERIMENT]`` lists every field with its value and meaning
 (:func:`describe`); ``ktiw verify --set KEY=VALUE`` replaces one (:func:`with_overrides`).
 How the ``quick`` sizes were chosen is recorded in the README's "Verify" section.
@@ -16,115 +18,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ktiw.core.errors import KtiwError
-from ktiw.core.limits import MAX_SEEDS, MAX_STEPS
+from ktiw.core.limits import MAX_SEEDS
+from ktiw.core.training import Training
 from ktiw.core.validation import check_fields
 from ktiw.empirics.curves import SUCCESS_ACCURACY
-
-if TYPE_CHECKING:
-    from ktiw.empirics.trainer import TrainConfig
-
-
-@dataclass(frozen=True)
-class Training:
-    """How one experiment trains its runs; shared with ``ktiw train --preset``."""
-
-    model: str = field(metadata={"meaning": "model trained (ktiw train --model)"})
-    seeds: int = field(
-        metadata={"meaning": "seeds per run (trained as one batched computation)", "min": 1, "max": MAX_SEEDS}
-    )
-    steps: int = field(
-        metadata={"meaning": "optimiser steps per run (the budget)", "min": 1, "max": MAX_STEPS}
-    )
-    batch_size: int = field(metadata={"meaning": "fresh samples per step and seed", "min": 1})
-    lr: float = field(metadata={"meaning": "Adam learning rate", "gt": 0})
-    eval_every: int = field(metadata={"meaning": "evaluate every this many steps", "min": 1})
-    eval_samples: int = field(metadata={"meaning": "fixed evaluation samples", "min": 1})
-    model_config: Mapping[str, Any] = field(
-        metadata={"meaning": "the model's options (hidden size, heads, ...)"}
-    )
-    probe_every: int | None = field(
-        metadata={"meaning": "save probe arrays every this many steps (None: automatic)"}, default=None
-    )
-    proxy_steps: int = field(
-        metadata={"meaning": "training steps of the bag-of-words proxy beta_px (0: none)"}, default=200
-    )
-    stop_at: float | None = field(
-        metadata={
-            "meaning": "verify stops a seed at its first evaluation with token accuracy >= this "
-            "(None: full budget; ktiw train: --stop-at)",
-            "gt": 0,
-            "max": 1,
-        },
-        default=None,
-    )
-    precision: str = field(
-        metadata={
-            "meaning": "fp32, or bf16 mixed precision for training (ktiw train/verify/sweep --precision)",
-            "choices": ("fp32", "bf16"),
-        },
-        default="fp32",
-    )
-
-    def train_values(self) -> dict[str, Any]:
-        """The :class:`~ktiw.empirics.trainer.TrainConfig` fields this block sets (``ktiw train``
-        and ``ktiw sweep`` fill what the user did not give from these)."""
-        return {
-            "seeds": list(range(self.seeds)),
-            "steps": self.steps,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "eval_every": self.eval_every,
-            "eval_samples": self.eval_samples,
-            "model_config": dict(self.model_config),
-            "precision": self.precision,
-        }
-
-    def train_config(
-        self,
-        *,
-        preset: str,
-        spec: str | None = None,
-        data: Path | str | None = None,
-        uniform: bool = False,
-        seeds: list[int] | None = None,
-        model_config: Mapping[str, Any] | None = None,
-        proxy_steps: int | None = None,
-        device: str = "auto",
-        threads: int | None = None,
-    ) -> TrainConfig:
-        """The trainer's config of one run with this block (``seeds`` default ``0 .. seeds-1``;
-        ``model_config`` replaces the block's options; the model's defaults fill the rest so
-        that the config equals what ``config.json`` records, for ``--reuse``)."""
-        from ktiw.empirics.models import MODELS
-        from ktiw.empirics.trainer import TrainConfig, resolve_device
-
-        options = dict(self.model_config if model_config is None else model_config)
-        spec_ = MODELS.get(self.model)
-        full = dataclasses.asdict(spec_.config(**options)) if spec_ is not None else options
-        return TrainConfig(
-            spec=spec,
-            data=None if data is None else str(data),
-            model=self.model,
-            uniform=uniform,
-            preset=preset,
-            seeds=list(range(self.seeds)) if seeds is None else list(seeds),
-            steps=self.steps,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            eval_every=self.eval_every,
-            eval_samples=self.eval_samples,
-            probe_every=self.probe_every,
-            proxy_steps=self.proxy_steps if proxy_steps is None else proxy_steps,
-            stop_at=self.stop_at,
-            device=resolve_device(device),
-            threads=threads,
-            model_config=full,
-            precision=self.precision,
-        )
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ on the same device.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from ktiw.core.errors import KtiwError
 from ktiw.core.host_memory import keep_freed_memory
 from ktiw.core.limits import MAX_LR, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
 from ktiw.core.provenance import provenance
+from ktiw.core.training import Training
 from ktiw.core.validation import bounds, check_fields, check_instance
 from ktiw.data.distribution import Batch, Distribution
 
@@ -59,38 +61,53 @@ PROBE_BUDGET_BYTES = 256 * 2**20
 """Default probe schedule: every evaluation if all probe files fit in this, else every 5th."""
 
 
+_DEFAULT = Training()
+"""The one set of defaults (the ``quick`` preset's copy LSTM): :class:`TrainConfig` takes its
+shared fields from here."""
+
+
 @dataclass
 class TrainConfig:
-    """Everything that determines a run (written to ``config.json``)."""
+    """Everything that determines a run (written to ``config.json``).
+
+    The training fields (model, seeds, steps, batch size, learning rate, optimiser, evaluation,
+    model options) default to :class:`ktiw.core.training.Training`'s, the ``quick`` preset's copy
+    LSTM that ``ktiw train`` runs with no options: ``TrainConfig(spec="subset:L=8,V=12")``
+    trains 16 seeds of the LSTM with hidden size 64, Adam lr 1e-3, batch 64, for 120 steps,
+    evaluating every 10 steps on 50 samples, on ``device="auto"`` (CUDA when torch sees one).
+    :meth:`from_training` builds one from a :class:`~ktiw.core.training.Training`.  ``seeds``
+    takes a list or a count ``n`` (seeds ``0 .. n-1``)."""
 
     spec: str | None = None
     """Distribution spec (``family:key=value,...``); ignored when ``data`` is given."""
     data: str | None = None
     """Path of a data file (``input tokens<TAB>output tokens`` per line)."""
-    model: str = "lstm"
+    model: str = _DEFAULT.model
     uniform: bool = False
     preset: str = "quick"
-    seeds: list[int] = field(default_factory=lambda: [0], metadata=bounds(max_items=MAX_SEEDS))
-    steps: int = field(default=200, metadata=bounds(min=0, max=MAX_STEPS))
-    batch_size: int = field(default=128, metadata=bounds(min=1, max=MAX_SAMPLES))
-    lr: float = field(default=1e-3, metadata=bounds(gt=0, max=MAX_LR))
-    optimizer: str = "adam"
+    seeds: list[int] = field(
+        default_factory=lambda: list(range(_DEFAULT.seeds)), metadata=bounds(max_items=MAX_SEEDS)
+    )
+    steps: int = field(default=_DEFAULT.steps, metadata=bounds(min=0, max=MAX_STEPS))
+    batch_size: int = field(default=_DEFAULT.batch_size, metadata=bounds(min=1, max=MAX_SAMPLES))
+    lr: float = field(default=_DEFAULT.lr, metadata=bounds(gt=0, max=MAX_LR))
+    optimizer: str = _DEFAULT.optimizer
     """``adam`` (:class:`~ktiw.empirics.optim.SeedAdam`) or ``sgd``
     (:class:`~ktiw.empirics.optim.SeedSGD`)."""
-    momentum: float = field(default=0.0, metadata=bounds(min=0))
+    momentum: float = field(default=_DEFAULT.momentum, metadata=bounds(min=0))
     """SGD's heavy-ball momentum (``sgd`` only)."""
-    eval_every: int = field(default=10, metadata=bounds(min=1))
-    eval_samples: int = field(default=50, metadata=bounds(min=1, max=MAX_SAMPLES))
+    eval_every: int = field(default=_DEFAULT.eval_every, metadata=bounds(min=1))
+    eval_samples: int = field(default=_DEFAULT.eval_samples, metadata=bounds(min=1, max=MAX_SAMPLES))
     eval_seed: int = field(default=12345, metadata=bounds(min=0))
-    probe_every: int | None = field(default=None, metadata=bounds(min=0))
+    probe_every: int | None = field(default=_DEFAULT.probe_every, metadata=bounds(min=0))
     """Save probe arrays at evaluation steps that are multiples of this (and the last step);
     ``None``: every evaluation if they fit in 256 MiB, else every 5th; ``0``: last step only."""
     checkpoint_every: int = field(default=50, metadata=bounds(min=1))
-    proxy_steps: int = field(default=200, metadata=bounds(min=0, max=MAX_STEPS))
+    proxy_steps: int = field(default=_DEFAULT.proxy_steps, metadata=bounds(min=0, max=MAX_STEPS))
     """Training steps of the bag-of-words proxy ``beta_px`` (0: do not compute it)."""
-    device: str = "cpu"
+    device: str = "auto"
     dtype: str = field(default="float32", metadata=bounds(choices=("float32", "float64")))
-    precision: str = field(default="fp32", metadata=bounds(choices=PRECISIONS))
+    precision: str = field(default=_DEFAULT.precision, metadata=bounds(choices=PRECISIONS))
     """``fp32``, or ``bf16`` mixed precision for the training forward pass (bfloat16 matrix
     products; parameters, optimiser state, softmaxes, losses, evaluation and probes in float32;
     :mod:`ktiw.empirics.precision`).  Refused on hardware without fast bfloat16."""
@@ -98,8 +115,8 @@ class TrainConfig:
     """CPU threads for torch (``None``: the cores idle when the run starts,
     :func:`ktiw.empirics.cpu_threads.default_threads`).  On a CPU shared with other jobs, more
     threads than idle cores can be many times slower (see benchmarks/README.md)."""
-    model_config: dict[str, Any] = field(default_factory=dict)
-    stop_at: float | None = None
+    model_config: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT.model_config))
+    stop_at: float | None = _DEFAULT.stop_at
     """Stop a seed at the first evaluation where its token accuracy is ``>= stop_at``: it leaves
     the stacked batch (no more training or evaluation), its curve ends at that step, and the
     summary records ``stopped_step``.  ``None``: train every seed for ``steps``."""
@@ -107,6 +124,55 @@ class TrainConfig:
     """Fuse the LSTM's pointwise cell with ``torch.compile`` (:func:`ktiw.empirics.batched.fuse_cells`;
     ~20-40 s of compilation once, then several times fewer kernels per step).  ``None``: when
     ``seeds x batch_size x hidden x steps >= 2**24`` (e.g. the paper preset with 20 seeds)."""
+
+    def __post_init__(self) -> None:
+        self.seeds = seed_list(self.seeds)
+
+    @classmethod
+    def from_training(
+        cls,
+        training: Training,
+        *,
+        preset: str,
+        spec: str | None = None,
+        data: Path | str | None = None,
+        uniform: bool = False,
+        seeds: list[int] | int | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        proxy_steps: int | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> TrainConfig:
+        """The trainer's config of one run of ``training`` (``seeds`` default ``0 .. seeds-1``;
+        ``model_config`` replaces the block's options; the model's defaults fill the rest so
+        that the config equals what ``config.json`` records, for ``--reuse``)."""
+        from ktiw.empirics.models import MODELS
+
+        options = dict(training.model_config if model_config is None else model_config)
+        spec_ = MODELS.get(training.model)
+        full = dataclasses.asdict(spec_.config(**options)) if spec_ is not None else options
+        return cls(
+            spec=spec,
+            data=None if data is None else str(data),
+            model=training.model,
+            uniform=uniform,
+            preset=preset,
+            seeds=list(range(training.seeds)) if seeds is None else seed_list(seeds),
+            steps=training.steps,
+            batch_size=training.batch_size,
+            lr=training.lr,
+            optimizer=training.optimizer,
+            momentum=training.momentum,
+            eval_every=training.eval_every,
+            eval_samples=training.eval_samples,
+            probe_every=training.probe_every,
+            proxy_steps=training.proxy_steps if proxy_steps is None else proxy_steps,
+            stop_at=training.stop_at,
+            device=resolve_device(device),
+            threads=threads,
+            model_config=full,
+            precision=training.precision,
+        )
 
     def validate(self) -> None:
         """Raise :class:`KtiwError` for impossible values (types and ranges: the field declarations)."""
@@ -154,8 +220,20 @@ class TrainConfig:
             raise KtiwError(
                 f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
             )
-        given = check_fields(TrainConfig, {k: v for k, v in values.items() if k in known}, "training option")
+        picked = {k: v for k, v in values.items() if k in known}
+        if "seeds" in picked and isinstance(picked["seeds"], int) and not isinstance(picked["seeds"], bool):
+            picked["seeds"] = seed_list(picked["seeds"])
+        given = check_fields(TrainConfig, picked, "training option")
         return TrainConfig(**given)
+
+
+def seed_list(seeds: list[int] | tuple[int, ...] | int) -> list[int]:
+    """A list of seeds as given, or ``0 .. n-1`` for a count ``n`` (the CLI's ``--seeds N``)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise KtiwError(f"a seed count must be in [1, {MAX_SEEDS}], got {seeds}")
+        return list(range(seeds))
+    return list(seeds) if isinstance(seeds, tuple) else seeds
 
 
 RECORD_ONLY = frozenset(

@@ -125,7 +125,7 @@ class ModelPrediction:
 
 
 def toy_training(opts: RunOptions, init: str | None = None) -> Any:
-    from ktiw.theory.optimizers import Training, parse_init
+    from ktiw.core.training import Training, parse_init
 
     return Training(
         optimizer=opts.optimizer,

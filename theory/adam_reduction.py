@@ -49,8 +49,9 @@ from typing import Any
 import numpy as np
 
 from ktiw.core.errors import NumericOverflowError
+from ktiw.core.training import Init, Training
 
-from .optimizers import Init, NumpyOptimizer, Training
+from .optimizers import NumpyOptimizer
 
 SIGN_REGIME_ACCURACY = 0.30
 """Stated relative accuracy of :func:`sign_regime_takeoff` against the reduced map (tested)."""

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from ktiw.core.cache import cached_text
+from ktiw.core.training import Training
 from ktiw.data.distribution import Distribution
-
-from .optimizers import Training
 
 
 def _tex(expr: Any) -> str:

@@ -49,7 +49,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .optimizers import NumpyOptimizer, Training
+from ktiw.core.training import Training
+
+from .optimizers import NumpyOptimizer
 
 SUCCESS_MASS = 0.75
 """Gold attention mass at which the toy counts as having learned to copy (success): chosen

@@ -29,10 +29,11 @@ import math
 from dataclasses import dataclass
 
 from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.core.training import Training
 from ktiw.data.distribution import Distribution
 
 from .adam_reduction import MAX_REDUCED_STEPS, reduced_run, sign_regime_takeoff, symmetric_start
-from .optimizers import Training, adam_step_bound
+from .optimizers import adam_step_bound
 from .takeoff import cached_takeoff
 
 SNR_MIN = 3.0

@@ -1,4 +1,5 @@
-"""The training a user runs: optimizer, learning rate, batch size, initialisation, step budget.
+"""The mathematics of the optimizers a training runs (:class:`ktiw.core.training.Training`:
+optimizer, learning rate, batch size, initialisation, step budget).
 
 Three optimizers, each with the update of its ``torch.optim`` namesake (no weight decay):
 
@@ -25,84 +26,10 @@ one step moves a coordinate by at most ``lr R_t``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from ktiw.core.errors import KtiwError
-from ktiw.core.limits import MAX_INIT_SCALE, MAX_LR, MAX_SAMPLES, MAX_STEPS
-
-OPTIMIZERS = ("gd", "sgd", "adam")
-
-
-@dataclass(frozen=True)
-class Init:
-    """A parsed ``--init``: ``kind`` in ``zero``/``eps``/``normal`` and its ``value`` (0 for zero)."""
-
-    kind: str
-    value: float = 0.0
-
-    def __str__(self) -> str:
-        return "zero" if self.kind == "zero" else f"{self.kind}:{self.value:g}"
-
-    @property
-    def symmetric(self) -> bool:
-        """Whether the start lies on the copy-symmetric subspace (``zero`` and ``eps``)."""
-        return self.kind != "normal"
-
-
-def parse_init(text: str) -> Init:
-    """``zero`` | ``eps:VALUE`` | ``normal:SIGMA`` (VALUE, SIGMA > 0) -> :class:`Init`."""
-    text = text.strip()
-    if text == "zero":
-        return Init("zero")
-    kind, sep, raw = text.partition(":")
-    if kind not in ("eps", "normal") or not sep:
-        raise KtiwError(f"--init must be zero, eps:VALUE or normal:SIGMA, got {text!r}")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise KtiwError(f"--init {kind}:VALUE needs a number, got {raw!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise KtiwError(f"--init {kind}:VALUE needs a positive finite value, got {raw}")
-    if value > MAX_INIT_SCALE:
-        raise KtiwError(f"--init {kind}:VALUE must be <= {MAX_INIT_SCALE:g} (softmax saturates), got {raw}")
-    return Init(kind, value)
-
-
-@dataclass(frozen=True)
-class Training:
-    """What ``ktiw train`` does by default: Adam, lr 1e-3, batch 128, 200 steps, zero init."""
-
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    batch_size: int = 128
-    init: Init = Init("zero")
-    steps: int = 200
-    momentum: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    adam_eps: float = 1e-8
-
-    def validate(self) -> Training:
-        """Raise :class:`KtiwError` for impossible values; return ``self``."""
-        if self.optimizer not in OPTIMIZERS:
-            raise KtiwError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise KtiwError(f"--lr must be a positive finite number, got {self.lr}")
-        if self.lr > MAX_LR:
-            raise KtiwError(f"--lr must be <= {MAX_LR:g} (limits.MAX_LR), got {self.lr:g}")
-        if not 1 <= self.batch_size <= MAX_SAMPLES:
-            raise KtiwError(f"--batch-size must be in 1..{MAX_SAMPLES}, got {self.batch_size}")
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise KtiwError(f"--steps must be in 1..{MAX_STEPS}, got {self.steps}")
-        if not (0.0 <= self.momentum < 1.0):
-            raise KtiwError(f"--momentum must be in [0, 1), got {self.momentum}")
-        return self
-
-    @property
-    def full_batch(self) -> bool:
-        return self.optimizer == "gd"
+from ktiw.core.training import Training
 
 
 class NumpyOptimizer:

@@ -39,11 +39,11 @@ import numpy as np
 
 from ktiw.core.errors import KtiwError
 from ktiw.core.limits import MAX_INIT_SCALE, check_memory
+from ktiw.core.training import Training
 from ktiw.data.distribution import Distribution, EmpiricalDistribution
 from ktiw.data.families import IID, Subset, Translate
 
 from .optimizer_predict import predict_steps
-from .optimizers import Training
 from .stages import StageAnalysis, analyse
 from .takeoff import cached_takeoff
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.core.training import Training
 from ktiw.data.distribution import Distribution
 
-from .optimizers import NumpyOptimizer, Training, adam_step_bound
+from .optimizers import NumpyOptimizer, adam_step_bound
 
 MAX_ENTRIES = 2e7
 """Largest ``seeds x |I| x |O|`` the simulation allocates (about 80 MB of float32 ``B``)."""

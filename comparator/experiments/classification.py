@@ -47,6 +47,7 @@ import numpy as np
 from ktiw.config.presets import ClassificationPreset
 from ktiw.core.errors import KtiwError
 from ktiw.data.distribution import Distribution
+from ktiw.empirics.trainer import TrainConfig
 from ktiw.theory.predict import Prediction, predict
 
 from .. import checks as ck
@@ -343,7 +344,8 @@ class ClassificationExperiment:
         return [
             PlannedRun(
                 setup.run_name(kind),
-                t.train_config(
+                TrainConfig.from_training(
+                    t,
                     preset=setup.preset.name,
                     spec=None if setup.data else setup.dist.spec,
                     data=setup.data,

@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ktiw.config.presets import CopyPreset, Training
+from ktiw.config.presets import CopyPreset
 from ktiw.core.errors import KtiwError
+from ktiw.core.training import Init, Training
 from ktiw.data.distribution import Distribution
+from ktiw.empirics.trainer import TrainConfig
 from ktiw.theory.predict import Prediction, predict
 
 from .. import checks as ck
@@ -143,7 +145,8 @@ class CopyExperiment:
         runs = []
         for s in setup.subjects:
             for kind in KINDS:
-                cfg = t.train_config(
+                cfg = TrainConfig.from_training(
+                    t,
                     spec=None if s.data else s.dist.spec,
                     data=s.data,
                     preset=setup.preset.name,
@@ -265,24 +268,16 @@ ORDER_BUDGET = 100_000
 
 
 def predicted_steps(s: Subject, training: Training) -> float | None:
-    """The toy model's takeoff step for the model's training: Adam (the trainer's default), the
-    preset's learning rate and batch size, started at ``eps`` (the saddle needs a perturbation;
+    """The toy model's takeoff step for the model's training (the preset's optimizer, learning
+    rate and batch size), started at ``eps`` (the saddle needs a perturbation;
     a real model's random initialisation gives one); ``None`` outside the copy reduction."""
     from ktiw.theory.optimizer_predict import predict_steps
-    from ktiw.theory.optimizers import Init
-    from ktiw.theory.optimizers import Training as RunTraining
     from ktiw.theory.predict import copy_reduction
 
     kv = copy_reduction(s.dist)
     if kv is None or kv[0] < 2:
         return None
-    run = RunTraining(
-        optimizer="adam",
-        lr=training.lr,
-        batch_size=training.batch_size,
-        init=Init("eps", s.prediction.eps),
-        steps=ORDER_BUDGET,
-    )
+    run = dataclasses.replace(training, init=Init("eps", s.prediction.eps), steps=ORDER_BUDGET)
     return predict_steps(s.dist, run, kv).takeoff_step
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from ktiw.config.presets import MultiheadPreset
 from ktiw.core.errors import KtiwError
+from ktiw.empirics.trainer import TrainConfig
 
 from .. import thresholds as th
 from ..framework import Figure, PlannedRun, Request
@@ -348,7 +349,8 @@ class MultiheadExperiment:
             "head_ids": head_ids,
             "base_seed": pre.base_seed,
         }
-        return pre.training.train_config(
+        return TrainConfig.from_training(
+            pre.training,
             preset=pre.name,
             spec=setup.spec,
             seeds=seeds,

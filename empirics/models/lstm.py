@@ -65,9 +65,11 @@ from .seq_inputs import SeqInputs, seq2seq_inputs
 
 @dataclass
 class LSTMConfig:
-    """Options of the LSTM copying model (the ``paper`` preset uses these defaults)."""
+    """Options of the LSTM copying model.  The defaults are the ``quick`` preset's (hidden 64,
+    the size of :class:`ktiw.core.training.Training`'s default training); the ``paper`` preset
+    sets hidden 256."""
 
-    hidden: int = field(default=256, metadata=bounds(min=1, max=65536))
+    hidden: int = field(default=64, metadata=bounds(min=1, max=65536))
     embedding: int | None = field(default=None, metadata=bounds(min=1, max=65536))
     """Embedding size; ``None`` means ``hidden``."""
     layers: int = field(default=1, metadata=bounds(min=1, max=64))

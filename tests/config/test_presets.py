@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from ktiw.cli.app import app
 from ktiw.config.presets import PRESETS, describe, get_preset, training_for, with_overrides
 from ktiw.core.errors import KtiwError
+from ktiw.empirics.trainer import TrainConfig
 
 
 @pytest.mark.parametrize("key", list(PRESETS), ids=lambda k: "/".join(k))
@@ -27,7 +28,7 @@ def test_every_listed_preset_builds(key: tuple[str, str, str]) -> None:
     specs = getattr(preset, "specs", None) or (preset.spec,)
     for spec in specs:
         dist = from_spec(spec)
-        cfg = preset.training.train_config(preset=name, spec=dist.spec, device="cpu")
+        cfg = TrainConfig.from_training(preset.training, preset=name, spec=dist.spec, device="cpu")
         cfg.validate()
         assert cfg.seeds == list(range(preset.training.seeds))
         options = dict(cfg.model_config)
@@ -51,7 +52,7 @@ def test_paper_copy_preset_is_the_papers_configuration() -> None:
         10,
         50,
     )
-    cfg = t.train_config(preset="paper", spec="subset:L=40,V=60", uniform=True, device="cpu")
+    cfg = TrainConfig.from_training(t, preset="paper", spec="subset:L=40,V=60", uniform=True, device="cpu")
     assert cfg.model == "lstm" and cfg.uniform and cfg.seeds == list(range(20))
     assert cfg.model_config == {
         "hidden": 256,

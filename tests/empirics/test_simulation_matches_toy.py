@@ -17,10 +17,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ktiw.core.training import Init, Training
 from ktiw.data.families import from_spec
 from ktiw.empirics.trainer import TrainConfig, train
 from ktiw.runs import rundir
-from ktiw.theory.optimizers import Init, Training
 from ktiw.theory.simulate import simulate
 
 torch.set_num_threads(1)

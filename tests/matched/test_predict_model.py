@@ -101,8 +101,8 @@ def test_toy_prediction_is_the_toys_own_and_needs_no_torch() -> None:
     )
     assert not out["torch"]
     (row,) = out["rows"]
+    from ktiw.core.training import Init, Training
     from ktiw.data.families import from_spec
-    from ktiw.theory.optimizers import Init, Training
     from ktiw.theory.predict import predict
 
     own = predict(from_spec("subset:L=4,V=6"), training=Training(lr=0.05, init=Init("eps", 1e-3), steps=300))
@@ -115,10 +115,10 @@ def test_toy_prediction_is_the_toys_own_and_needs_no_torch() -> None:
 def test_join_reads_the_toy_in_its_own_clock() -> None:
     """Measurements that are the toy's own reduced path (read through the probe formulas) give
     back the toy's reduced-map takeoff: the join's consistency on the toy."""
+    from ktiw.core.training import Init, Training
     from ktiw.data.families import from_spec
     from ktiw.matched.predict import RunOptions, matched_prediction
     from ktiw.theory import matched as tm
-    from ktiw.theory.optimizers import Init, Training
     from ktiw.theory.predict import predict
 
     k, V, lr = 6, 9, 0.01

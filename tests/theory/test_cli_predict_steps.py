@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
+from ktiw.core.training import Init, Training
 from ktiw.theory import adam_reduction as ar
-from ktiw.theory.optimizers import Init, Training
 
 runner = CliRunner()
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from ktiw.core.training import Init, Training
 from ktiw.theory import matched as tm
 from ktiw.theory.adam_reduction import reduced_run
-from ktiw.theory.optimizers import Init, Training
 
 
 def _log_odds(z: np.ndarray, y: int) -> float:

@@ -10,10 +10,11 @@ import pytest
 import sympy
 import torch
 
+from ktiw.core.training import Init, Training, parse_init
 from ktiw.data.families import from_spec
 from ktiw.theory import adam_reduction as ar
 from ktiw.theory.minibatch_noise import coordinate_moments, copy_gradient_noise
-from ktiw.theory.optimizers import Init, Training, adam_ratio_bound, adam_step_bound, parse_init
+from ktiw.theory.optimizers import adam_ratio_bound, adam_step_bound
 from ktiw.theory.simulate import batched_gradients, simulate, wilson_interval
 from ktiw.theory.toy_model import gradients
 

@@ -12,9 +12,9 @@ import pytest
 
 from ktiw.core.errors import KtiwError, NumericOverflowError
 from ktiw.core.limits import MAX_INIT_SCALE, MAX_LR
+from ktiw.core.training import Training, parse_init
 from ktiw.data.families import from_spec
 from ktiw.theory.adam_reduction import reduced_run
-from ktiw.theory.optimizers import Training, parse_init
 from ktiw.theory.simulate import simulate
 
 ENTRY = [sys.executable, "-c", "import sys; from ktiw.cli.app import main; sys.argv[0] = 'ktiw'; main()"]
