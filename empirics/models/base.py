@@ -1,4 +1,5 @@
-"""The model interface the trainer uses, and the registry of models.
+"""The model interface the trainer uses (the registry, :data:`ktiw.empirics.models.MODELS`,
+is in the package).
 
 A model trains ``S`` independent seeds at once.  To plug a new model into ``ktiw train``
 (a multi-head GRU, an attention classifier, ...) without touching the trainer:

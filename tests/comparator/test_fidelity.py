@@ -71,7 +71,7 @@ def test_optimizer_matched_fidelity_passes_on_the_real_toy_model(spec: str) -> N
     trained toy model's takeoff step is the predicted one and every seed takes off."""
     from ktiw.comparator.checks import check_step_fidelity
     from ktiw.comparator.fidelity import step_fidelity
-    from ktiw.config.presets import Training
+    from ktiw.core.training import Training
 
     block = Training(
         model="toy", seeds=8, steps=80, batch_size=32, lr=0.05, eval_every=1, eval_samples=8, model_config={}
