@@ -55,7 +55,7 @@ def test_train_config_defaults_are_the_quick_presets() -> None:
     from ktiw.core.training import Training
     from ktiw.empirics.trainer import TrainConfig
 
-    quick = PRESETS[("copy", "quick")].training
+    quick = PRESETS[("copy", "lstm", "quick")].training
     cfg = TrainConfig(spec="iid:L=2,V=3")
     # the same block, up to the automatic probe schedule and options the model has by default
     assert Training() == dataclasses.replace(quick, probe_every=None, model_config={})
