@@ -8,7 +8,7 @@ import torch
 
 from ktiw.core.errors import KtiwError
 from ktiw.data.families import from_spec
-from ktiw.empirics.models import base as mb
+from ktiw.empirics.models import MODELS
 from ktiw.empirics.models.classifier import AttentionClassifier, ClassifierConfig
 from ktiw.empirics.probes import evaluate
 from ktiw.empirics.trainer import train
@@ -30,7 +30,7 @@ def _inputs(m: AttentionClassifier, n: int = 7):
 
 
 def test_registered() -> None:
-    assert mb.MODELS["classifier"].cls is AttentionClassifier
+    assert MODELS["classifier"].cls is AttentionClassifier
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

@@ -8,6 +8,7 @@ import torch
 
 from ktiw.core.errors import KtiwError
 from ktiw.data.families import from_spec
+from ktiw.empirics.models import MODELS
 from ktiw.empirics.models import base as mb
 from ktiw.empirics.models.multihead import MultiHeadConfig, MultiHeadGRU, gru_layer
 from ktiw.empirics.probes import evaluate
@@ -29,7 +30,7 @@ def _inputs(m: MultiHeadGRU, spec: str = "permutation:L=5", n: int = 4):
 
 
 def test_registered() -> None:
-    assert mb.MODELS["multihead"].cls is MultiHeadGRU
+    assert MODELS["multihead"].cls is MultiHeadGRU
 
 
 def test_gru_layer_equals_torch_gru() -> None:
