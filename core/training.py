@@ -1,5 +1,5 @@
 """One training, described once: the model and its options, the seeds, the optimiser, the
-budget and the evaluation schedule (:class:`Training`), read by every layer.
+budget and the evaluation schedule (:class:`~ktiw.core.training.Training`), read by every layer.
 
 The theory predicts for it (:func:`ktiw.theory.predict.predict`), the presets of ``ktiw
 verify`` hold one each (:data:`ktiw.config.presets.PRESETS`), and the trainer turns it into

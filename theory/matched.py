@@ -18,7 +18,7 @@ exact functions of them on that subspace:
 These are how a real model's measured mass and probe gap are read as a toy state.
 
 **Random start.**  From ``(b_d, b_o, a_d, a_o) = (delta_0, 0, gamma_0, 0)`` the reduced map
-(:func:`reduced_paths`, the optimizer of :class:`~.optimizers.Training` on the four scalars
+(:func:`reduced_paths`, the optimizer of :class:`~ktiw.core.training.Training` on the four scalars
 with the gradients of :func:`~.adam_reduction.coordinate_gradients`) is the toy started off
 the symmetric point.  For ``V = k`` the origin is a saddle whose unstable direction is
 ``delta = gamma``: a start on the wrong side escapes to ``gamma -> -oo`` (attention leaves

@@ -29,16 +29,16 @@ import math
 
 import numpy as np
 
-from ktiw.core.training import Training
+import ktiw.core.training
 
 
 class NumpyOptimizer:
-    """The update of :class:`Training`'s optimizer on a list of numpy arrays, in place.
+    """The update of :class:`~ktiw.core.training.Training`'s optimizer on a list of numpy arrays, in place.
 
     Every array may carry leading seed axes: the update is elementwise, so seeds never mix.
     """
 
-    def __init__(self, training: Training, params: list[np.ndarray]) -> None:
+    def __init__(self, training: ktiw.core.training.Training, params: list[np.ndarray]) -> None:
         self.tr = training
         self.t = 0
         self.m = [np.zeros_like(p) for p in params]

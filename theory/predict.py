@@ -23,7 +23,7 @@ times are memoised on disk (:mod:`ktiw.core.cache`, keyed by the flow's source),
 repeated prediction needs neither sympy nor an ODE solve.
 
 Optimizer steps: the same takeoff in the units of the training the user runs (optimizer,
-learning rate, batch size, initialisation, step budget; :class:`~ktiw.theory.optimizers.Training`,
+learning rate, batch size, initialisation, step budget; :class:`~ktiw.core.training.Training`,
 whose defaults are ``ktiw train``'s) comes from :mod:`ktiw.theory.optimizer_predict`:
 ``takeoff_step``, ``takeoff_step_range``, ``success_probability`` and ``method``.  The
 gradient-flow fields above are unchanged and do not depend on the training.

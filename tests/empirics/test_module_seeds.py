@@ -23,6 +23,7 @@ from ktiw.empirics.models import build_model, hooks
 from ktiw.empirics.models.base import log_odds
 from ktiw.empirics.models.module_seeds import seq_task
 from ktiw.empirics.models.transformer import Transformer, TransformerConfig
+from ktiw.empirics.probes import evaluate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 runner = CliRunner()
@@ -86,7 +87,7 @@ def test_transformer_hook_tensors_match_a_direct_computation(positions) -> None:
 @pytest.mark.parametrize("name", ["transformer", "docs_example:build"])
 def test_beta_is_the_log_odds_with_the_attention_replaced_by_a_one_hot(on_path, name) -> None:
     model, _, batch, inp = _model(name, options={"d_model": 16, "n_head": 2} if name == "transformer" else {})
-    ev = model.evaluate(inp)
+    ev = evaluate(model, inp)
     target = inp.dec_out
     rng = np.random.default_rng(0)
     for _ in range(6):
@@ -121,7 +122,7 @@ def test_beta_is_the_log_odds_with_the_attention_replaced_by_a_one_hot(on_path, 
 
 def test_uniform_fixes_the_cross_attention_scores_to_zero() -> None:
     model, _, batch, inp = _model("transformer", options={"d_model": 16, "n_head": 2}, uniform=True)
-    ev = model.evaluate(inp)
+    ev = evaluate(model, inp)
     for n in range(len(batch)):
         L = batch.src_len[n]
         np.testing.assert_allclose(ev.alpha[:, n, : batch.tgt_len[n], :L], 1.0 / (L + 1))  # + EOS
@@ -199,7 +200,7 @@ def test_a_recurrent_module_takes_the_loop_path_with_the_same_numbers(tmp_path, 
     try:
         model, _, _, inp = _model("usermods.gru:build", S=3)
         assert model.path == "loop"  # nn.GRU has no vmap batching rule
-        ev = model.evaluate(inp)
+        ev = evaluate(model, inp)
         assert np.isfinite(ev.beta[~np.isnan(ev.beta)]).all() and ev.alpha.shape[0] == 3
         net = sys.modules["usermods.gru"].build(model.task).double()
         net.load_state_dict({k: v[2] for k, v in model.net.state_dict().items()})

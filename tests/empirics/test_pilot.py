@@ -9,6 +9,7 @@ import torch
 from ktiw.data.families import from_spec
 from ktiw.empirics import pilot as pl
 from ktiw.empirics.models import build_model
+from ktiw.empirics.probes import evaluate
 
 
 def _log_odds(z: np.ndarray, y: int) -> float:
@@ -52,7 +53,7 @@ def test_lstm_reduction_equals_a_loop_over_the_probe_arrays() -> None:
     for s in range(2):
         model.init_seed(s, torch.Generator().manual_seed(s))
     batch = pl.fixed_samples(dist, 5)
-    ev = model.evaluate(model.prepare([batch] * 2))
+    ev = evaluate(model, model.prepare([batch] * 2))
     for s in range(2):
         masses, gaps = [], []
         for n in range(5):
