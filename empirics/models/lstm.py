@@ -39,13 +39,51 @@ tokens ``t < T`` (not EOS) and word positions ``l < L`` (not EOS): ``alpha[t, l]
 ``beta[t, l] = log-odds of y_t`` from decoder step ``t`` with ``c_t`` replaced by ``P h_l``;
 ``grad[t, l] = d loss / d score[t, l]`` (the uniform model's scores are zeros that still
 receive a gradient).
+
+Encoders (option ``encoder``; every variant keeps the decoder, attention and readout above):
+
+* ``recurrent`` (default): the LSTM encoder above.  Its state ``h_l`` depends on the prefix
+  ``x_1 .. x_l`` (so on word order and on the position ``l``), and the decoder starts from
+  its final state, a function of the whole ordered sentence.  Under uniform attention
+  (``c_t = P mean_l h_l``, the same for every ``t``) the model therefore still sees the
+  sentence *in order*, through ``c_t`` and through the decoder's start state.
+* ``bow``: no encoder network: ``h_l = E[x_l] + p_l``, the shared embedding row of the word
+  plus a learned position vector ``p_l`` (``He`` = the embedding size), and the decoder
+  starts from the zero state.  This is the theory's toy model in the LSTM's clothes: the
+  value at position ``l`` names the word ``x_l`` (``B[x_l, .]``) and the attention can find
+  positions (the toy's positional logits) through ``p_l`` and the decoder's step count.
+  Under uniform attention ``c_t = P (mean_l E[x_l] + mean_l p_l)``: a function of the bag
+  (multiset) of source words plus a vector that depends only on the source length, and the
+  decoder's start state is fixed, so the uniform model is a true bag-of-words model, the
+  theory's stage-1 setting.  ``p`` starts at zero; the uniform model's loss reaches ``p``
+  only through ``mean_l p_l``, so every ``p_l`` gets the same gradient and stays one shared
+  vector: the ``beta`` probe's context ``P h_l = P (E[x_l] + p)`` then differs between
+  positions by the word alone.  The decoder is still recurrent and reads its own previous
+  targets (teacher forcing), so ``s_t`` knows ``y_1 .. y_{t-1}`` and ``t``, but nothing
+  about the source's order; ``beta[t, l]`` can point at ``x_l = y_t`` only through what the
+  readout learned about *which word* (word translation from co-occurrence), plus what the
+  decoder state knows.
+* ``bag``: ``bow`` without ``p`` (``h_l = E[x_l]``): no order and no position anywhere, so it
+  cannot copy even with attention (which position holds the ``t``-th word is unknowable);
+  kept as the plain bag of words that ``bow`` adds positions to.
+* ``sorted``: the ``recurrent`` encoder (same parameters, layers, direction) run over the
+  source with its words sorted by id (EOS last), each state returned to its word's position,
+  plus ``p_l`` as in ``bow``.  Recurrence and context are kept, order is removed from the
+  values: ``h_l - p_l`` depends on ``x_l`` and on the bag of source words, not on their
+  order, and so does the decoder's start state (a stable sort: equal words keep their order,
+  so only which of two *equal* words comes first is seen).  It separates "a recurrent,
+  contextual encoder" from "word order".
+
+For ``bow``, ``bag`` and ``sorted``, permuting a source permutes the word part of its encoder
+states (``h_l - p_l``) the same way (exactly, for sources without repeated words) and
+leaves the decoder's start state unchanged, so the uniform model's loss is unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import Tensor, nn
@@ -62,6 +100,9 @@ from .hooks import Cache, hook
 from .loss import token_mean_nll
 from .seq_inputs import SeqInputs, seq2seq_inputs
 
+ENCODERS = ("recurrent", "bow", "bag", "sorted")
+"""The encoder variants (module docstring); ``recurrent`` is the paper's model."""
+
 
 @dataclass
 class LSTMConfig:
@@ -76,6 +117,8 @@ class LSTMConfig:
     bidirectional: bool = False
     dropout: float = field(default=0.0, metadata=bounds(min=0.0, max=0.99))
     """Dropout probability between stacked LSTM layers, training mode only (module docstring)."""
+    encoder: str = field(default="recurrent", metadata=bounds(choices=ENCODERS))
+    """``recurrent`` | ``bow`` | ``bag`` | ``sorted``: how source states are computed (module docstring)."""
 
 
 @dataclass
@@ -83,6 +126,26 @@ class DropoutInputs(SeqInputs):
     """:class:`SeqInputs` with one dropout-mask key per seed (a hash of the seed's batch)."""
 
     mask_keys: tuple[int, ...] = ()
+
+
+Finals = list[tuple[Tensor | None, Tensor | None]]
+"""Each layer's final encoder state ``(h_n, c_n)``, the decoder's start (``None``: zeros)."""
+
+
+def sort_order(ids: Tensor, last: Tensor) -> Tensor:
+    """``order [S, B, L+1]``: the source positions with the words (``l < last``) sorted by id,
+    stably, then the EOS at ``last`` and the padding in place: ``ids.gather(-1, order)`` is
+    the source sorted, its EOS still at ``last``."""
+    pos = torch.arange(ids.shape[-1], device=ids.device)
+    tail = pos >= last.unsqueeze(-1)
+    key = torch.where(tail, int(ids.max()) + 1 + pos, ids)
+    return torch.argsort(key, dim=-1, stable=True)
+
+
+def inverse_order(order: Tensor) -> Tensor:
+    """The inverse permutation along the last axis: ``inv[..., order[..., j]] = j``."""
+    pos = torch.arange(order.shape[-1], device=order.device).expand_as(order)
+    return torch.empty_like(order).scatter_(-1, order, pos)
 
 
 def batch_key(batch: Batch) -> int:
@@ -104,6 +167,10 @@ class LSTMSeq2Seq(SeedModel):
             raise KtiwError(f"lstm dropout must be in [0, 1), got {cfg.dropout}")
         if cfg.dropout > 0 and cfg.layers < 2:
             raise KtiwError("lstm dropout acts between stacked layers: it needs layers >= 2")
+        if cfg.encoder not in ENCODERS:
+            raise KtiwError(f"lstm encoder must be one of {', '.join(ENCODERS)}, got {cfg.encoder!r}")
+        if cfg.encoder in ("bow", "bag") and cfg.bidirectional:
+            raise KtiwError(f"lstm encoder={cfg.encoder} has no encoder network: it cannot be bidirectional")
         self.cfg, self.n_seeds, self.uniform = cfg, n_seeds, uniform
         self.shared = bool(dist.shared_vocab)
         self.n_in, self.n_out = dist.n_in, dist.n_out
@@ -114,7 +181,7 @@ class LSTMSeq2Seq(SeedModel):
         S, H = n_seeds, cfg.hidden
         E = cfg.embedding or H
         dirs = 2 if cfg.bidirectional else 1
-        He = H * dirs
+        He = E if cfg.encoder in ("bow", "bag") else H * dirs
         self.H, self.He = H, He
 
         def p(*shape: int) -> nn.Parameter:
@@ -122,7 +189,7 @@ class LSTMSeq2Seq(SeedModel):
 
         self.embed = p(n_words + 2, E)
         self.enc = nn.ParameterDict()
-        for k in range(cfg.layers):
+        for k in range(0 if cfg.encoder in ("bow", "bag") else cfg.layers):
             d_in = E if k == 0 else He
             for suffix in ("", "_rev")[:dirs]:
                 self.enc[f"w_ih{k}{suffix}"] = p(4 * H, d_in)
@@ -135,6 +202,8 @@ class LSTMSeq2Seq(SeedModel):
             self.dec[f"w_hh{k}"] = p(4 * H, H)
             self.dec[f"b_ih{k}"] = p(4 * H)
             self.dec[f"b_hh{k}"] = p(4 * H)
+        if cfg.encoder in ("bow", "sorted"):
+            self.pos = p(dist.src_len + 1, He)  # positions 1 .. L and the EOS
         self.attn_W = p(He, H)
         self.proj_P = p(H, He)
         self.out_M = p(H, 2 * H)
@@ -149,7 +218,10 @@ class LSTMSeq2Seq(SeedModel):
         H = self.H
         for name, param in self.named_parameters():
             view = param[s : s + 1]
-            if name == "embed":
+            if name == "pos":
+                with torch.no_grad():
+                    view.zero_()  # no generator draw (module docstring)
+            elif name == "embed":
                 bt.init_normal_(view, 1.0, gens)
             elif name.startswith(("enc.", "dec.")) or name == "attn_W":
                 bt.init_uniform_(view, bt.fan_in_bound(H), gens)
@@ -214,11 +286,29 @@ class LSTMSeq2Seq(SeedModel):
 
     def encode(
         self, inp: SeqInputs, gens: list[torch.Generator] | None = None
-    ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
-        """Encoder states ``h [S, B, L+1, He]`` and each layer's final (forward) state
-        (``gens``: dropout between layers, :meth:`dropout`)."""
+    ) -> tuple[Tensor, Finals]:
+        """Encoder states ``h [S, B, L+1, He]`` and each layer's final (forward) state, the
+        decoder's start state (``gens``: dropout between layers, :meth:`dropout`); per the
+        ``encoder`` option (module docstring)."""
+        enc = self.cfg.encoder
+        if enc == "recurrent":
+            return self._encode_recurrent(inp, gens)
+        if enc == "sorted":
+            order = sort_order(inp.src_ids, inp.src_last)
+            h, finals = self._encode_recurrent(replace(inp, src_ids=inp.src_ids.gather(-1, order)), gens)
+            h = h.gather(2, inverse_order(order).unsqueeze(-1).expand_as(h))
+        else:
+            h, finals = bt.embed(self.embed, inp.src_ids), [(None, None)] * self.cfg.layers
+        if enc != "bag":
+            h = h + self.pos[:, None, : h.shape[2]]
+        return h, finals
+
+    def _encode_recurrent(
+        self, inp: SeqInputs, gens: list[torch.Generator] | None = None
+    ) -> tuple[Tensor, Finals]:
+        """The recurrent encoder over ``inp.src_ids`` (:meth:`encode`)."""
         x, ids = None, inp.src_ids
-        finals = []
+        finals: Finals = []
         lengths = inp.src_last + 1
         for k in range(self.cfg.layers):
             out, final = self._layer(self.enc, f"{k}", x, ids, last=inp.src_last)
@@ -233,7 +323,7 @@ class LSTMSeq2Seq(SeedModel):
         return x, finals
 
     def decode(
-        self, inp: SeqInputs, finals: list[tuple[Tensor, Tensor]], gens: list[torch.Generator] | None = None
+        self, inp: SeqInputs, finals: Finals, gens: list[torch.Generator] | None = None
     ) -> Tensor:
         """Decoder states ``s [S, B, T+1, H]`` under teacher forcing (``gens``: as :meth:`encode`)."""
         x, ids = None, inp.dec_in
