@@ -13,9 +13,13 @@ check's numbers at a fraction of the cost (no normal runs, no proxy, no fidelity
 
 It adds, for reading only (no verdict depends on them): the number of scored tokens, the
 number matched, an exact one-sided binomial p-value of that count against the shuffled
-baseline's rate (scipy), the per-seed final token accuracy of the uniform model, and which
-seeds stopped early.  Writes ``verdicts.json`` and ``report.md`` in ``--out``, with each run's
-``config.json`` under ``configs/`` and the provenance (command, git commit, versions, load).
+baseline's rate (scipy), the per-seed final token accuracy of the uniform model, which
+seeds stopped early, and (:func:`not_yet_emitted`) how often the ``beta`` argmax is a source
+word the target has not emitted yet, against the rate of a uniformly random position: a
+decoder that knows which words it has already written can point the probe away from them
+without any word-translation knowledge.  Writes ``verdicts.json`` and ``report.md`` in
+``--out``, with each run's ``config.json`` under ``configs/`` and the provenance (command,
+git commit, versions, load).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def measure(run_dir: Path) -> dict[str, object]:
     n_tokens = int(tile(scored(probes) & (probes["align"] >= 0), S).sum())
     matched = round(m.share * n_tokens)
     p = binomtest(matched, n_tokens, m.baseline, alternative="greater").pvalue
+    fresh, fresh_chance, gold_fresh_chance = not_yet_emitted(probes)
     last = max(int(s) for s in run.curves["step"])
     acc = run.frozen_curve("token_acc", last)
     return {
@@ -73,8 +78,34 @@ def measure(run_dir: Path) -> dict[str, object]:
         "matched_tokens": matched,
         "binomial_p_vs_baseline": p,
         "final_token_acc_per_seed": acc.tolist(),
+        "argmax_not_yet_emitted": fresh,
+        "argmax_not_yet_emitted_chance": fresh_chance,
+        "gold_share_if_uniform_among_not_yet_emitted": gold_fresh_chance,
         "verdict": verdict.to_dict(),
     }
+
+
+def not_yet_emitted(probes: dict[str, np.ndarray]) -> tuple[float, float, float]:
+    """Over scored tokens with a gold position: the share whose ``beta`` argmax is a position
+    that is not the gold position of an earlier target token (a word not yet emitted), its
+    chance rate ``E[(L_n - #earlier) / L_n]``, and the chance rate of the gold match given
+    such a guess uniform among the not-yet-emitted positions, ``E[1 / (L_n - #earlier)]``."""
+    beta, align, src_len = probes["beta"], probes["align"], probes["src_len"]
+    S, N, T, L = beta.shape
+    argmax = np.nanargmax(np.where(np.isnan(beta), -np.inf, beta), axis=-1)  # [S, N, T]
+    mask = scored(probes) & (align >= 0)  # [N, T]
+    earlier = np.zeros((N, T, L), bool)
+    for t in range(1, T):
+        earlier[:, t] = earlier[:, t - 1]
+        prev = align[:, t - 1]
+        ok = (prev >= 0) & (t - 1 < probes["tgt_len"])
+        earlier[np.flatnonzero(ok), t, prev[ok]] = True
+    hit = ~np.take_along_axis(earlier[None].repeat(S, 0), argmax[..., None], axis=-1)[..., 0]
+    n_earlier = earlier.sum(-1)  # [N, T]
+    left = src_len[:, None] - n_earlier
+    chance = (left / src_len[:, None])[mask].mean()
+    gold_chance = (1.0 / np.maximum(left, 1))[mask].mean()
+    return float(hit[:, mask].mean()), float(chance), float(gold_chance)
 
 
 def git_commit() -> str:
@@ -92,8 +123,9 @@ def report(rows: list[dict[str, object]], command: str) -> str:
         f"Command: `{command}`",
         "",
         "| run | spec | encoder | hidden | seeds | steps | share | baseline | allowed (saddle) "
-        "| verdict | tokens | p (binomial, vs baseline) | final token acc (per seed) |",
-        "| --- " * 13 + "|",
+        "| verdict | tokens | p (binomial, vs baseline) | final token acc (per seed) "
+        "| argmax not yet emitted (chance) |",
+        "| --- " * 14 + "|",
     ]
     for r in rows:
         v = r["verdict"]
@@ -103,8 +135,18 @@ def report(rows: list[dict[str, object]], command: str) -> str:
             f"| {r['run']} | `{r['spec']}` | {r['encoder']} | {r['hidden']} | {len(r['seeds'])} "
             f"| {r['steps']} | {fmt(num['share'])} | {fmt(num['baseline'])} | {v['expected']} "
             f"| {v['status']} | {r['matched_tokens']}/{r['scored_tokens']} "
-            f"| {float(r['binomial_p_vs_baseline']):.2g} | {acc} |"
+            f"| {float(r['binomial_p_vs_baseline']):.2g} | {acc} "
+            f"| {fmt(r['argmax_not_yet_emitted'])} ({fmt(r['argmax_not_yet_emitted_chance'])}) |"
         )
+    lines += [
+        "",
+        "*argmax not yet emitted*: share of tokens whose `beta` argmax is a source word the target "
+        "has not emitted before this token (chance: a uniformly random position). A decoder that "
+        "only knows which words it already wrote, guessing uniformly among the rest, would match "
+        "the gold position for "
+        + ", ".join(f"{fmt(r['gold_share_if_uniform_among_not_yet_emitted'])} ({r['run']})" for r in rows)
+        + " of tokens.",
+    ]
     lines += ["", "Sentences of the check:", ""]
     lines += [f"* **{r['run']}** ({r['encoder']}): {r['verdict']['sentence']}" for r in rows]
     return "\n".join(lines) + "\n"
