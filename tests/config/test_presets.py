@@ -60,6 +60,7 @@ def test_paper_copy_preset_is_the_papers_configuration() -> None:
         "layers": 1,
         "bidirectional": False,
         "dropout": 0.0,
+        "encoder": "recurrent",
     }
 
 
