@@ -6,8 +6,9 @@
 scored target tokens whose ``beta`` argmax is the gold source position, pooled over seeds, at
 the run's last probe step (stopped seeds at their stop step), its shuffled baseline, and the
 verdict for the distribution's regime.  This script calls the very same functions
-(:func:`ktiw.comparator.copying.token_share`, :func:`ktiw.comparator.checks.check_ktiw_under_uniform`,
-:func:`ktiw.theory.predict.predict` for the regime) on run directories trained by
+(:func:`ktiw.comparator.experiments.copy.token_share`,
+:func:`ktiw.comparator.checks.check_ktiw_under_uniform`, :func:`ktiw.theory.predict.predict`
+for the regime) on run directories trained by
 ``ktiw train SPEC --uniform ...`` with the config verify would use, so the numbers are the
 check's numbers at a fraction of the cost (no normal runs, no proxy, no fidelity runs).
 
@@ -38,11 +39,11 @@ import numpy as np
 from scipy.stats import binomtest
 
 from ktiw.comparator import checks as ck
-from ktiw.comparator.copying import token_share
+from ktiw.comparator.experiments.copy import token_share
 from ktiw.comparator.measures import last_probes, scored, tile
 from ktiw.comparator.verdict import fmt, jsonable
-from ktiw.empirics.rundir import load_run
-from ktiw.theory.families import from_spec
+from ktiw.data.families import from_spec
+from ktiw.runs.rundir import load_run
 from ktiw.theory.predict import predict
 
 

@@ -12,10 +12,10 @@ from torch import nn
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.comparator.presets import get_preset, with_overrides
+from ktiw.config.presets import get_preset, with_overrides
+from ktiw.core.errors import KtiwError
+from ktiw.data.families import from_spec
 from ktiw.empirics.models import LSTMConfig, LSTMSeq2Seq
-from ktiw.theory.errors import KtiwError
-from ktiw.theory.families import from_spec
 
 torch.set_num_threads(1)
 SPEC = "permutation:L=6"
