@@ -322,6 +322,10 @@ def toy_steps(dist: Distribution, opts: RunOptions, eps: float) -> float | None:
 
 def predict_model(dist: Distribution, opts: RunOptions, eps: float = 1e-3) -> ModelPrediction:
     """The prediction for ``opts.model`` trained as ``opts`` says (module docstring)."""
+    from ktiw.core.limits import MAX_INIT_SCALE
+
+    if not (0 < eps <= MAX_INIT_SCALE):
+        raise KtiwError(f"--eps must be in (0, {MAX_INIT_SCALE:g}], got {eps:g}")
     out = _predict_model(dist, opts, eps)
     out.toy_steps = toy_steps(dist, opts, eps)
     return out
@@ -367,6 +371,20 @@ def matched_prediction(
     pilot = data["pilot"]
     n = np.asarray(pilot["steps"], dtype=np.float64)
     kgap = np.asarray(pilot["kgap"], dtype=np.float64)  # [K, P]
+    if not (np.isfinite(kgap).all() and np.isfinite(delta0).all() and np.isfinite(gamma0).all()):
+        return ModelPrediction(
+            dist.spec,
+            opts.model,
+            None,
+            [None, None],
+            None,
+            None,
+            "unknown",
+            "none",
+            f"no step prediction: the pilot diverged at lr {opts.lr:g} (non-finite attention or probe)",
+            opts.steps,
+            toy,
+        )
     ref_start = 1e-3 if k == V else 0.0  # the saddle needs a perturbation; a drift starts at once
     budget_tau = 1.0
     ref = tm.reduced_paths(k, V, training, np.array([ref_start]), np.array([ref_start]))

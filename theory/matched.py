@@ -133,7 +133,8 @@ def reduced_paths(
     success = np.where(gamma0 >= goal, 0.0, np.inf)
     deltas, gammas = [x[:, 0] - x[:, 1]], [x[:, 2] - x[:, 3]]
     for n in range(1, max_steps + 1):
-        opt.step([x], [_gradients(k, V, x)])
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging start is simply never taken off
+            opt.step([x], [_gradients(k, V, x)])
         d, g = x[:, 0] - x[:, 1], x[:, 2] - x[:, 3]
         deltas.append(d.copy())
         gammas.append(g.copy())

@@ -65,10 +65,10 @@ def test_simulation_overflow_is_an_error_not_no_takeoff() -> None:
 @pytest.mark.parametrize(
     ("args", "word"),
     [
-        (["predict", "subset:L=6,V=9", "--lr", "1e30"], "--lr"),
-        (["predict", "subset:L=6,V=9", "--lr", "1e5"], "overflowed"),
-        (["predict", "subset:L=6,V=9", "--init", "normal:1e300"], "--init"),
-        (["predict", "permutation:L=6", "--eps", "1e300"], "--eps"),
+        (["predict", "--model", "toy", "subset:L=6,V=9", "--lr", "1e30"], "--lr"),
+        (["predict", "--model", "toy", "subset:L=6,V=9", "--lr", "1e5"], "overflowed"),
+        (["predict", "--model", "toy", "subset:L=6,V=9", "--init", "normal:1e300"], "--init"),
+        (["predict", "--model", "toy", "permutation:L=6", "--eps", "1e300"], "--eps"),
         (["train", "subset:L=3,V=4", "--model", "toy", "--lr", "1e308", "--quiet", "--out", "never"], "lr"),
         (["train", "subset:L=3,V=4", "--model", "toy", "--toy-init", "eps", "--toy-eps", "1e300", "--quiet",
           "--out", "never"], "eps"),
