@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+import sys
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
 
 from ktiw.core.errors import KtiwError
 
@@ -65,3 +71,51 @@ def parse_key_value_lists(items: list[str], option: str) -> dict[str, list[Any]]
             raise KtiwError(f"{option} {key}: empty value in {raw!r}")
         out[key] = [parse_value(p.strip()) for p in parts]
     return out
+
+
+AllowLargeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help="run work estimated beyond the limits (ktiw.theory.limits: a prediction over 10 min, "
+        "a training or sweep over a week of CPU time)",
+        show_default=False,
+    ),
+]
+"""``--allow-large``: the one option that lets every estimated-too-large computation run
+(:data:`ktiw.theory.limits.ALLOW_FLAG`)."""
+
+
+@contextlib.contextmanager
+def long_work(allow: bool) -> Iterator[None]:
+    """The block a command's work runs in: ``--allow-large`` applied, and a progress line on
+    stderr for long computations when stderr is a terminal (nothing otherwise)."""
+    from ktiw.theory.limits import allow_large, progress_to
+
+    reporter = _StderrProgress() if sys.stderr.isatty() else None
+    try:
+        with allow_large(allow), progress_to(reporter):
+            yield
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
+class _StderrProgress:
+    """``what: done/total`` rewritten in place on stderr, at most twice a second."""
+
+    def __init__(self) -> None:
+        self.last, self.shown = 0.0, False
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5 and done < total:
+            return
+        self.last, self.shown = now, True
+        sys.stderr.write(f"\r{what}: {done}/{total} ({100 * done / max(total, 1):.0f}%)\033[K")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()

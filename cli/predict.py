@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ktiw.data.distribution import Distribution
 
 from . import data_options as do
+from .options import AllowLargeOption, long_work
 from .training_options import PrecisionOption
 
 
@@ -125,6 +126,7 @@ def predict(
     tokenizer: do.Tokenizer = None,
     max_vocab: do.MaxVocab = None,
     max_len: do.MaxLen = None,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Predict, before training, what ktiw train with the same options will do on each distribution.
 
@@ -181,7 +183,8 @@ def predict(
         return
     from ktiw.matched.predict import predict_model
 
-    matched = [predict_model(d, opts, eps=eps) for d in dists]
+    with long_work(allow_large):
+        matched = [predict_model(d, opts, eps=eps) for d in dists]
     if len(matched) > 1:
         matched.sort(key=lambda p: (p.toy.takeoff_time is None, p.toy.takeoff_time or 0.0))
     preds = [m.toy for m in matched]

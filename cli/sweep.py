@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
+from .options import AllowLargeOption
 from .training_options import PrecisionOption, ThreadsOption
 
 
@@ -55,6 +56,7 @@ def sweep(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Train every grid point as one task; skip finished runs, resume half-finished ones."""
     from rich.console import Console
@@ -65,11 +67,12 @@ def sweep(
     from ktiw.comparator.sweep_verify import plan_verify, run_verify_points
     from ktiw.config.presets import training_for
     from ktiw.core.errors import KtiwError
+    from ktiw.core.limits import fmt_seconds
     from ktiw.runs.executor import make_executor
-    from ktiw.runs.sweep import grid_summary, plan_grid, run_sweep
+    from ktiw.runs.sweep import check_grid_size, grid_summary, plan_grid, run_sweep
 
     from .errors import fail
-    from .options import parse_key_value_lists
+    from .options import long_work, parse_key_value_lists
     from .train import parse_seeds
 
     axes = parse_key_value_lists(set_ or [], "--set")
@@ -94,9 +97,12 @@ def sweep(
     runs = plan_grid(specs, base, axes, seed_list, seeds_per_task)
     points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []
     console = Console(highlight=False)
+    with long_work(allow_large):
+        size, seconds = check_grid_size(runs)
+    console.print(f"sweep: {escape(size)}; about {fmt_seconds(seconds)} of CPU time (estimated, errs long)")
     start = time.perf_counter()
     try:
-        with ex:
+        with ex, long_work(allow_large):
             result = run_sweep(runs, out, ex, progress=not quiet)
             checked = (
                 run_verify_points(

@@ -12,7 +12,7 @@ from ktiw.core.limits import MAX_SEEDS
 
 from . import data_options as do
 from .errors import fail
-from .options import parse_key_values
+from .options import AllowLargeOption, long_work, parse_key_values
 from .training_options import PrecisionOption, ThreadsOption
 
 
@@ -207,6 +207,7 @@ def train(
         Path | None, typer.Option(help="continue this run directory from its checkpoint")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Train S seeds as one batched computation; write curves, probes, checkpoint, summary."""
     from rich.console import Console
@@ -281,7 +282,8 @@ def train(
         run_dir = out if out is not None else default_out(label, model, uniform)
         runner = lambda: tr.train(cfg, run_dir, progress=not quiet)  # noqa: E731
     try:
-        runner()
+        with long_work(allow_large):
+            runner()
     except KeyboardInterrupt:
         raise fail(
             f"interrupted; results so far kept in {run_dir} (continue with --resume {run_dir})"

@@ -22,3 +22,8 @@ class DataFileError(KtiwError):
 class NumericOverflowError(KtiwError):
     """A computation left the range its floating-point type can hold (the options asked for
     numbers too large): an error, never read as a result such as "no takeoff"."""
+
+
+class TooLargeError(KtiwError):
+    """The work asked for is estimated beyond the limits of :mod:`ktiw.theory.limits` (time or
+    memory): refused before it starts, never turned into a partial result."""

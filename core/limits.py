@@ -11,9 +11,12 @@ sentence, not to pack memory tightly.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Callable, Iterator
 
-from .errors import KtiwError
+from .errors import KtiwError, TooLargeError
 
 MAX_SEEDS = 100_000
 """Most seeds one run may train (as one batched computation)."""
@@ -79,7 +82,92 @@ def check_memory(what: str, nbytes: float, hint: str) -> None:
     ``hint`` says which sizes to reduce, e.g. ``"reduce V or --batch-size"``."""
     limit = memory_limit()
     if nbytes > limit:
-        raise KtiwError(
+        raise TooLargeError(
             f"{what} needs about {fmt_bytes(nbytes)}, more than the memory limit {fmt_bytes(limit)} "
             f"({hint}; the limit is 80% of RAM or $KTIW_MAX_MEMORY)"
         )
+
+
+# --------------------------------------------------------------------- time
+
+ALLOW_FLAG = "--allow-large"
+"""The one option, on every command that estimates its work, that runs it beyond the limits below."""
+
+MAX_PREDICT_SECONDS = 600.0
+"""Longest estimated ``ktiw predict`` (the numpy simulation of the toy model): a prediction is
+meant to take seconds; ten minutes is beyond reason without :data:`ALLOW_FLAG`."""
+
+MAX_TRAIN_SECONDS = 7 * 24 * 3600.0
+"""Longest estimated training, or sweep in CPU time (a week of one CPU thread): beyond it a
+typo (``--steps 1e9``, ``--seeds 100000``) is far likelier than intent."""
+
+SIM_UNITS_PER_SECOND = 5e8
+"""Work units of :func:`ktiw.theory.simulate.seed_count` one CPU thread does per second
+(measured: 1.0e10 units in 18 s at load 28 on the shared 2-core machine; conservative)."""
+
+SIGN_SUM_SECONDS_PER_STEP = 7e-6
+"""Time per step of :func:`ktiw.theory.adam_reduction.sign_regime_takeoff`'s sum (measured: a
+block of 2^20 steps in 6.9 s at load 28 on the shared 2-core machine)."""
+
+TRAIN_FLOPS_PER_SECOND = 5e10
+"""Effective rate of the ``6 N D`` estimate of :func:`ktiw.empirics.trainer.estimate_training_seconds`
+(``N`` counts every parameter, the embedding and output rows most steps do not touch
+included, so this is not a hardware figure): calibrated on the stored paper run, whose
+``permutation:L=40`` LSTM training it estimates at about 1.9 h against about 11 min measured
+(45.5 min for four trainings and the fidelity runs, docs/data/paper): it errs long, by ~10x."""
+
+TRAIN_STEP_SECONDS = 1e-3
+"""Fixed cost of one training step whatever the model's size (Python, optimiser bookkeeping,
+kernel launches): the toy model takes a few milliseconds per step here, so ``--steps 1e9`` is
+days even for the smallest model."""
+
+_ALLOW = contextvars.ContextVar("ktiw_allow_large", default=False)
+_PROGRESS: contextvars.ContextVar[Callable[[str, int, int], None] | None] = contextvars.ContextVar(
+    "ktiw_progress", default=None
+)
+
+
+@contextlib.contextmanager
+def allow_large(on: bool = True) -> Iterator[None]:
+    """Within this block :func:`check_time` lets estimates beyond the limits through
+    (the CLI's :data:`ALLOW_FLAG`)."""
+    token = _ALLOW.set(bool(on))
+    try:
+        yield
+    finally:
+        _ALLOW.reset(token)
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``5400`` -> ``1.5 h``."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def check_time(what: str, seconds: float, limit: float, hint: str) -> None:
+    """Raise :class:`KtiwError` when ``what`` is estimated to take more than ``limit`` seconds,
+    unless :func:`allow_large` is on; the message names the estimate, the limit and the flag."""
+    if seconds > limit and not _ALLOW.get():
+        raise TooLargeError(
+            f"{what} would take about {fmt_seconds(seconds)} (estimated), more than {fmt_seconds(limit)}; "
+            f"{hint}, or give {ALLOW_FLAG} to run it anyway"
+        )
+
+
+@contextlib.contextmanager
+def progress_to(report: Callable[[str, int, int], None] | None) -> Iterator[None]:
+    """Within this block long computations call ``report(what, done, total)`` now and then."""
+    token = _PROGRESS.set(report)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def report_progress(what: str, done: int, total: int) -> None:
+    """Tell the reporter of :func:`progress_to` (if any) how far ``what`` got."""
+    report = _PROGRESS.get()
+    if report is not None:
+        report(what, done, total)

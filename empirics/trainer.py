@@ -38,7 +38,17 @@ from torch.func import functional_call
 
 from ktiw.core.errors import KtiwError
 from ktiw.core.host_memory import keep_freed_memory
-from ktiw.core.limits import MAX_LR, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS, check_memory
+from ktiw.core.limits import (
+    MAX_LR,
+    MAX_SAMPLES,
+    MAX_SEEDS,
+    MAX_STEPS,
+    MAX_TRAIN_SECONDS,
+    TRAIN_FLOPS_PER_SECOND,
+    TRAIN_STEP_SECONDS,
+    check_memory,
+    check_time,
+)
 from ktiw.core.provenance import provenance
 from ktiw.core.training import Training
 from ktiw.core.validation import bounds, check_fields, check_instance
@@ -308,6 +318,12 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.seeds = list(cfg.seeds)
         check_training_memory(cfg, self.dist)
+        check_time(
+            f"training {len(self.seeds)} seed(s) of {cfg.model} on {self.dist.spec} for {cfg.steps} steps",
+            estimate_training_seconds(cfg, self.dist),
+            MAX_TRAIN_SECONDS,
+            "reduce --steps, --seeds, --batch-size or the model size",
+        )
         self.run_dir = prepare_run_dir(self.run_dir, resume=resume)
         self.lock = runfiles.RunLock(self.run_dir)
         try:
@@ -962,3 +978,21 @@ def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
     fixed, per_example = activation_model(model, dist)
     parts["activations"] = max(parts["activations"], 2.0 * (S * fixed + rows * per_example))
     check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
+
+
+def estimate_training_seconds(cfg: TrainConfig, dist: Distribution) -> float:
+    """A deliberately long estimate of one training's time on one CPU thread: the ``6 N D`` rule
+    (forward and backward cost about six floating-point operations per parameter and token;
+    ``N``: the parameters of all seeds, from the model built on the ``meta`` device; ``D``: the
+    ``batch x (L + T)`` tokens each seed sees per step) over ``steps``, at
+    :data:`~ktiw.theory.limits.TRAIN_FLOPS_PER_SECOND`, plus
+    :data:`~ktiw.theory.limits.TRAIN_STEP_SECONDS` per step.  Its job is to catch ``--steps 1e9``
+    before it starts, not to schedule."""
+    with torch.device("meta"):
+        model, _ = build_model(cfg.model, cfg.model_config, dist, len(cfg.seeds), uniform=cfg.uniform)
+    numel = float(sum(p.numel() for p in model.parameters()))
+    tokens = float(cfg.batch_size) * (int(dist.src_len) + int(dist.tgt_len))
+    L_T = int(dist.src_len) + int(dist.tgt_len)
+    evals = (cfg.steps // cfg.eval_every + 2) * 2.0 * numel * cfg.eval_samples * L_T
+    flops = 6.0 * numel * tokens * cfg.steps + evals
+    return flops / TRAIN_FLOPS_PER_SECOND + cfg.steps * TRAIN_STEP_SECONDS

@@ -196,6 +196,39 @@ def plan_grid(
     return runs
 
 
+def grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
+    """The grid's size in words (runs, and the specs x combinations x seed chunks behind them)
+    and its estimated CPU time in seconds (:func:`ktiw.empirics.trainer.estimate_training_seconds`
+    summed over the runs; an estimate that errs long)."""
+    from ktiw.empirics.trainer import estimate_training_seconds
+    from ktiw.theory.families import from_spec
+
+    dists: dict[str, Any] = {}
+    total = 0.0
+    for run in runs:
+        dist = dists.setdefault(run.spec, from_spec(run.spec))
+        total += estimate_training_seconds(run.config, dist)
+    specs = len({r.spec for r in runs})
+    combos = len({json.dumps(r.settings, sort_keys=True) for r in runs})
+    chunks = len({tuple(r.seeds) for r in runs})
+    steps = sum(r.config.steps for r in runs)
+    words = (
+        f"{len(runs)} run(s) = {specs} spec(s) x {combos} combination(s) of --set values x "
+        f"{chunks} seed chunk(s), {steps} training steps in all"
+    )
+    return words, total
+
+
+def check_grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
+    """:func:`grid_size`, refused in one line (:func:`ktiw.theory.limits.check_time`) when its CPU
+    time is beyond :data:`~ktiw.theory.limits.MAX_TRAIN_SECONDS` without ``--allow-large``."""
+    from ktiw.theory.limits import MAX_TRAIN_SECONDS, check_time
+
+    words, seconds = grid_size(runs)
+    check_time(f"the sweep ({words})", seconds, MAX_TRAIN_SECONDS, "use fewer --set values, seeds or --steps")
+    return words, seconds
+
+
 def requested_record(cfg: Any) -> dict[str, Any]:
     """What ``config.json`` records for ``cfg`` in the fields that determine the numbers (spec
     normalised, device resolved, the model's full configuration; ``None``: resolved later)."""

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ktiw.core.errors import NumericOverflowError
+from ktiw.core.limits import report_progress
 from ktiw.core.training import Init, Training
 
 from .optimizers import NumpyOptimizer
@@ -201,10 +202,19 @@ def sign_regime_takeoff(
     target = math.log(k - 1) - gamma0
     if target <= 0:
         return 0
-    t = np.arange(1, steps + 1, dtype=np.float64)
-    gamma = 2.0 * lr * np.cumsum(_rho_numeric()(t, beta1, beta2))
-    hit = np.nonzero(gamma >= target)[0]
-    return int(hit[0]) + 1 if hit.size else None
+    rho, done, total = _rho_numeric(), 0, 0.0
+    while done < steps:  # blocks of a million steps: memory O(1), not O(steps)
+        t = np.arange(done + 1, min(steps, done + _BLOCK) + 1, dtype=np.float64)
+        gamma = total + 2.0 * lr * np.cumsum(rho(t, beta1, beta2))
+        hit = np.nonzero(gamma >= target)[0]
+        if hit.size:
+            return done + int(hit[0]) + 1
+        done, total = int(t[-1]), float(gamma[-1])
+        report_progress("Adam sign-regime sum", done, steps)
+    return None
+
+
+_BLOCK = 1 << 20
 
 
 def coordinate_gradients(k: int, V: int, b: np.ndarray) -> np.ndarray:

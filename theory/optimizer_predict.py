@@ -28,7 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.core.errors import KtiwError, NumericOverflowError, TooLargeError
+from ktiw.core.limits import MAX_PREDICT_SECONDS, SIGN_SUM_SECONDS_PER_STEP, check_time
 from ktiw.core.training import Training
 from ktiw.data.distribution import Distribution
 
@@ -106,6 +107,14 @@ def predict_steps(dist: Distribution, training: Training, copy: tuple[int, int] 
                     f"reduced {training.optimizer} map on the copy symmetry, {exact}",
                 )
             if training.optimizer == "adam":
+                # the sum runs until takeoff (rho(t) stays near 1, so by about ln(k-1) / (2 lr)) or the budget
+                reach = min(training.steps, 2 * math.log(k - 1) / (2 * training.lr))
+                check_time(
+                    f"summing Adam's sign regime over {reach:.3g} steps",
+                    reach * SIGN_SUM_SECONDS_PER_STEP,
+                    MAX_PREDICT_SECONDS,
+                    "reduce --steps or raise --lr",
+                )
                 n = sign_regime_takeoff(
                     k, training.lr, float(start[2]), training.steps, training.beta1, training.beta2
                 )
@@ -121,8 +130,8 @@ def predict_steps(dist: Distribution, training: Training, copy: tuple[int, int] 
 
     try:
         sim = simulate(dist, training)
-    except NumericOverflowError:
-        raise  # an overflow is an error, never "no step prediction"
+    except (NumericOverflowError, TooLargeError):
+        raise  # an overflow or a refused size is an error, never "no step prediction"
     except KtiwError as exc:
         return StepPrediction(None, [None, None], None, None, f"no step prediction: {exc}")
     lo, hi = wilson_interval(sim.successes, sim.n_seeds)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ktiw.core.errors import KtiwError, NumericOverflowError
+from ktiw.core.limits import MAX_PREDICT_SECONDS, SIM_UNITS_PER_SECOND, check_time, report_progress
 from ktiw.core.training import Training
 from ktiw.data.distribution import Distribution
 
@@ -201,6 +202,14 @@ def seed_count(dist: Distribution, training: Training) -> int:
 def simulate(dist: Distribution, training: Training, n_seeds: int | None = None, seed: int = 0) -> Simulation:
     """Train ``n_seeds`` toy models as ``training`` says; stop early once every seed took off."""
     S = seed_count(dist, training) if n_seeds is None else n_seeds
+    n = GD_BATCH if training.full_batch else training.batch_size
+    work = float(S) * n * dist.tgt_len * dist.n_out * (40 + 3 * dist.src_len) * training.steps
+    check_time(
+        f"simulating {S} seeds of the toy model on {dist.spec} for {training.steps} steps",
+        work / SIM_UNITS_PER_SECOND,
+        MAX_PREDICT_SECONDS,
+        "reduce --steps or --batch-size",
+    )
     if float(S) * dist.n_in * dist.n_out > MAX_ENTRIES:
         raise KtiwError(
             f"{dist.spec} is too large to simulate ({S} seeds x {dist.n_in} x {dist.n_out} KTIW entries)"
@@ -231,4 +240,6 @@ def simulate(dist: Distribution, training: Training, n_seeds: int | None = None,
                 f"step {step}: the toy model's parameters left the range float32 can hold; use a smaller --lr"
             )
         takeoff[np.isnan(takeoff) & (mass >= 0.5)] = step
+        if step % 100 == 0:
+            report_progress(f"simulating {dist.spec}", step, training.steps)
     return Simulation(takeoff, training.steps)
