@@ -233,6 +233,59 @@ class LocalExecutor:
         return results
 
 
+CONNECT_TIMEOUT_S = 5.0
+"""How long :func:`probe_address` waits for a Ray head to accept a TCP connection."""
+
+RAY_QUIET = {"RAY_BACKEND_LOG_LEVEL": "error", "GLOG_minloglevel": "2", "RAY_LOG_TO_STDERR": "0"}
+"""Environment that keeps Ray's C++ core from printing warnings on stderr (set if not set)."""
+
+
+def split_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a Ray address (``host:port``, ``ray://host:port``, ``[v6]:port``; the
+    port defaults to Ray's 6379 for ``host`` alone, 10001 for ``ray://host``); ``None`` for
+    ``local`` and ``auto``, which name no remote address."""
+    text = address.strip()
+    if text in ("", "local", "auto"):
+        return None
+    client = text.startswith("ray://")
+    text = text.removeprefix("ray://").split("/", 1)[0]
+    default = 10001 if client else 6379
+    if text.startswith("["):  # [IPv6]:port
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    else:
+        host, sep, port_text = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+        if not sep:
+            host, port_text = text, ""
+    try:
+        port = int(port_text) if port_text else default
+    except ValueError:
+        raise KtiwError(f"--ray-address {address!r}: the port must be a number") from None
+    if not host or not 0 < port < 65536:
+        raise KtiwError(f"--ray-address {address!r}: give host:port (e.g. 10.0.0.5:6379)")
+    return host, port
+
+
+def probe_address(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """One-line :class:`KtiwError` unless something accepts a TCP connection at the Ray address
+    within ``timeout`` seconds (``ray.init`` would retry a dead address for many minutes)."""
+    import socket
+
+    where = split_address(address)
+    if where is None:
+        return
+    host, port = where
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise KtiwError(
+            f"--ray-address {address}: nothing answers at {host}:{port} within {timeout:g} s ({why}); "
+            "start the cluster (ray start --head) or give the head's address"
+        ) from None
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -284,6 +337,8 @@ class RayExecutor:
         if gpus_per_task < 0:
             raise KtiwError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
         self.ray = _ray()
+        if address:
+            probe_address(address)  # before any planning: a dead address is one line within seconds
         self.address = address
         self.cpus_per_task, self.gpus_per_task = cpus_per_task, gpus_per_task
         self.init_options = init_options or {}
@@ -301,6 +356,9 @@ class RayExecutor:
         # no address and no RAY_ADDRESS: always a new local Ray ("local"), never a cluster that
         # `ray start` left recorded on this machine (``--ray-address auto`` joins that one)
         address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+        probe_address(address)  # an address nobody answers at: one line within seconds, not a retry loop
+        for key, value in RAY_QUIET.items():  # Ray's C++ core logs to stderr unless told not to
+            os.environ.setdefault(key, value)
         try:
             ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
