@@ -65,7 +65,7 @@ TINY_SPEC = "subset:L=3,V=4"
 class Case:
     family: str
     args: list[str]
-    expect: str = "refuse"  # refuse | ok | either
+    expect: str = "refuse"  # refuse | ok | either | verdict (a verify outcome that is no refutation: 0 or 3)
     setup: Callable[[Path], None] | None = None
     timeout: float = 60.0
     check_unchanged: str | None = None  # a path (relative to scratch) that must not change
@@ -73,6 +73,7 @@ class Case:
     env: dict[str, str | None] | None = None  # variables set for this case (None: unset; "{dir}": scratch)
     stdout: str = "pipe"  # pipe | closed | full (/dev/full) | broken (a pipe whose reader has gone)
     stderr: str = "pipe"  # pipe | closed | full
+    fsize: int | None = None  # RLIMIT_FSIZE in bytes for the case (ulimit -f): writes beyond it fail
     check: Callable[[Path, int, str, str], str | None] | None = None
     """Extra check ``(scratch dir, exit code, stdout, stderr) -> why the outcome is wrong, or None``."""
     result: dict[str, object] = field(default_factory=dict)
@@ -594,6 +595,7 @@ FAMILIES = {
 }
 sys.modules.setdefault("hostile_inputs", sys.modules[__name__])  # the families below import this module
 FAMILIES.update(import_module("hostile_data").FAMILIES)  # issue 21, classes 1, 7, 8, 9, 11
+FAMILIES.update(import_module("hostile_runtime").FAMILIES)  # issue 21, classes 2, 3, 4, 5, 6, 10, 12
 
 
 # ------------------------------------------------------------------ running
@@ -616,7 +618,7 @@ def classify(
     if pwned or changed or why:
         return "wrong"
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    ok_codes = {"refuse": {2}, "ok": {0}, "either": {0, 2}}[case.expect]
+    ok_codes = {"refuse": {2}, "ok": {0}, "either": {0, 2}, "verdict": {0, 3}}[case.expect]
     if rc not in ok_codes or len(lines) > 1:
         return "wrong"
     if rc == 2 and case.stderr == "pipe" and not lines:  # refused without a word
@@ -669,6 +671,7 @@ def run_case(case: Case, root: Path, index: int) -> None:
             timeout=case.timeout,
             errors="replace",
             stdin=subprocess.DEVNULL,
+            preexec_fn=None if case.fsize is None else _fsize_limit(case.fsize),
         )
         rc, stdout, stderr = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as exc:
@@ -699,6 +702,15 @@ def run_case(case: Case, root: Path, index: int) -> None:
                 os.chmod(p, 0o700)
         except OSError:
             pass
+
+
+def _fsize_limit(nbytes: int) -> Callable[[], None]:
+    def preexec() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+    return preexec
 
 
 def safe_run_case(case: Case, root: Path, index: int) -> None:

@@ -77,20 +77,20 @@ AllowLargeOption = Annotated[
     bool,
     typer.Option(
         "--allow-large",
-        help="run work estimated beyond the limits (ktiw.theory.limits: a prediction over 10 min, "
+        help="run work estimated beyond the limits (ktiw.core.limits: a prediction over 10 min, "
         "a training or sweep over a week of CPU time)",
         show_default=False,
     ),
 ]
 """``--allow-large``: the one option that lets every estimated-too-large computation run
-(:data:`ktiw.theory.limits.ALLOW_FLAG`)."""
+(:data:`ktiw.core.limits.ALLOW_FLAG`)."""
 
 
 @contextlib.contextmanager
 def long_work(allow: bool) -> Iterator[None]:
     """The block a command's work runs in: ``--allow-large`` applied, and a progress line on
     stderr for long computations when stderr is a terminal (nothing otherwise)."""
-    from ktiw.theory.limits import allow_large, progress_to
+    from ktiw.core.limits import allow_large, progress_to
 
     reporter = _StderrProgress() if sys.stderr.isatty() else None
     try:

@@ -25,5 +25,5 @@ class NumericOverflowError(KtiwError):
 
 
 class TooLargeError(KtiwError):
-    """The work asked for is estimated beyond the limits of :mod:`ktiw.theory.limits` (time or
+    """The work asked for is estimated beyond the limits of :mod:`ktiw.core.limits` (time or
     memory): refused before it starts, never turned into a partial result."""

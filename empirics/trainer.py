@@ -985,8 +985,8 @@ def estimate_training_seconds(cfg: TrainConfig, dist: Distribution) -> float:
     (forward and backward cost about six floating-point operations per parameter and token;
     ``N``: the parameters of all seeds, from the model built on the ``meta`` device; ``D``: the
     ``batch x (L + T)`` tokens each seed sees per step) over ``steps``, at
-    :data:`~ktiw.theory.limits.TRAIN_FLOPS_PER_SECOND`, plus
-    :data:`~ktiw.theory.limits.TRAIN_STEP_SECONDS` per step.  Its job is to catch ``--steps 1e9``
+    :data:`~ktiw.core.limits.TRAIN_FLOPS_PER_SECOND`, plus
+    :data:`~ktiw.core.limits.TRAIN_STEP_SECONDS` per step.  Its job is to catch ``--steps 1e9``
     before it starts, not to schedule."""
     with torch.device("meta"):
         model, _ = build_model(cfg.model, cfg.model_config, dist, len(cfg.seeds), uniform=cfg.uniform)

@@ -336,9 +336,9 @@ class RayExecutor:
             raise KtiwError(f"--cpus-per-task must be > 0, got {cpus_per_task}")
         if gpus_per_task < 0:
             raise KtiwError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
+        if address:  # first: a dead address is one line within seconds, Ray installed or not
+            probe_address(address)
         self.ray = _ray()
-        if address:
-            probe_address(address)  # before any planning: a dead address is one line within seconds
         self.address = address
         self.cpus_per_task, self.gpus_per_task = cpus_per_task, gpus_per_task
         self.init_options = init_options or {}

@@ -109,6 +109,10 @@ class Run:
         path = probe_path(self.path, step)
         if not path.exists():
             raise KtiwError(f"no probes saved for step {step} in {self.path} (have {self.probe_steps})")
+        record = self.summary.get("complete") if self.summary.get("finished") else None
+        want = dict(record.get("probes", {})).get(path.name) if isinstance(record, dict) else None
+        if isinstance(want, dict) and file_digest(path)["sha256"] != want.get("sha256"):
+            raise damaged(path, "its contents differ from what summary.json recorded at the finish")
         return read_npz(path)
 
     def stopped_steps(self) -> dict[int, int]:

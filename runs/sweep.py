@@ -220,9 +220,9 @@ def grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
 
 
 def check_grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
-    """:func:`grid_size`, refused in one line (:func:`ktiw.theory.limits.check_time`) when its CPU
-    time is beyond :data:`~ktiw.theory.limits.MAX_TRAIN_SECONDS` without ``--allow-large``."""
-    from ktiw.theory.limits import MAX_TRAIN_SECONDS, check_time
+    """:func:`grid_size`, refused in one line (:func:`ktiw.core.limits.check_time`) when its CPU
+    time is beyond :data:`~ktiw.core.limits.MAX_TRAIN_SECONDS` without ``--allow-large``."""
+    from ktiw.core.limits import MAX_TRAIN_SECONDS, check_time
 
     words, seconds = grid_size(runs)
     check_time(f"the sweep ({words})", seconds, MAX_TRAIN_SECONDS, "use fewer --set values, seeds or --steps")

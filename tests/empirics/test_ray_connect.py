@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from ktiw.empirics import executor as ex
-from ktiw.theory.errors import KtiwError
+from ktiw.core.errors import KtiwError
 
 
 def closed_port() -> int:
