@@ -201,7 +201,7 @@ def grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
     and its estimated CPU time in seconds (:func:`ktiw.empirics.trainer.estimate_training_seconds`
     summed over the runs; an estimate that errs long)."""
     from ktiw.empirics.trainer import estimate_training_seconds
-    from ktiw.theory.families import from_spec
+    from ktiw.data.families import from_spec
 
     dists: dict[str, Any] = {}
     total = 0.0

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.theory import adam_reduction as ar
 from ktiw.core.errors import TooLargeError
 from ktiw.core.limits import ALLOW_FLAG, allow_large, check_time
+from ktiw.theory import adam_reduction as ar
 from ktiw.theory.optimizers import adam_ratio_bound, adam_step_bound
 
 ENTRY = [sys.executable, "-c", "import sys; from ktiw.cli.app import main; sys.argv[0] = 'ktiw'; main()"]

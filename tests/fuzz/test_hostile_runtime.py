@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ktiw.empirics import rundir
-from ktiw.empirics import trainer as tr
 from ktiw.core.errors import KtiwError
+from ktiw.empirics import trainer as tr
+from ktiw.runs import rundir
 
 from .test_hostile_inputs import check, invoke
 

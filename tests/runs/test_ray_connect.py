@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ktiw.empirics import executor as ex
 from ktiw.core.errors import KtiwError
+from ktiw.runs import executor as ex
 
 
 def closed_port() -> int:
