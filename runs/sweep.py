@@ -200,8 +200,8 @@ def grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
     """The grid's size in words (runs, and the specs x combinations x seed chunks behind them)
     and its estimated CPU time in seconds (:func:`ktiw.empirics.trainer.estimate_training_seconds`
     summed over the runs; an estimate that errs long)."""
-    from ktiw.empirics.trainer import estimate_training_seconds
     from ktiw.data.families import from_spec
+    from ktiw.empirics.trainer import estimate_training_seconds
 
     dists: dict[str, Any] = {}
     total = 0.0
