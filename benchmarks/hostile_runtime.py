@@ -197,7 +197,7 @@ ALLOW = says("--allow-large", "estimated")
 
 def bounds_cases() -> list[Case]:
     cases = []
-    for steps in ["1000000000", "300000000", "10000000"]:
+    for steps in ["1000000000", "300000000"]:
         cases.append(
             Case(
                 "bounds",
@@ -208,7 +208,7 @@ def bounds_cases() -> list[Case]:
             )
         )
     for steps in ["1000000", "5000000", "100000000"]:
-        for spec in ("iid:L=4,V=6", "iid:L=8,V=20", "subset:L=6,V=9"):
+        for spec in ("iid:L=4,V=6", "iid:L=8,V=20"):
             cases.append(
                 Case(
                     "bounds",
@@ -266,6 +266,13 @@ def bounds_cases() -> list[Case]:
                 name=f"sweep{n}",
             )
         )
+    # legitimate: a copy task is predicted by the reduced map's closed forms whatever the budget
+    # (no simulation), and 1e7 steps of the sign-regime sum take about a minute: both run (exit 0)
+    for steps in ["1000000", "100000000"]:
+        args = ["predict", "subset:L=6,V=9", "--optimizer", "sgd", "--lr", "1e-9", "--steps", steps]
+        cases.append(Case("bounds", args, expect="ok", name=f"copy-closed-form-{steps}"))
+    args = ["predict", "subset:L=6,V=9", "--steps", "10000000", "--lr", "1e-9"]
+    cases.append(Case("bounds", args, expect="ok", timeout=180, name="sign-sum-1e7"))
     # the same work with --allow-large is not refused (small enough to run here)
     cases.append(
         Case(
@@ -301,7 +308,7 @@ def bounds_cases() -> list[Case]:
 
 # ------------------------------------------------------------------ class 4: remote
 
-FAST_REMOTE = 20.0  # seconds: the probe's deadline is 5 s
+FAST_REMOTE = 45.0  # seconds: the probe's deadline is 5 s
 
 
 def remote_cases() -> list[Case]:
@@ -733,13 +740,27 @@ def refutation_cases() -> list[Case]:
     return cases
 
 
+def _patient(family: Callable[[], list[Case]], seconds: float) -> Callable[[], list[Case]]:
+    """The family's cases with at least ``seconds`` to finish: on the shared, loaded 2-core
+    machine importing torch alone can take tens of seconds, which is no hang.  (``remote``
+    keeps a shorter limit: failing fast is what it checks.)"""
+
+    def cases() -> list[Case]:
+        out = family()
+        for c in out:
+            c.timeout = max(c.timeout, seconds)
+        return out
+
+    return cases
+
+
 FAMILIES: dict[str, Callable[[], list[Case]]] = {
-    "overflow": overflow_cases,
-    "bounds": bounds_cases,
-    "remote": remote_cases,
-    "resume": resume_cases,
-    "finished": finished_cases,
-    "diskfull": diskfull_cases,
+    "overflow": _patient(overflow_cases, 180),
+    "bounds": _patient(bounds_cases, 120),
+    "remote": _patient(remote_cases, 45),
+    "resume": _patient(resume_cases, 180),
+    "finished": _patient(finished_cases, 180),
+    "diskfull": _patient(diskfull_cases, 180),
     "refutation": refutation_cases,
 }
 
