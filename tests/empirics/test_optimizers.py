@@ -143,7 +143,7 @@ def test_old_curves_without_attn_mass_read_as_nan(tmp_path: Path) -> None:
         (["--optimizer", "rmsprop"], "optimizer must be one of sgd, adam"),
         (["--optimizer", "adam", "--momentum", "0.9"], "momentum applies to --optimizer sgd only"),
         (["--optimizer", "sgd", "--momentum", "1.5"], "momentum must be in [0, 1)"),
-        (["--model", "toy", "--toy-init", "normal", "--toy-sigma", "-1"], "toy sigma must be a positive"),
+        (["--model", "toy", "--toy-init", "normal", "--toy-sigma", "-1"], "sigma must be > 0"),
         (["--model", "toy", "--toy-init", "uniform"], "toy init must be zero, eps or normal"),
     ],
 )
