@@ -32,6 +32,26 @@ from .errors import (
     user_errors,
 )
 
+
+def _flags_show_no_type() -> None:
+    """Show a flag as ``--json``, not ``--json <bool>``: typer 0.29 with click 8.5 prints a type
+    after every flag in ``--help`` (and in the docs' CLI reference), as if it took a value, and
+    ``--json true`` then reads ``true`` as a SPEC.  Options that take a value keep their type."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "ktiw_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag else shown(self, ctx)  # type: ignore[arg-type]
+
+    display_type_rich.ktiw_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
 app = typer.Typer(
     name="ktiw",
     help="Predict and verify whether a training distribution lets single-head attention learn.",

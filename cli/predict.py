@@ -56,7 +56,7 @@ def predict(
     specs: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[SPEC]...", help="distribution specs, e.g. subset:L=40,V=60", show_default=False
+            metavar="SPEC", help="distribution specs, e.g. subset:L=40,V=60", show_default=False
         ),
     ] = None,
     data: Annotated[list[str] | None, typer.Option("--data", metavar="DATA", help=do.DATA_HELP)] = None,

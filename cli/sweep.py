@@ -14,15 +14,26 @@ from typing import Annotated
 
 import typer
 
+from . import training_options as to
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
 from .options import AllowLargeOption
-from .training_options import PrecisionOption, ThreadsOption
+from .training_options import (
+    InitOption,
+    OptimizerOption,
+    PrecisionOption,
+    QuietOption,
+    SeedsOption,
+    StepsOption,
+    ThreadsOption,
+    UniformOption,
+    training_values,
+)
 
 
 def sweep(
     specs: Annotated[
         list[str],
-        typer.Argument(metavar="SPEC...", help="distributions, e.g. permutation:L=8 subset:L=8,V=12"),
+        typer.Argument(metavar="SPEC", help="distributions, e.g. permutation:L=8 subset:L=8,V=12"),
     ],
     set_: Annotated[
         list[str] | None,
@@ -33,12 +44,33 @@ def sweep(
             "(hidden, ...) and its values (repeatable)",
         ),
     ] = None,
-    seeds: Annotated[str, typer.Option(help="a count (2: seeds 0,1) or a list (3,5,7)")] = "1",
+    seeds: SeedsOption = None,
     out: Annotated[
         Path, typer.Option(help="output directory: one run directory per task + sweep.csv")
     ] = Path("ktiw-sweep"),
     model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
-    preset: Annotated[str, typer.Option(help="quick | paper: the settings --set does not vary")] = "quick",
+    preset: Annotated[
+        str, typer.Option(help="quick | paper: the settings neither --set nor an option below gives")
+    ] = "quick",
+    uniform: UniformOption = False,
+    steps: StepsOption = None,
+    batch_size: to.BatchSizeOption = None,
+    lr: to.LrOption = None,
+    eval_every: to.EvalEveryOption = None,
+    eval_samples: to.EvalSamplesOption = None,
+    probe_every: to.ProbeEveryOption = None,
+    checkpoint_every: to.CheckpointEveryOption = None,
+    stop_at: to.StopAtOption = None,
+    proxy_steps: to.ProxyStepsOption = None,
+    hidden: to.HiddenOption = None,
+    layers: to.LayersOption = None,
+    bidirectional: to.BidirectionalOption = False,
+    heads: to.HeadsOption = None,
+    opt: to.OptOption = None,
+    init: InitOption = None,
+    optimizer: OptimizerOption = None,
+    momentum: to.MomentumOption = None,
+    dtype: to.DtypeOption = None,
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
     cpus_per_task: CpusPerTaskOption = 1,
@@ -55,7 +87,7 @@ def sweep(
             "(OUT/verify/, OUT/verify.csv)",
         ),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+    quiet: QuietOption = False,
     allow_large: AllowLargeOption = False,
 ) -> None:
     """Train every grid point as one task; skip finished runs, resume half-finished ones."""
@@ -65,7 +97,6 @@ def sweep(
 
     from ktiw.comparator.report import outcome_line
     from ktiw.comparator.sweep_verify import plan_verify, run_verify_points
-    from ktiw.config.presets import training_for
     from ktiw.core.errors import KtiwError
     from ktiw.core.limits import fmt_seconds
     from ktiw.runs.executor import make_executor
@@ -73,11 +104,49 @@ def sweep(
 
     from .errors import fail
     from .options import long_work, parse_key_value_lists
-    from .train import parse_seeds
-
     axes = parse_key_value_lists(set_ or [], "--set")
-    base = training_for(preset, model).train_values()
-    base.pop("seeds")
+    # the options `ktiw train` takes, as fixed values beside the --set grid (same names, meanings)
+    base = training_values(
+        preset,
+        model,
+        "sweep",
+        seeds=seeds,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        eval_every=eval_every,
+        eval_samples=eval_samples,
+        stop_at=stop_at,
+        precision=precision,
+        optimizer=optimizer,
+        momentum=momentum,
+        init=init,
+        model_options={
+            "hidden": hidden,
+            "layers": layers,
+            "heads": heads,
+            "bidirectional": True if bidirectional else None,
+        },
+        opt=opt,
+    )
+    fixed = {
+        "probe_every": probe_every,
+        "checkpoint_every": checkpoint_every,
+        "proxy_steps": proxy_steps,
+        "dtype": dtype,
+        "uniform": True if uniform else None,
+    }
+    base.update({k: v for k, v in fixed.items() if v is not None})
+    given = {k for k, v in {**fixed, "steps": steps, "batch_size": batch_size, "lr": lr,
+                            "eval_every": eval_every, "eval_samples": eval_samples, "stop_at": stop_at,
+                            "optimizer": optimizer, "momentum": momentum, "hidden": hidden,
+                            "layers": layers, "heads": heads, "precision": precision}.items()
+             if v is not None}  # fmt: skip
+    both = sorted(given & set(axes))
+    if both:
+        key = both[0]
+        raise KtiwError(f"--{key.replace('_', '-')} and --set {key}=... both set {key}; give one of them")
+    seed_list: list[int] = list(base.pop("seeds"))  # type: ignore[call-overload]
     ex = make_executor(
         executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
     )
@@ -89,11 +158,6 @@ def sweep(
         # local tasks: the trainer's default (idle cores); Ray tasks: the CPUs each asked for
         threads=threads if threads is not None or executor == "local" else max(1, int(cpus_per_task)),
     )
-    if precision is not None:
-        if "precision" in axes:
-            raise KtiwError("--precision and --set precision=... both set precision; give one of them")
-        base["precision"] = precision
-    seed_list = parse_seeds(seeds)
     runs = plan_grid(specs, base, axes, seed_list, seeds_per_task)
     points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []
     console = Console(highlight=False)

@@ -8,31 +8,23 @@ from typing import Annotated, Any
 import typer
 
 from ktiw.core.errors import KtiwError
-from ktiw.core.limits import MAX_SEEDS
 
 from . import data_options as do
+from . import training_options as to
 from .errors import fail
 from .options import AllowLargeOption, long_work, parse_key_values
-from .training_options import PrecisionOption, ThreadsOption
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"20"`` -> seeds 0..19; ``"3,5,7"`` (or ``"5,"``) -> exactly those seeds."""
-    text = text.strip()
-    try:
-        if "," in text:
-            seeds = [int(x) for x in text.split(",") if x.strip()]
-        else:
-            count = int(text)
-            if not 1 <= count <= MAX_SEEDS:
-                raise KtiwError(f"--seeds count must be >= 1 (and at most {MAX_SEEDS}), got {count}")
-            seeds = list(range(count))
-    except ValueError:
-        raise KtiwError(f"--seeds must be a count (20) or a comma list (3,5,7), got {text!r}") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise KtiwError(f"--seeds must be distinct non-negative integers, got {text!r}")
-    return seeds
-
+from .training_options import (
+    InitOption,
+    OptimizerOption,
+    PrecisionOption,
+    QuietOption,
+    SeedsOption,
+    StepsOption,
+    ThreadsOption,
+    UniformOption,
+    parse_seeds,
+    training_values,
+)
 
 SEED_PATHS = {
     "vmap": "torch.vmap over stacked parameters",
@@ -58,6 +50,17 @@ def default_out(label: str, model: str, uniform: bool) -> Path:
     from ktiw.runs.rundir import fresh_dir, run_name
 
     return fresh_dir(Path("runs"), run_name(label, model, uniform))
+
+
+def _preset_help() -> str:
+    from ktiw.config.presets import presets_for
+
+    models = ("lstm", "transformer", "toy", "multihead", "classifier")
+    per_model = "; ".join(f"{m}: {' | '.join(presets_for(m))}" for m in models)
+    return f"defaults for the options below, per --model ({per_model})"
+
+
+PRESET_HELP = _preset_help()
 
 
 def preset_summary() -> str:
@@ -106,6 +109,7 @@ RESUME_FIELDS = {
 }
 """``ktiw train`` options that name a training config field (``--opt KEY=V``: ``model_config.KEY``)."""
 RESUME_NEVER = {
+    "init": "a continued run keeps the start it was trained from",
     "out": "--resume writes into the run it continues; copy that folder to the new place and resume the copy",
     **dict.fromkeys(
         ("fmt", "input_col", "output_col", "text_col", "label_col", "tokenizer", "max_vocab", "max_len"),
@@ -142,7 +146,9 @@ def resume_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, tupl
 
 def train(
     ctx: typer.Context,
-    spec: Annotated[str | None, typer.Argument(help="distribution spec, e.g. subset:L=40,V=60")] = None,
+    spec: Annotated[
+        str | None, typer.Argument(metavar="SPEC", help="distribution spec, e.g. subset:L=40,V=60")
+    ] = None,
     model: Annotated[
         str,
         typer.Option(
@@ -150,8 +156,8 @@ def train(
             "(docs/models.md)"
         ),
     ] = "lstm",
-    uniform: Annotated[bool, typer.Option("--uniform", help="attention scores forced to zero")] = False,
-    preset: Annotated[str, typer.Option(help="quick | paper: defaults for the options below")] = "quick",
+    uniform: UniformOption = False,
+    preset: Annotated[str, typer.Option(help=PRESET_HELP)] = "quick",
     data: Annotated[
         str | None,
         typer.Option(
@@ -166,53 +172,47 @@ def train(
     tokenizer: do.Tokenizer = None,
     max_vocab: do.MaxVocab = None,
     max_len: do.MaxLen = None,
-    steps: Annotated[int | None, typer.Option(help="optimiser steps")] = None,
-    seeds: Annotated[str | None, typer.Option(help="a count (20) or a list (3,5,7)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="fresh samples per step")] = None,
-    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
-    eval_every: Annotated[int | None, typer.Option(help="evaluate every N steps")] = None,
-    eval_samples: Annotated[int | None, typer.Option(help="fixed evaluation samples")] = None,
-    probe_every: Annotated[int | None, typer.Option(help="save probe arrays every N steps (0: last)")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = 50,
-    stop_at: Annotated[
-        float | None,
-        typer.Option(metavar="ACC", help="stop each seed once its evaluated token accuracy reaches ACC"),
-    ] = None,
-    proxy_steps: Annotated[int, typer.Option(help="bag-of-words proxy steps (0: skip beta_px)")] = 200,
-    hidden: Annotated[int | None, typer.Option(help="lstm hidden size")] = None,
-    layers: Annotated[int | None, typer.Option(help="lstm layers")] = None,
-    bidirectional: Annotated[
-        bool, typer.Option("--bidirectional", help="lstm: bidirectional encoder")
-    ] = False,
-    heads: Annotated[int | None, typer.Option(help="multihead: number of attention heads")] = None,
-    opt: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="KEY=VALUE", help="any model config field, e.g. --opt embedding=32 (repeatable)"
-        ),
-    ] = None,
-    toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps | normal")] = None,
-    toy_eps: Annotated[float | None, typer.Option(help="toy: eps of the eps init")] = None,
-    toy_sigma: Annotated[float | None, typer.Option(help="toy: std of the normal init")] = None,
-    optimizer: Annotated[str, typer.Option(help="adam | sgd")] = "adam",
-    momentum: Annotated[float, typer.Option(help="sgd: heavy-ball momentum")] = 0.0,
+    steps: StepsOption = None,
+    seeds: SeedsOption = None,
+    batch_size: to.BatchSizeOption = None,
+    lr: to.LrOption = None,
+    eval_every: to.EvalEveryOption = None,
+    eval_samples: to.EvalSamplesOption = None,
+    probe_every: to.ProbeEveryOption = None,
+    checkpoint_every: to.CheckpointEveryOption = None,
+    stop_at: to.StopAtOption = None,
+    proxy_steps: to.ProxyStepsOption = None,
+    hidden: to.HiddenOption = None,
+    layers: to.LayersOption = None,
+    bidirectional: to.BidirectionalOption = False,
+    heads: to.HeadsOption = None,
+    opt: to.OptOption = None,
+    init: InitOption = None,
+    # the former spelling of --init (--toy-init eps --toy-eps 1e-3), kept hidden
+    toy_init: Annotated[str | None, typer.Option(hidden=True)] = None,
+    toy_eps: Annotated[float | None, typer.Option(hidden=True)] = None,
+    toy_sigma: Annotated[float | None, typer.Option(hidden=True)] = None,
+    optimizer: OptimizerOption = None,
+    momentum: to.MomentumOption = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
-    dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
+    dtype: to.DtypeOption = None,
     precision: PrecisionOption = None,
     threads: ThreadsOption = None,
     out: Annotated[
-        Path | None, typer.Option(help="run directory (default runs/<spec>-<model>-<time>)")
+        Path | None,
+        typer.Option(
+            help="run directory [default: runs/<spec>-<model>[-uniform], with -2, -3, ... when that exists]"
+        ),
     ] = None,
     resume: Annotated[
         Path | None, typer.Option(help="continue this run directory from its checkpoint")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: QuietOption = False,
     allow_large: AllowLargeOption = False,
 ) -> None:
     """Train S seeds as one batched computation; write curves, probes, checkpoint, summary."""
     from rich.console import Console
 
-    from ktiw.config.presets import training_for
     from ktiw.empirics import trainer as tr
 
     console = Console(highlight=False)
@@ -229,33 +229,32 @@ def train(
             raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")
         if spec is not None and data is not None:
             raise KtiwError("give either SPEC or --data, not both")
-        values = training_for(preset, model).train_values()
-        mc: dict[str, Any] = values.pop("model_config")
-        named = (
-            ("hidden", hidden),
-            ("layers", layers),
-            ("heads", heads),
-            ("init", toy_init),
-            ("eps", toy_eps),
-            ("sigma", toy_sigma),
+        values = training_values(
+            preset,
+            model,
+            "train",
+            seeds=seeds,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            eval_every=eval_every,
+            eval_samples=eval_samples,
+            stop_at=stop_at,
+            precision=precision,
+            optimizer=optimizer,
+            momentum=momentum,
+            init=init,
+            model_options={
+                "hidden": hidden,
+                "layers": layers,
+                "heads": heads,
+                "init": toy_init,
+                "eps": toy_eps,
+                "sigma": toy_sigma,
+                "bidirectional": True if bidirectional else None,
+            },
+            opt=opt,
         )
-        for key, val in named:
-            if val is not None:
-                mc[key] = val
-        mc.update(parse_key_values(opt or [], "--opt"))
-        if bidirectional:
-            mc["bidirectional"] = True
-        given = {
-            "steps": steps,
-            "seeds": None if seeds is None else parse_seeds(seeds),
-            "batch_size": batch_size,
-            "lr": lr,
-            "eval_every": eval_every,
-            "eval_samples": eval_samples,
-            "stop_at": stop_at,
-            "precision": precision,
-        }
-        values.update({k: v for k, v in given.items() if v is not None})
         cfg = tr.TrainConfig(
             spec=spec,
             data=None
@@ -266,16 +265,19 @@ def train(
             model=model,
             uniform=uniform,
             preset=preset,
-            probe_every=probe_every,
-            checkpoint_every=checkpoint_every,
-            proxy_steps=proxy_steps,
             device=device,
-            dtype=dtype,
             threads=threads,
-            model_config=mc,
-            optimizer=optimizer,
-            momentum=momentum,
             **values,
+            **{
+                k: v
+                for k, v in (
+                    ("probe_every", probe_every),
+                    ("checkpoint_every", checkpoint_every),
+                    ("proxy_steps", proxy_steps),
+                    ("dtype", dtype),
+                )
+                if v is not None
+            },
         )
         cfg.validate()
         label = spec if spec is not None else Path(str(data).partition("?")[0]).stem
@@ -288,12 +290,32 @@ def train(
         raise fail(
             f"interrupted; results so far kept in {run_dir} (continue with --resume {run_dir})"
         ) from None
+    console.print(success_line(run_dir), markup=False)
     path = seed_path(run_dir)
     if path is not None:
         console.print(f"seeds trained by {SEED_PATHS[path]} (seed_path {path})", markup=False)
     console.print(
         f"results in {run_dir}  (curves.csv, summary.json, probes/, checkpoint.pt)", markup=False
     )
+
+
+def success_line(run_dir: Path) -> str:
+    """``k of S seeds reached 95% token accuracy (median step N)``, from the run's summary (the
+    success criterion of ``ktiw verify``: reached and not diverged)."""
+    import json
+
+    from ktiw.empirics.curves import SUCCESS_ACCURACY
+
+    seeds = json.loads((Path(run_dir) / "summary.json").read_text()).get("seeds", [])
+    ok = [s for s in seeds if s.get("reached_95") and not s.get("diverged")]
+    line = f"{len(ok)} of {len(seeds)} seeds reached {SUCCESS_ACCURACY:.0%} token accuracy"
+    steps = sorted(s["step_95"] for s in ok if s.get("step_95") is not None)
+    if steps:
+        mid = len(steps) // 2
+        median = steps[mid] if len(steps) % 2 else (steps[mid - 1] + steps[mid]) / 2
+        line += f" (median step {median:g})"
+    diverged = sum(bool(s.get("diverged")) for s in seeds)
+    return line + (f"; {diverged} diverged" if diverged else "")
 
 
 train.__doc__ = (

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ktiw.core.errors import KtiwError
+from ktiw.core.limits import MAX_SEEDS
+
 PRECISION_HELP = (
     "fp32 | bf16: bf16 mixed precision trains with bfloat16 matrix products (parameters, optimiser "
     "state, losses, evaluation and probes stay float32); refused where the CPU/GPU has no fast bf16 "
@@ -21,3 +24,169 @@ THREADS_HELP = (
 )
 
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help=THREADS_HELP)]
+
+SEEDS_HELP = "a count (16: seeds 0-15) or a list (3,5,7) [default: the preset's]"
+SeedsOption = Annotated[str | None, typer.Option("--seeds", metavar="N|LIST", help=SEEDS_HELP)]
+
+STEPS_HELP = "optimizer steps (the budget) [default: the preset's]"
+StepsOption = Annotated[int | None, typer.Option("--steps", help=STEPS_HELP)]
+
+OPTIMIZER_HELP = (
+    "gd (full-batch gradient descent; ktiw predict only) | sgd | adam [default: the preset's, adam]"
+)
+OptimizerOption = Annotated[
+    str | None, typer.Option("--optimizer", metavar="gd|sgd|adam", help=OPTIMIZER_HELP)
+]
+
+INIT_HELP = "the toy model's start: zero | eps:VALUE | normal:SIGMA [default: zero]"
+InitOption = Annotated[str | None, typer.Option("--init", metavar="INIT", help=INIT_HELP)]
+
+QuietOption = Annotated[bool, typer.Option("--quiet", help="no progress display")]
+
+UniformOption = Annotated[bool, typer.Option("--uniform", help="attention scores forced to zero")]
+
+FreshOption = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="train every run again, into new run directories (default: reuse finished runs with the "
+        "same settings, resume interrupted ones)",
+    ),
+]
+
+
+BatchSizeOption = Annotated[int | None, typer.Option(help="fresh samples per step [default: the preset's]")]
+LrOption = Annotated[float | None, typer.Option(help="learning rate [default: the preset's]")]
+EvalEveryOption = Annotated[int | None, typer.Option(help="evaluate every N steps [default: the preset's]")]
+EvalSamplesOption = Annotated[int | None, typer.Option(help="evaluation samples [default: the preset's]")]
+ProbeEveryOption = Annotated[int | None, typer.Option(help="save probe arrays every N steps (0: last)")]
+CheckpointEveryOption = Annotated[int | None, typer.Option(help="checkpoint every N steps [default: 50]")]
+StopAtOption = Annotated[
+    float | None,
+    typer.Option(metavar="ACC", help="stop each seed once its evaluated token accuracy reaches ACC"),
+]
+ProxyStepsOption = Annotated[
+    int | None, typer.Option(help="bag-of-words proxy steps (0: skip beta_px) [default: 200]")
+]
+HiddenOption = Annotated[int | None, typer.Option(help="lstm hidden size")]
+LayersOption = Annotated[int | None, typer.Option(help="lstm layers")]
+BidirectionalOption = Annotated[bool, typer.Option("--bidirectional", help="lstm: bidirectional encoder")]
+HeadsOption = Annotated[int | None, typer.Option(help="multihead: number of attention heads")]
+OptOption = Annotated[
+    list[str] | None,
+    typer.Option(metavar="KEY=VALUE", help="any model config field, e.g. --opt embedding=32 (repeatable)"),
+]
+MomentumOption = Annotated[float | None, typer.Option(help="sgd: heavy-ball momentum [default: 0]")]
+DtypeOption = Annotated[str | None, typer.Option(help="float32 | float64 [default: float32]")]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"20"`` -> seeds 0..19; ``"3,5,7"`` (or ``"5,"``) -> exactly those seeds."""
+    text = text.strip()
+    try:
+        if "," in text:
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+        else:
+            count = int(text)
+            if not 1 <= count <= MAX_SEEDS:
+                raise KtiwError(f"--seeds count must be >= 1 (and at most {MAX_SEEDS}), got {count}")
+            seeds = list(range(count))
+    except ValueError:
+        raise KtiwError(f"--seeds must be a count (20) or a comma list (3,5,7), got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise KtiwError(f"--seeds must be distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def check_optimizer(optimizer: str | None, command: str) -> str | None:
+    """``--optimizer`` for a command that trains sampled batches: ``sgd`` or ``adam``; ``gd``
+    (full-batch gradient descent on the exact distribution) is one line naming ``ktiw predict``."""
+    if optimizer is None or optimizer in ("sgd", "adam"):
+        return optimizer
+    if optimizer == "gd":
+        raise KtiwError(
+            f"ktiw {command} trains on sampled batches: --optimizer gd (full-batch gradient descent) is "
+            "for ktiw predict; use sgd or adam"
+        )
+    raise KtiwError(f"--optimizer must be gd, sgd or adam, got {optimizer!r}")
+
+
+def init_config(init: str | None) -> dict[str, object]:
+    """``--init zero|eps:VALUE|normal:SIGMA`` (the syntax of ``ktiw predict``) as the toy model's
+    config fields ``init``, ``eps``, ``sigma``; the parsing is :func:`ktiw.theory.optimizers.parse_init`."""
+    if init is None:
+        return {}
+    from ktiw.theory.optimizers import parse_init
+
+    parsed = parse_init(init)
+    out: dict[str, object] = {"init": parsed.kind}
+    if parsed.kind == "eps":
+        out["eps"] = parsed.value
+    elif parsed.kind == "normal":
+        out["sigma"] = parsed.value
+    return out
+
+
+def training_values(
+    preset: str,
+    model: str,
+    command: str,
+    *,
+    seeds: str | None = None,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    eval_every: int | None = None,
+    eval_samples: int | None = None,
+    stop_at: float | None = None,
+    precision: str | None = None,
+    optimizer: str | None = None,
+    momentum: float | None = None,
+    init: str | None = None,
+    model_options: dict[str, object] | None = None,
+    opt: list[str] | None = None,
+) -> dict[str, object]:
+    """The training fields ``ktiw train`` and ``ktiw sweep`` share: the preset's training block
+    for ``model`` with every option given on the command line in its place (one meaning per
+    option in both commands).  ``model_options``: named model fields (``--hidden`` ...; ``None``
+    values are not given); ``opt``: ``--opt KEY=VALUE`` items."""
+    from ktiw.config.presets import training_for
+
+    from .options import parse_key_values
+    values = training_for(preset, model).train_values()
+    mc: dict[str, object] = dict(values.pop("model_config"))  # type: ignore[call-overload]
+    mc.update({k: v for k, v in (model_options or {}).items() if v is not None})
+    if init is not None:
+        if model != "toy":
+            raise KtiwError(f"--init sets the toy model's start; --model {model} initialises itself")
+        mc.update(init_config(init))
+    mc.update(parse_key_values(opt or [], "--opt"))
+    given = {
+        "steps": steps,
+        "seeds": None if seeds is None else parse_seeds(seeds),
+        "batch_size": batch_size,
+        "lr": lr,
+        "eval_every": eval_every,
+        "eval_samples": eval_samples,
+        "stop_at": stop_at,
+        "precision": precision,
+        "optimizer": check_optimizer(optimizer, command),
+        "momentum": momentum,
+    }
+    values.update({k: v for k, v in given.items() if v is not None})
+    values["model_config"] = mc
+    return values
+
+
+def verify_seeds(text: str | None) -> int | None:
+    """``--seeds`` for ``ktiw verify``: the same syntax as ``train`` and ``sweep``; a list
+    ``0,1,...,N-1`` is the count ``N``, any other list a one-line error."""
+    if text is None:
+        return None
+    seeds = parse_seeds(text)
+    if seeds != list(range(len(seeds))):
+        raise KtiwError(
+            f"ktiw verify trains seeds 0..N-1 (a preset's training holds a count, and the uniform runs "
+            f"pair with the normal ones seed by seed); give --seeds {len(seeds)}, not {text}"
+        )
+    return len(seeds)

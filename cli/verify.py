@@ -5,6 +5,7 @@ All the science is in :mod:`ktiw.comparator`; this module only parses options an
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,15 @@ from rich.console import Console
 
 from . import data_options as do
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
-from .training_options import PrecisionOption, ThreadsOption
+from .training_options import (
+    FreshOption,
+    PrecisionOption,
+    QuietOption,
+    SeedsOption,
+    StepsOption,
+    ThreadsOption,
+    verify_seeds,
+)
 
 HELP = (
     "Hold trained models against the theory's predictions and print a verdict per check.\n\n"
@@ -22,6 +31,8 @@ HELP = (
     "'reported' rows carry no prediction.\n\n"
     "Exit codes: 0 nothing refuted and at least one check passes; 1 a prediction is refuted; "
     "2 bad input; 3 everything inconclusive.\n\n"
+    "Runs: finished runs under OUT/runs with the same settings are reused and interrupted ones "
+    "resumed, as ktiw sweep does; --fresh trains every run again into new run directories.\n\n"
     "`ktiw presets` lists every preset field (--set KEY=VALUE changes one)."
 )
 
@@ -30,7 +41,7 @@ def verify(
     specs: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[SPEC]...",
+            metavar="SPEC",
             help="distributions to verify (default: the preset's; copy: the headline contrast, "
             "permutation vs subset copying; classification: one keyword:... spec)",
             show_default=False,
@@ -65,13 +76,8 @@ def verify(
     tokenizer: do.Tokenizer = None,
     max_vocab: do.MaxVocab = None,
     max_len: do.MaxLen = None,
-    seeds: Annotated[
-        int | None,
-        typer.Option(
-            help="seeds per distribution (multihead: combinations per group; default: the preset's)"
-        ),
-    ] = None,
-    steps: Annotated[int | None, typer.Option(help="training steps (default: the preset's)")] = None,
+    seeds: SeedsOption = None,
+    steps: StepsOption = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     precision: PrecisionOption = None,
     threads: ThreadsOption = None,
@@ -90,10 +96,10 @@ def verify(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print verdicts.json to stdout")] = False,
-    reuse: Annotated[
-        bool,
-        typer.Option(help="reuse finished runs under OUT/runs with the same config, resume interrupted ones"),
-    ] = False,
+    fresh: FreshOption = False,
+    # the default now; kept so that earlier command lines still run
+    reuse: Annotated[bool, typer.Option("--reuse", hidden=True)] = False,
+    quiet: QuietOption = False,
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
     cpus_per_task: CpusPerTaskOption = 1,
@@ -101,9 +107,11 @@ def verify(
 ) -> None:
     from functools import partial
 
+    from rich.markup import escape
+
     from ktiw.comparator.experiments import verify as run
     from ktiw.comparator.framework import execute_runs
-    from ktiw.comparator.report import outcome_line, verdict_markdown, verdict_table
+    from ktiw.comparator.report import outcome_line, verdict_notes, verdict_table
     from ktiw.runs.executor import make_executor
 
     from .options import parse_key_values
@@ -113,6 +121,8 @@ def verify(
 
         check_report_dir(Path(out))
     console = Console(stderr=json_output, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=json_output, highlight=False, width=120)  # a pipe or file: 80 is narrow
     tasks = make_executor(
         executor, ray_address=ray_address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
     )
@@ -128,15 +138,15 @@ def verify(
                     data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
                 )
             ),
-            seeds=seeds,
+            seeds=verify_seeds(seeds),
             steps=steps,
             overrides=parse_key_values(set_ or [], "--set"),
             precision=precision,
             device=tasks.resolve_device(device),
             threads=threads,
             out_dir=out,
-            reuse=reuse,
-            progress=not json_output,
+            reuse=not fresh,
+            progress=not (json_output or quiet),
             console=console,
             executor=partial(execute_runs, executor=tasks),
             model=model,
@@ -147,11 +157,10 @@ def verify(
         title = f"ktiw verify --experiment {experiment} ({result.meta['preset']})"
         if model is not None:
             title += f" --model {model}"
-        if console.is_terminal:
-            console.print(verdict_table(result.verdicts, title=title))
-        else:  # a file or a pipe: one line per verdict, names never broken
-            typer.echo("\n".join([title, "", *verdict_markdown(result.verdicts), ""]))
-        typer.echo(f"{outcome_line(result)}; report: {result.out_dir / 'report.md'}")
+        console.print(verdict_table(result.verdicts, title=title))  # the Markdown is in report.md
+        for note in verdict_notes(result.verdicts):
+            console.print(note)
+        console.print(escape(f"{outcome_line(result)}; report: {result.out_dir / 'report.md'}"))
     raise typer.Exit(result.exit_code)
 
 

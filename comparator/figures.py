@@ -3,10 +3,13 @@
 Shared: :func:`rate_bars` (success rates with Wilson 95% intervals) and :func:`save`.
 Copying experiment (:func:`copy_figures`):
 
-* ``takeoff.png``: predicted takeoff time against measured median step to 50% attention accuracy;
-* ``curves_<slug>.png``: per-seed token and attention accuracy of the trained model, with the
-  theory's ``p_correct`` and ``alpha_d`` in rescaled time (one shared factor,
-  :func:`ktiw.comparator.experiments.copy.time_scale`);
+* ``takeoff.png``: predicted takeoff (the toy model's Adam steps) against the measured median
+  takeoff step; *takeoff* is always the first step at which the gold attention mass (the
+  ``attn_mass`` curve column) reaches 1/2;
+* ``curves_<slug>.png``: per-seed token accuracy and gold attention mass of the trained model,
+  with the theory's ``p_correct`` and ``alpha_d`` (its gold attention mass) in rescaled time (one
+  shared factor, :func:`ktiw.comparator.experiments.copy.time_scale`, fitted to the same takeoffs);
+  one colour per seed;
 * ``success.png``: success rates; ``agreement.png``: the agreement table with its shuffled
   baselines; ``fidelity.png``: the toy model's gradient descent against the flow.
 """
@@ -23,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ktiw.runs.rundir import run_name
 
@@ -57,8 +61,37 @@ def rate_bars(
     ax.set_ylabel("success rate (Wilson 95%)")
 
 
+def seed_colours(n: int) -> list[tuple[float, float, float, float]]:
+    """``n`` distinct colours, one per seed: ``tab20`` up to 20 seeds (matplotlib's default
+    cycle has 10, so seeds 11-16 would repeat seeds 1-6), evenly spaced ``turbo`` beyond."""
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("turbo")(x) for x in np.linspace(0.0, 1.0, n)]
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    """A tick label as a plain number (``560``, ``1e+04``), never ``5.62x10^2``."""
+    return f"{value:g}"
+
+
+def readable_x_axis(ax: plt.Axes, values: Sequence[float]) -> None:
+    """Log x axis when ``values`` span at least a factor 10, else linear; labelled ticks are
+    plain numbers, at most about six of them, and unlabelled minor ticks (on a narrow log axis
+    matplotlib labels every minor tick, and the labels overlap)."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo >= 10:
+        ax.set_xscale("log")
+        subs = (1.0, 2.0, 5.0) if hi / lo < 100 else (1.0,)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain))
+
+
 def takeoff_figure(specs: list[SpecMeasurement], steps: int, path: Path) -> Path | None:
-    """Predicted takeoff (toy-model Adam steps) vs measured median step; "never" drawn at the top."""
+    """Predicted takeoff (toy-model Adam steps) vs measured median takeoff step (gold attention
+    mass 1/2); "never" drawn at the top."""
     items = [e for e in specs if e.takeoff.predicted is not None and math.isfinite(e.takeoff.predicted)]
     if not items:
         return None
@@ -77,28 +110,36 @@ def takeoff_figure(specs: list[SpecMeasurement], steps: int, path: Path) -> Path
             fontsize=8,
         )
     ax.axhline(steps, color="grey", lw=0.8, ls=":", label="training budget")
-    ax.set_xscale("log")
+    readable_x_axis(ax, [e.takeoff.predicted for e in items])
     ax.margins(x=0.3, y=0.1)
-    ax.set_xlabel("predicted takeoff (toy steps, Adam)")
-    ax.set_ylabel("measured median step")
+    ax.set_xlabel("predicted takeoff step (toy model, Adam)")
+    ax.set_ylabel("measured median takeoff step")
     ax.set_title("takeoff: predicted vs measured (gold attention mass 1/2)", fontsize=9)
     ax.legend(fontsize=8)
     return save(fig, path)
 
 
 def curves_figure(e: SpecMeasurement, scale: float | None, steps: int, path: Path) -> Path:
-    """Per-seed accuracy and attention accuracy with the theory's curves in rescaled time."""
+    """Per-seed token accuracy and gold attention mass, one colour per seed, with the theory's
+    ``p_correct`` and ``alpha_d`` in rescaled time.  The right panel shows the gold attention
+    mass, the quantity ``alpha_d`` is and the time scale was fitted to (runs recorded before the
+    ``attn_mass`` column show argmax attention accuracy, and say so)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for s in e.seeds:
-        axes[0].plot(s.steps, s.token_acc, lw=0.9, alpha=0.7)
-        axes[1].plot(s.steps, s.attn_acc, lw=0.9, alpha=0.7)
+    has_mass = bool(e.seeds) and all(
+        s.attn_mass is not None and np.isfinite(s.attn_mass).any() for s in e.seeds
+    )
+    for s, colour in zip(e.seeds, seed_colours(len(e.seeds)), strict=True):
+        attention = s.attn_mass if has_mass else s.attn_acc
+        axes[0].plot(s.steps, s.token_acc, lw=0.9, alpha=0.8, color=colour)
+        axes[1].plot(s.steps, attention, lw=0.9, alpha=0.8, color=colour)
     if e.theory is not None and scale:
         step = e.theory.t / scale
         axes[0].plot(step, e.theory.p_correct, "k--", lw=2, label="theory p_correct")
         axes[1].plot(step, e.theory.alpha_d, "k--", lw=2, label="theory alpha_d")
         for ax in axes:
             ax.legend(fontsize=8, loc="lower right")
-    for ax, what in zip(axes, ("token accuracy", "attention accuracy"), strict=True):
+    right = "gold attention mass" if has_mass else "attention accuracy (argmax)"
+    for ax, what in zip(axes, ("token accuracy", right), strict=True):
         ax.set_xlim(0, steps)
         ax.set_xlabel("training step" + (f"  (theory: t = {scale:.3g} x step)" if scale else ""))
         ax.set_title(f"{e.spec} ({e.regime}): {what}", fontsize=9)
@@ -161,7 +202,8 @@ def copy_figures(m: CopyMeasurement, out: Path) -> dict[str, Figure]:
     add(
         "takeoff",
         takeoff_figure(m.specs, m.steps, out / "takeoff.png"),
-        "Predicted takeoff time against the measured median step to 50% attention accuracy.",
+        "Takeoff (gold attention mass 1/2): the toy model's predicted step against the measured "
+        "median step.",
     )
     if m.specs:
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -182,7 +224,7 @@ def copy_figures(m: CopyMeasurement, out: Path) -> dict[str, Figure]:
     note = (
         f"theory curves in rescaled time t = {m.time_scale:.3g} x step (one factor fitted to the takeoffs)"
         if m.time_scale
-        else "no theory overlay: no distribution reached 50% attention accuracy to fix the time scale"
+        else "no theory overlay: no distribution took off (gold attention mass 1/2) to fix the time scale"
     )
     for e in m.specs:
         path = curves_figure(e, m.time_scale, m.steps, out / f"curves_{run_name(e.spec, m.model)}.png")

@@ -23,7 +23,8 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -136,13 +137,18 @@ def execute_runs(
                 tasks.append(Task(run.name, run.config, found.path.resolve(), resume=True))
                 continue
         target = fresh_dir(runs_dir, run.name)  # run names are unique within a plan
+        if progress and target.name != run.name:
+            why = "--fresh" if not reuse else "it holds a run with other settings"
+            print(f"training {run.name} into {target} ({runs_dir / run.name}: {why})", file=sys.stderr)
         paths[run.name] = target
         tasks.append(Task(run.name, run.config, target.resolve()))
     results = (executor or LocalExecutor()).run(tasks, progress=progress)
     failed = [r for r in results if r.error is not None]
     if failed:
         what = "; ".join(f"{r.name}: {r.error}" for r in failed)
-        raise KtiwError(f"{len(failed)} training(s) failed ({what}); run again with --reuse to resume them")
+        raise KtiwError(
+            f"{len(failed)} training(s) failed ({what}); run the same command again to resume them"
+        )
     for result in results:
         out[result.name] = ObtainedRun(paths[result.name], result.how)
     return {run.name: out[run.name] for run in runs}
@@ -168,6 +174,23 @@ def check_report_dir(out_dir: Path) -> None:
     from ktiw.empirics.runfiles import check_out_dir
 
     check_out_dir(out_dir, ours=REPORT_MARKERS, what="ktiw verify report")
+
+
+@contextmanager
+def _phase(console: Console, progress: bool, what: str) -> Iterator[None]:
+    """Say what a silent phase (measuring, drawing) is doing, and how long it took: a spinner on
+    a terminal, one line before and one after elsewhere."""
+    if not progress:
+        yield
+        return
+    start = time.perf_counter()
+    if console.is_terminal:
+        with console.status(escape(f"{what} ...")):
+            yield
+    else:
+        console.print(escape(f"{what} ..."))
+        yield
+    console.print(escape(f"{what}: done in {time.perf_counter() - start:.0f} s"))
 
 
 def run_experiment(
@@ -204,10 +227,12 @@ def run_experiment(
             how[name] = got.how
             if progress and got.how != "trained":
                 console.print(escape(f"{got.how} {got.path} for {name}"))
-    measurement = experiment.measure(setup, done)
+    with _phase(console, progress, f"{experiment.name}: measuring the runs and the toy model"):
+        measurement = experiment.measure(setup, done)
     verdicts = experiment.check(setup, measurement)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = experiment.figures(setup, measurement, out_dir / "figures")
+    with _phase(console, progress, f"{experiment.name}: drawing the figures"):
+        figures = experiment.figures(setup, measurement, out_dir / "figures")
     from dataclasses import asdict
 
     preset = request.preset

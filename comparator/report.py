@@ -6,7 +6,9 @@ experiment's own sections, figures); and the verdict table for the terminal.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -28,16 +30,27 @@ STYLE = {
 
 
 def verdict_table(verdicts: Sequence[Verdict], title: str = "ktiw verify") -> Table:
-    """The terminal table: one row per verdict, its sentence under the short codes."""
-    table = Table(title=escape(title), box=box.SIMPLE_HEAD, show_lines=True)
+    """The terminal table: one short row per verdict (check, subject, verdict, measured).  What
+    each check expected and its plain-words sentence are in ``report.md``; :func:`verdict_notes`
+    gives the sentences of the verdicts that need reading (refuted or inconclusive)."""
+    table = Table(title=escape(title), box=box.SIMPLE_HEAD)
     table.add_column("check", style="bold", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
     table.add_column("subject", no_wrap=True)
-    table.add_column("measured / expected / in words", overflow="fold", min_width=30)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("measured", overflow="fold")
     for v in verdicts:
-        text = f"{escape(v.measured)}  [dim](expected {escape(v.expected)})[/]\n{escape(v.sentence)}"
-        table.add_row(v.name, f"[{STYLE[v.status]}]{v.status}[/]", escape(v.subject), text)
+        status = f"[{STYLE[v.status]}]{v.status}[/]"
+        table.add_row(v.name, escape(v.subject), status, escape(v.measured))
     return table
+
+
+def verdict_notes(verdicts: Sequence[Verdict]) -> list[str]:
+    """``check (subject): sentence`` for every refuted or inconclusive verdict (rich markup)."""
+    return [
+        f"[{STYLE[v.status]}]{v.status}[/] {escape(v.name)} ({escape(v.subject)}): {escape(v.sentence)}"
+        for v in verdicts
+        if v.status in (Status.REFUTED, Status.INCONCLUSIVE)
+    ]
 
 
 def _md(text: str) -> str:
@@ -71,6 +84,38 @@ def thresholds() -> dict[str, object]:
     return {k: getattr(th, k) for k in th.__all__}
 
 
+def _relative_path(text: str, base: Path) -> str:
+    """``text`` as a path relative to ``base`` when it names ``base`` or something inside it
+    (absolute, or relative to the working directory), else unchanged."""
+    if os.sep not in text and text != str(base):
+        return text
+    try:
+        target = Path(text).resolve()
+        root = base.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return text
+    if target != root and root not in target.parents:
+        return text
+    return Path(os.path.relpath(target, root)).as_posix()
+
+
+def relative_to_report(value: object, base: Path) -> object:
+    """``value`` (JSON-like) with every path inside the report folder ``base`` written relative
+    to it, so a stored report names its runs wherever it is copied; a command line is rewritten
+    word by word (``--out /abs/out`` -> ``--out ../out``).  Paths outside ``base`` stay as given."""
+    if isinstance(value, str):
+        if " " in value and value.startswith("ktiw "):
+            # the folder itself as ../NAME: `--out .` is refused, `--out ../NAME` runs from inside it
+            words = [_relative_path(word, base) for word in value.split(" ")]
+            return " ".join(f"../{base.resolve().name}" if w == "." else w for w in words)
+        return _relative_path(value, base)
+    if isinstance(value, dict):
+        return {k: relative_to_report(v, base) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [relative_to_report(v, base) for v in value]
+    return value
+
+
 def write_json(result: ExperimentResult) -> dict[str, object]:
     doc = {
         "experiment": result.experiment,
@@ -85,15 +130,16 @@ def write_json(result: ExperimentResult) -> dict[str, object]:
     }
     from ktiw.empirics.runfiles import writing
 
+    doc = relative_to_report(jsonable(doc), result.out_dir)  # type: ignore[assignment]
     path = result.out_dir / "verdicts.json"
     with writing(path):  # disk full: one line naming the file
-        path.write_text(json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
+        path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return doc
 
 
 def render_markdown(result: ExperimentResult, sections: Sequence[str]) -> str:
-    """The text of ``report.md`` (figures referenced relative to the report)."""
-    meta = result.meta
+    """The text of ``report.md`` (figures, runs and the command's paths relative to the report)."""
+    meta: dict = relative_to_report(result.meta, result.out_dir)  # type: ignore[assignment]
     lines = [
         f"# ktiw verify --experiment {result.experiment}",
         "",

@@ -10,7 +10,7 @@ trainer's config by :meth:`ktiw.empirics.trainer.TrainConfig.from_training`.
 so ``quick`` means the same model and batch for both commands.
 ``ktiw presets [EXPERIMENT]`` lists every field with its value and meaning
 (:func:`describe`); ``ktiw verify --set KEY=VALUE`` replaces one (:func:`with_overrides`).
-How the ``quick`` sizes were chosen is recorded in the README's "Verify" section.
+How the ``quick`` sizes were chosen is recorded on the docs page "Verifying" (docs/verifying.md).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ _FIDELITY = (
     # saddle: 4! = 24 sequences, symmetric start of size 1e-3; flow takeoff t = 107, run to t = 250.
     # lr = 0.05: the gap between descent and flow is Euler's O(lr) error, measured to shrink
     # linearly with lr (permutation: 0.078, 0.040, 0.020, 0.008 at lr = 1, 0.5, 0.25, 0.1),
-    # so at 0.05 it is about 0.004, a fifth of the threshold; see README "Verify".
+    # so at 0.05 it is about 0.004, a fifth of the threshold; see the docs page "Verifying".
     FidelitySetup("subset:L=4,V=6", eps=0.0, lr=0.05, steps=2000),
     FidelitySetup("permutation:L=4", eps=1e-3, lr=0.05, steps=5000),
     # optimizer-matched (issue 9): Adam as ktiw train runs it, the issue's drift/saddle pair.
@@ -131,8 +131,8 @@ def _authors_classifier(*, hidden: int, embedding: int, **sizes: Any) -> Trainin
 
 PRESETS: dict[tuple[str, str, str], Preset] = {
     ("copy", "lstm", "quick"): CopyPreset(
-        # chosen from the sweep in README "Verify" (L=8, hidden 64, seeds 0-15, 200 steps): subset
-        # reaches 95% accuracy by step 80-100 in every seed, permutation at 90-200 or never; at
+        # chosen from the sweep on the docs page "Verifying" (L=8, hidden 64, seeds 0-15, 200
+        # steps): subset reaches 95% accuracy by step 80-100 in every seed, permutation at 90-200 or never; at
         # 120 steps (1.2-1.5x the subset's time) 5/16 vs 16/16 (Fisher p = 3e-5) shows the contrast
         # with a wide margin, where the former 8 seeds x 150 steps gave 5/8 vs 8/8 (p = 0.1).
         name="quick",
@@ -221,7 +221,7 @@ PRESETS: dict[tuple[str, str, str], Preset] = {
     ("classification", "classifier", "quick"): ClassificationPreset(
         # the authors' architecture (bidirectional LSTM, batch 32, Adam 1e-3) at CPU size: on the
         # real reviews (`--data rotten-tomatoes`) both runs train to accuracy 0.81 in a few minutes
-        # on a 2-core CPU (README "Real data"), where the former unidirectional hidden-32 model
+        # on a 2-core CPU (docs page "Real data"), where the former unidirectional hidden-32 model
         # (4 seeds x 200 steps of 64) stayed near the majority rate; it also serves the keyword
         # default.  Evaluations (with probes) every 50 steps give the xi values 13 checkpoints.
         name="quick",
@@ -231,7 +231,7 @@ PRESETS: dict[tuple[str, str, str], Preset] = {
         spec="keyword:L=20,V=60,K=6",
     ),
     ("classification", "classifier", "authors"): ClassificationPreset(
-        # the authors' classification protocol (BRIEF section 3): bidirectional LSTM, embedding
+        # the authors' classification protocol (the paper's setup; docs page "Real data"): BiLSTM, embedding
         # 300, hidden 256, batch 32, Adam, 4000 steps, 6 seeds (+ the uniform run, here with the
         # same 6 seeds).  Their checkpoints 0, 10, 50, ..., 250, then every 250 are all multiples
         # of 10: evaluating every 10 steps covers them (the trainer has no irregular schedule).
@@ -314,12 +314,25 @@ def get_preset(experiment: str, name: str, model: str | None = None) -> Preset:
     return dataclasses.replace(base, training=training)
 
 
+def presets_for(model: str) -> list[str]:
+    """The presets ``ktiw train --model MODEL --preset`` accepts: those of the experiments that
+    train ``MODEL``, or the copy experiment's for a model no experiment trains (``toy``)."""
+    names = [n for (_, m, n) in PRESETS if m == model]
+    return list(dict.fromkeys(names or preset_names("copy")))
+
+
 def training_for(name: str, model: str) -> Training:
     """The training block ``ktiw train --preset NAME --model MODEL`` uses: that of the first
     experiment whose preset ``NAME`` trains ``MODEL``.  A model no experiment trains (``toy``,
-    a user's model) takes the copy experiment's block with its own default configuration."""
+    a user's model) takes the copy experiment's block with its own default configuration.  A
+    preset that has no training for ``MODEL`` is a one-line :class:`KtiwError` naming those that do."""
     if name not in preset_names():
         raise KtiwError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}")
+    if name not in presets_for(model):
+        raise KtiwError(
+            f"preset {name!r} has no training for --model {model}; presets for {model}: "
+            f"{', '.join(presets_for(model))}"
+        )
     for (_, m, n), preset in PRESETS.items():
         if n == name and m == model:
             return preset.training

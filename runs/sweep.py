@@ -16,10 +16,10 @@ with one line on stderr; one that holds other settings stops the sweep before an
 ``OUT/sweep.csv`` has one row per trained seed: the run, its spec, model and ``--set`` values,
 the seed, and its summary figures: ``success`` (token accuracy reached 95% within the budget
 and the seed did not diverge), ``step_95`` (the first evaluation step at 95%), ``takeoff_step``
-(the first evaluation step with attention accuracy >= 0.5, the takeoff the ``ktiw verify``
-checks time), ``final_token_acc`` and ``diverged``; ``status`` is ``finished``, ``unfinished``
-(interrupted) or ``failed`` (its task failed; ``error`` says why).  Empty cells mean "never"
-or "not available".
+(the takeoff: the first evaluation step whose gold attention mass, the ``attn_mass`` curve
+column, reaches 1/2, as ``ktiw predict`` and ``ktiw verify``'s ``takeoff-order`` define it),
+``final_token_acc`` and ``diverged``; ``status`` is ``finished``, ``unfinished`` (interrupted)
+or ``failed`` (its task failed; ``error`` says why).  Empty cells mean "never" or "not available".
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def seed_rows(run: GridRun, out_dir: Path, status: str, keys: Sequence[str]) -> 
                 row["status"] = "unfinished"
             rows.append(row)
             continue
-        steps, attn = loaded.curve(seed, "attn_acc")
+        steps, attn = loaded.curve(seed, "attn_mass")  # takeoff: gold attention mass 1/2
         takeoff = first_reach(steps, attn, HALF) if len(steps) else math.inf
         final = s.get("final_token_acc")
         row.update(

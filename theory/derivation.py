@@ -121,8 +121,10 @@ $$\\frac{{\\partial \\ell}}{{\\partial a_m}} = {_tex(d.stage2)}.$$
 With $B = \\tau C$ and uniform attention, $p = 1/|O| + O(\\tau)$ and
 $g_l = \\tau\\, \\tilde C_{{x_l, y_t}} + O(\\tau^2)$, so the attention logit of position $l$
 moves at rate
-$\\frac{{\\tau}}{{L}}\\big(\\tilde C_{{x_l, y_t}}
-- \\frac{{1}}{{L}}\\sum_{{l'}} \\tilde C_{{x_{{l'}}, y_t}}\\big)$:
+
+$$\\frac{{\\tau}}{{L}}\\Big(\\tilde C_{{x_l, y_t}} -
+  \\frac{{1}}{{L}}\\sum_{{l'}} \\tilde C_{{x_{{l'}}, y_t}}\\Big):$$
+
 attention drifts towards $\\arg\\max_l \\tilde C_{{x_l, y_t}}$, the predicted attention target.
 If $\\tilde C_{{x_l, y_t}}$ is the same for every $l$, attention gets no push at all.
 

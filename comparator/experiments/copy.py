@@ -370,7 +370,8 @@ def time_scale(takeoffs: list[ck.Takeoff]) -> float | None:
     """Theory time per training step, one factor shared by all distributions.
 
     For every distribution with a finite predicted takeoff time ``t*`` and a finite measured
-    median step ``s*`` to 50% attention accuracy, ``t*/s*`` is one estimate; the factor is
+    median takeoff step ``s*`` (gold attention mass 1/2, the quantity the flow's ``alpha_d``
+    is), ``t*/s*`` is one estimate; the factor is
     their geometric mean (``None`` if there is none).  Used only to draw the theory's curves
     over the measured ones; no verdict depends on it.
     """

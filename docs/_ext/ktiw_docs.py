@@ -278,8 +278,8 @@ def render_quickstart(out: Path, readme: Path = ROOT / "README.md") -> Path:
 FIGURE_CAPTIONS = {
     "fidelity": "toy-fidelity: the torch toy model's full-batch gradient descent (time = lr x step) "
     "against the theory's 2-D flow.",
-    "takeoff": "takeoff-order: predicted takeoff time against the measured median step to 50% "
-    "attention accuracy.",
+    "takeoff": "takeoff-order: the toy model's predicted takeoff step against the measured median "
+    "takeoff step (takeoff: gold attention mass 1/2).",
     "success": "success-rate: share of seeds reaching 95% token accuracy, with Wilson 95% intervals.",
     "agreement": "agreement-table: top-5% agreements with their shuffled baselines.",
     "curves": "`{spec}`: per-seed accuracy and attention curves (the theory's curve overlaid in rescaled "

@@ -49,7 +49,7 @@ skipped=$(find "$RUN/out" -maxdepth 2 -name '*.png' -size +"$((MAX_PNG_KB - 1))"
 cat > "$DEST/provenance.json" <<JSON
 {"command": "$SHOWN", "exit_code": $rc, "wall_seconds": $wall,
  "load_average_before": "$LOAD_BEFORE", "load_1min_during": "$LOAD_DURING", "load_average_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
- "cpus": $(nproc),
+ "cpus": $(nproc --all),
  "git_commit": "$(git rev-parse HEAD 2>/dev/null)", "dirty": $DIRTY,
  "date_utc": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "python": "$(python -c 'import platform; print(platform.python_version())')",
  "torch": "$(python -c 'import torch; print(torch.__version__)')", "pngs_left_out_over_${MAX_PNG_KB}kB": "$skipped"}

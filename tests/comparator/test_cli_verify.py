@@ -41,10 +41,13 @@ def test_exit_code_follows_verdicts(
     monkeypatch.setattr(experiments, "verify", _fake(status))
     res = runner.invoke(app, ["verify", "--out", str(tmp_path)])
     assert res.exit_code == code, res.output
-    # stdout is not a terminal here: one line per verdict, the subject never broken
+    # stdout is not a terminal here: a table with one line per verdict, the subject never broken,
+    # no Markdown (that is in report.md)
     assert any(
         LONG in line and "success-rate" in line and str(status) in line for line in res.output.splitlines()
     )
+    assert "| success-rate |" not in res.output and "| success-rate |" in (tmp_path / "report.md").read_text()
+    assert max(len(line) for line in res.output.splitlines()) <= 120
     res = runner.invoke(app, ["verify", "--out", str(tmp_path), "--json"])
     assert res.exit_code == code and json.loads(res.stdout)["exit_code"] == code
 
@@ -66,7 +69,7 @@ def test_help_documents_exit_codes() -> None:
         (["nosuch:L=3"], "unknown distribution family"),
         (["subset:L=5,V=3"], "L <= V"),
         (["--preset", "huge"], "unknown preset"),
-        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--seeds", "0"], "--seeds count must be >= 1"),  # the parser train and sweep share
         (["--experiment", "nope"], "unknown experiment 'nope'"),
         (["--data", "/nonexistent/pairs.tsv"], "pairs.tsv"),
         (["--experiment", "multihead", "permutation:L=4"], "takes no SPEC"),
@@ -116,7 +119,8 @@ def test_end_to_end_tiny_reuse_and_resume(tmp_path: Path) -> None:
     assert cfg["steps"] == 20 and cfg["model_config"]["hidden"] == 8 and cfg["threads"] is None
     # success counts equal the trainer's summaries
     for e in doc["measurement"]["specs"]:
-        summary = json.loads((Path(e["runs"]["normal"]) / "summary.json").read_text())
+        # the report names runs relative to itself
+        summary = json.loads((out / e["runs"]["normal"] / "summary.json").read_text())
         reached = sum(s["reached_95"] and not s["diverged"] for s in summary["seeds"])
         assert (e["success"]["k"], e["success"]["n"]) == (reached, 2)
     # again with --reuse: nothing trained, same verdicts

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 
@@ -120,12 +121,80 @@ def test_readme_test_command_and_ci_install_the_same_extras(ext: ModuleType) -> 
     assert "docs" in extras[0], "the docs-build test needs the docs extra"
 
 
-def test_sphinx_build_W_passes_and_math_is_served_locally(tmp_path: Path) -> None:
-    out = tmp_path / "html"
+@pytest.fixture(scope="module")
+def built_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs built once for this module with ``sphinx-build -W`` (warnings are errors)."""
+    tmp = tmp_path_factory.mktemp("docs")
+    out = tmp / "html"
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-j1", "-q", "-b", "html"]
-    cmd += ["-d", str(tmp_path / "doctrees"), str(DOCS), str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    cmd += ["-d", str(tmp / "doctrees"), str(DOCS), str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+class RawLatex(HTMLParser):
+    """Collects TeX (``\\frac``, ``\\big``, ``$\\``, ``$^``) in text that MathJax will not typeset: outside
+    the elements Sphinx marks ``class="math"`` and outside code, scripts and styles."""
+
+    TEX = re.compile(r"\\[A-Za-z]{2,}|\$[\\{^_]")
+    SKIP = frozenset({"script", "style", "pre", "code", "kbd", "samp", "textarea", "title"})
+    VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool]] = []
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            classes = (dict(attrs).get("class") or "").split()
+            self.stack.append((tag, tag in self.SKIP or "math" in classes))
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        if not any(skip for _, skip in self.stack):
+            self.found += [data[max(0, m.start() - 40) : m.end() + 20] for m in self.TEX.finditer(data)]
+
+
+def raw_latex(html: str) -> list[str]:
+    parser = RawLatex()
+    parser.feed(html)
+    return parser.found
+
+
+def test_raw_latex_scanner_finds_tex_outside_math_elements() -> None:
+    """The stage-2 page as it was built when a line inside ``$...$`` started with ``- ``: MyST
+    made it a list item and the TeX around it text."""
+    broken = (
+        '<p>moves at rate\n$\\frac{\\tau}{L}\\big(\\tilde C_{x_l, y_t}</p>\n<ul class="simple">\n'
+        '<li><p>\\frac{1}{L}\\sum_{l} \\tilde C<span class="math notranslate nohighlight">\\(:\n'
+        "attention \\)</span>\\arg\\max_l</p></li></ul>"
+    )
+    assert len(raw_latex(broken)) >= 3
+    fine = (
+        '<p>rate <span class="math notranslate nohighlight">\\(\\frac{\\tau}{L}\\)</span>, code '
+        "<code>$\\frac{a}{b}$</code></p><pre>\\big</pre><p>costs $5 or 5$</p>"
+    )
+    assert raw_latex(fine) == []
+
+
+def test_built_pages_show_no_raw_latex(built_html: Path) -> None:
+    found = {
+        str(page.relative_to(built_html)): hits
+        for page in sorted(built_html.rglob("*.html"))
+        if (hits := raw_latex(page.read_text(encoding="utf-8")))
+    }
+    assert not found, found
+
+
+def test_sphinx_build_W_passes_and_math_is_served_locally(built_html: Path) -> None:
+    out = built_html
 
     # every public module of the four packages has an API page
     for top in ("theory", "empirics", "comparator", "cli"):
@@ -226,3 +295,13 @@ def test_stored_verify_run_is_rendered_with_its_refuted_checks(ext: ModuleType, 
     assert "* `subset:L=4,V=6`: 5/5" in refuted.split("Success rates in the same run")[1]
     assert "subset:L=4,V=6" not in refuted.split("Success rates in the same run")[0]
     assert "* **takeoff-order** (`all`): needs two distributions" in refuted
+
+
+def test_readme_is_read_in_five_minutes() -> None:
+    """At most 12,000 characters (issue 17; nanoGPT's is 13.9k): what ktiw is for, the two
+    set-up commands, three commands with their output, verdicts, findings, links. Sweeps, timing
+    logs and long tables belong on the docs pages."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text) <= 12_000, f"README.md has {len(text):,} characters; move detail to docs/"
+    for page in re.findall(r"\]\((docs/[\w./-]+\.md)\)", text):
+        assert (ROOT / page).exists(), page
