@@ -111,10 +111,10 @@ def check_optimizer(optimizer: str | None, command: str) -> str | None:
 
 def init_config(init: str | None) -> dict[str, object]:
     """``--init zero|eps:VALUE|normal:SIGMA`` (the syntax of ``ktiw predict``) as the toy model's
-    config fields ``init``, ``eps``, ``sigma``; the parsing is :func:`ktiw.theory.optimizers.parse_init`."""
+    config fields ``init``, ``eps``, ``sigma``; the parsing is :func:`ktiw.core.training.parse_init`."""
     if init is None:
         return {}
-    from ktiw.theory.optimizers import parse_init
+    from ktiw.core.training import parse_init
 
     parsed = parse_init(init)
     out: dict[str, object] = {"init": parsed.kind}
