@@ -13,6 +13,9 @@ import sys
 
 import typer
 
+from ktiw.core import console, env
+from ktiw.core.errors import KtiwError
+
 from . import data as data_cmd
 from . import families as families_cmd
 from . import plot as plot_cmd
@@ -105,7 +108,10 @@ def main() -> None:
 
     Usage errors that the option parser detects itself (unknown option, ``--eps abc``) are
     printed as one line and exit 2, like every other bad input; SIGTERM is handled like
-    Ctrl-C; whatever else escapes the commands becomes one line and a log file.
+    Ctrl-C; whatever else escapes the commands becomes one line and a log file.  The standard
+    streams are guarded (:mod:`ktiw.core.console`): a stdout that could not be written
+    turns a success into exit 2, an unwritable stderr changes nothing.  Every environment
+    variable is read first (:mod:`ktiw.core.env`): a bad value is one line and exit 2.
     """
     signal.signal(signal.SIGTERM, _terminate)
     if hasattr(signal, "SIGXFSZ"):  # over `ulimit -f` a write fails with EFBIG (one line), not a kill
@@ -114,17 +120,41 @@ def main() -> None:
     # instead of spinning, so a run whose thread lost its core to another job does not stall
     # (benchmarks/README.md, "Threads on a shared CPU"); a user's own setting is kept
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    previous = console.guard_streams()
+    try:
+        code = _run()
+        lost = console.stdout_lost()
+        if lost is not None and code == 0:
+            say(f"could not write the output to stdout ({lost}); nothing else went wrong")
+            code = EXIT_BAD_INPUT
+    finally:
+        console.restore_streams(previous)
+    raise SystemExit(code)
+
+
+def _run() -> int:
+    """The command's exit code (see :func:`main`)."""
+    try:
+        unknown = env.check()
+        env.normalise_columns()
+    except KtiwError as exc:
+        say(str(exc))
+        return EXIT_BAD_INPUT
+    if unknown:
+        console.note(
+            f"ignoring {', '.join(unknown)}: not a ktiw variable (those are {', '.join(env.VARIABLES)})"
+        )
     try:
         code = app(standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
         say("interrupted")
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        return EXIT_BAD_INPUT
     except Exception as exc:
         if is_usage_error(exc):
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ktiw`: the help was the answer
-                raise SystemExit(0) from None
-            raise SystemExit(fail_usage(exc)) from None
+                return 0
+            return fail_usage(exc)
         if "--debug" in sys.argv[1:] or debug():
             raise
-        raise SystemExit(report_unexpected(exc)) from None
-    raise SystemExit(code if isinstance(code, int) else 0)
+        return report_unexpected(exc)
+    return code if isinstance(code, int) else 0

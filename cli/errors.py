@@ -7,14 +7,17 @@ and :func:`ktiw.cli.app.main` catches whatever escapes the command layer.
   full traceback (under the cache directory, see :func:`write_log`); exit code 2 when it is
   an input error the code did not anticipate (``OSError`` on a user path, ``MemoryError``,
   ``OverflowError``), 1 for an internal error.
-* ``ktiw --debug ...`` (or ``KTIW_DEBUG=1``) lets the traceback through instead.
+* ``ktiw --debug ...`` (or ``KTIW_DEBUG=1``, read by :mod:`ktiw.core.env`) lets the
+  traceback through instead.
 
 Every message goes through :func:`say`, which escapes rich markup: text that came from the
-user (a spec, a path) is printed as it is, never interpreted.
+user (a spec, a path) is printed as it is, never interpreted; a message longer than
+:data:`MAX_MESSAGE` characters keeps its start and its end (the hint) and says how long it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -29,9 +32,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ktiw.core import env
 from ktiw.core.errors import KtiwError
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=env.columns())
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -39,16 +43,28 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (OSError, MemoryError, OverflowE
 """Exceptions that mean "this input is beyond what can be done", not "ktiw has a bug"."""
 LOGS_KEPT = 20
 
-_state = {"debug": bool(os.environ.get("KTIW_DEBUG"))}
+MAX_MESSAGE = 600
+"""Longest error message printed, in characters (a longer one is cut in the middle)."""
+
+_state: dict[str, bool | None] = {"debug": None}
+
+
+def _env_debug() -> bool:
+    try:
+        return env.flag("KTIW_DEBUG")
+    except KtiwError:  # reported by main() through env.check()
+        return False
 
 
 def set_debug(on: bool) -> None:
     """``--debug``: let unexpected exceptions through with their traceback."""
-    _state["debug"] = on or bool(os.environ.get("KTIW_DEBUG"))
+    _state["debug"] = on or _env_debug()
 
 
 def debug() -> bool:
-    return _state["debug"]
+    if _state["debug"] is None:
+        _state["debug"] = _env_debug()
+    return bool(_state["debug"])
 
 
 def one_line(text: str) -> str:
@@ -56,9 +72,19 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut in the middle to at most about ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return f"{text[: limit - tail - 40]} ... {text[-tail:]} ({len(text)} characters in all)"
+
+
 def say(message: str) -> None:
-    """Print ``error: message`` on stderr as one line, ``message`` escaped (never markup)."""
-    err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True)
+    """Print ``error: message`` on stderr as one line, ``message`` escaped (never markup).
+    Best effort: an unwritable stderr never changes what the command does or its exit code."""
+    with contextlib.suppress(OSError, ValueError):
+        err_console.print(f"[bold red]error:[/] {escape(bounded(one_line(message)))}", markup=True)
 
 
 def fail(message: str) -> typer.Exit:
@@ -93,9 +119,8 @@ def write_log(exc: BaseException) -> Path | None:
     log can be written.  Only the newest :data:`LOGS_KEPT` logs are kept."""
     from ktiw.core.cache import cache_dir
 
-    text = (
-        f"ktiw {' '.join(sys.argv[1:])}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n"
-        + "".join(traceback.format_exception(exc))
+    text = f"ktiw {' '.join(sys.argv[1:])}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n" + "".join(
+        traceback.format_exception(exc)
     )
     uid = os.getuid() if hasattr(os, "getuid") else 0
     for directory in (cache_dir() / "logs", Path(tempfile.gettempdir()) / f"ktiw-logs-{uid}"):

@@ -27,3 +27,20 @@ class NumericOverflowError(KtiwError):
 class TooLargeError(KtiwError):
     """The work asked for is estimated beyond the limits of :mod:`ktiw.core.limits` (time or
     memory): refused before it starts, never turned into a partial result."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut in the middle when longer than ``limit`` characters
+    (a spec of 85 KB must not make an 85 KB error line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]} ... {text[-half:]} ({len(str(value))} characters)"
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e, ... (12000 in all)``: a list for a message, bounded."""
+    shown_names = [shown(n, 30) if len(n) > 30 else n for n in names[:most]]
+    more = f", ... ({len(names)} in all)" if len(names) > most else ""
+    return ", ".join(shown_names) + more

@@ -3,10 +3,10 @@ computation needs before allocating it, and refuse with one line naming the size
 limit; the bounds every option that scales a float32 computation is checked against
 (:data:`MAX_LR`, :data:`MAX_INIT_SCALE`, :data:`MAX_STEPS`, ...).
 
-The limit is ``$KTIW_MAX_MEMORY`` (bytes, or with a suffix ``K``, ``M``, ``G``, ``T``: ``8G``)
-or else 80% of the machine's physical memory.  Estimates are upper bounds of the dominant
-arrays, not exact accounting: their job is to turn "allocate 443 GiB and crash" into a
-sentence, not to pack memory tightly.
+The limit is ``$KTIW_MAX_MEMORY`` (a size as :mod:`ktiw.core.env` reads it: bytes, or with a
+suffix ``K``, ``M``, ``G``, ``T``: ``8G``) or else 80% of the machine's physical memory.
+Estimates are upper bounds of the dominant arrays, not exact accounting: their job is to turn
+"allocate 443 GiB and crash" into a sentence, not to pack memory tightly.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import contextvars
 import os
 from collections.abc import Callable, Iterator
 
-from .errors import KtiwError, TooLargeError
+from . import env
+from .errors import TooLargeError
 
 MAX_SEEDS = 100_000
 """Most seeds one run may train (as one batched computation)."""
@@ -41,8 +42,6 @@ MAX_INIT_SCALE = 1e6
 ``sigma``, ``ktiw predict --eps``): logits beyond it saturate every softmax, and ``1e200``
 overflowed the float32 simulation's arrays."""
 
-_SUFFIX = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
 
 def fmt_bytes(n: float) -> str:
     """``1536`` -> ``1.5 KiB``."""
@@ -62,16 +61,9 @@ def physical_memory() -> int | None:
 
 def memory_limit() -> int:
     """The most memory one computation may plan to use (see the module docstring)."""
-    raw = os.environ.get("KTIW_MAX_MEMORY", "").strip().upper().removesuffix("B").removesuffix("I")
-    if raw:
-        suffix = raw[-1] if raw[-1] in _SUFFIX else ""
-        try:
-            value = float(raw[: len(raw) - len(suffix)]) * _SUFFIX[suffix]
-        except ValueError:
-            raise KtiwError(f"KTIW_MAX_MEMORY must be a size such as 8G, got {raw!r}") from None
-        if not value > 0:
-            raise KtiwError(f"KTIW_MAX_MEMORY must be positive, got {raw!r}")
-        return int(value)
+    given = env.size("KTIW_MAX_MEMORY")
+    if given is not None:
+        return given
     phys = physical_memory()
     return int(0.8 * phys) if phys else 64 * 2**30
 

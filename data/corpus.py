@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -38,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
-from ktiw.core.errors import DataFileError, KtiwError
+from ktiw.core.errors import DataFileError, KtiwError, shown
 from ktiw.core.limits import check_memory
 
 from . import datasets, tabular
@@ -91,7 +89,7 @@ class DataSource:
                     values[key] = int(raw)
                 except ValueError:
                     raise KtiwError(
-                        f"{key} must be an integer, got {raw!r} in data source {text!r}"
+                        f"{key} must be an integer, got {shown(raw)} in data source {shown(text)}"
                     ) from None
             else:
                 values[key] = raw
@@ -378,42 +376,65 @@ def _corpus_dir() -> Path | None:
     return base / "corpora"
 
 
+ARRAYS = ("src_ids", "src_off", "tgt_ids", "tgt_off")
+
+
 def _load_cached(directory: Path, key: str) -> Corpus | None:
+    """The cached corpus ``key``, or ``None``: a miss, or a damaged entry (named in a notice;
+    the caller rebuilds it).  Entries are read through :func:`ktiw.core.cache.open_verified`
+    (hash-checked against the cache index, never blocking) and checked for their format."""
+    from ktiw.core.cache import damaged_note, open_verified
+
     arrays, meta = directory / f"{key}.npz", directory / f"{key}.json"
+    files = {}
+    for path in (arrays, meta):
+        f, why = open_verified(path)
+        if f is None:
+            for g in files.values():
+                g.close()
+            if why is not None:
+                damaged_note("corpus cache entry", path, why)
+            return None
+        files[path] = f
     try:
-        words = json.loads(meta.read_text(encoding="utf-8"))
-        with np.load(arrays, allow_pickle=False) as z:
-            return Corpus(
-                z["src_ids"], z["src_off"], z["tgt_ids"], z["tgt_off"], words["in_words"], words["out_words"]
-            )
-    except (OSError, ValueError, KeyError, TypeError):
+        with files[meta] as f:
+            words = json.loads(f.read().decode("utf-8"))
+        with files[arrays] as f, np.load(f, allow_pickle=False) as z:
+            corpus = Corpus(*(z[k] for k in ARRAYS), words["in_words"], words["out_words"])
+        _check_corpus(corpus)
+    except Exception as exc:  # np.load raises many types (BadZipFile, ValueError, EOFError, ...)
+        why = str(exc).splitlines()[0][:120] if str(exc) else ""
+        damaged_note("corpus cache entry", arrays, f"is malformed ({type(exc).__name__}: {why})")
         return None
+    return corpus
+
+
+def _check_corpus(c: Corpus) -> None:
+    """Raise ``ValueError`` unless ``c`` is a well-formed corpus: 1-D integer arrays, offsets
+    from 0 rising to the number of ids, the same rows on both sides, ids within the word lists."""
+    for side, words in (("src", c.in_words), ("tgt", c.out_words)):
+        ids, off = getattr(c, f"{side}_ids"), getattr(c, f"{side}_off")
+        if not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+            raise ValueError(f"{side} words are not a list of strings")
+        for name, a in (("ids", ids), ("off", off)):
+            if a.ndim != 1 or a.dtype.kind not in "iu":
+                raise ValueError(f"{side}_{name} is not a 1-D integer array ({a.dtype}, {a.ndim}-D)")
+        if off.size < 2 or off[0] != 0 or off[-1] != ids.size or (np.diff(off) < 0).any():
+            raise ValueError(f"{side}_off is not a row index of {side}_ids")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(words)):
+            raise ValueError(f"{side}_ids point beyond the {len(words)} words")
+    if c.src_off.size != c.tgt_off.size:
+        raise ValueError("the two sides have different numbers of rows")
 
 
 def _store(directory: Path, key: str, corpus: Corpus) -> None:
-    """Best effort: an unwritable cache only costs re-reading next time."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for suffix, write in (
-            (
-                ".npz",
-                lambda f: np.savez(
-                    f, **{k: getattr(corpus, k) for k in ("src_ids", "src_off", "tgt_ids", "tgt_off")}
-                ),
-            ),
-            (
-                ".json",
-                lambda f: f.write(
-                    json.dumps({"in_words": corpus.in_words, "out_words": corpus.out_words}).encode()
-                ),
-            ),
-        ):
-            fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, directory / f"{key}{suffix}")
-    except OSError:
-        return
+    """Best effort (:func:`ktiw.core.cache.store_file`): an unwritable cache only costs
+    re-reading next time."""
+    from ktiw.core.cache import store_file
+
+    words = json.dumps({"in_words": corpus.in_words, "out_words": corpus.out_words}).encode()
+    if store_file(directory / f"{key}.npz", lambda f: np.savez(f, **{k: getattr(corpus, k) for k in ARRAYS})):
+        store_file(directory / f"{key}.json", lambda f: f.write(words))
 
 
 # ------------------------------------------------------------------ entry point

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ktiw.core import env
 from ktiw.core.errors import DataFileError
 
 from .arrow import optional_pyarrow
@@ -89,11 +90,9 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def max_data_bytes() -> int:
-    raw = os.environ.get("KTIW_MAX_DATA_BYTES", "").strip()
-    try:
-        return int(raw) if raw else MAX_DATA_BYTES
-    except ValueError:
-        raise DataFileError(f"KTIW_MAX_DATA_BYTES must be a number of bytes, got {raw!r}") from None
+    """:data:`MAX_DATA_BYTES`, or ``$KTIW_MAX_DATA_BYTES`` (a size, :mod:`ktiw.core.env`)."""
+    given = env.size("KTIW_MAX_DATA_BYTES")
+    return MAX_DATA_BYTES if given is None else given
 
 
 def iter_text_blocks(path: Path, compression: str | None = None) -> Iterator[tuple[int, bytes, str, bool]]:
@@ -109,7 +108,7 @@ def iter_text_blocks(path: Path, compression: str | None = None) -> Iterator[tup
     they do there).  ``compression`` (``gzip`` or ``bz2``) is undone on the fly."""
     lines = offset = 0
     carry = b""
-    with open_data_file(path) as raw_file, _decompressed(raw_file, compression) as f:
+    with open_data_file(path) as raw_file, decompressed(raw_file, compression) as f:
         while True:
             try:
                 chunk = f.read(TAB_BLOCK_BYTES)
@@ -143,7 +142,7 @@ def iter_text_blocks(path: Path, compression: str | None = None) -> Iterator[tup
                 return
 
 
-def _decompressed(raw: BinaryIO, compression: str | None) -> BinaryIO:
+def decompressed(raw: BinaryIO, compression: str | None) -> BinaryIO:
     if compression == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if compression == "bz2":

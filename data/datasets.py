@@ -81,11 +81,16 @@ def data_path(name: str) -> Path:
 
 
 def meta(name: str) -> dict[str, Any] | None:
-    """The recorded ``meta.json`` of a fetched dataset, or ``None`` if it is not fetched."""
+    """The recorded ``meta.json`` of a fetched dataset, or ``None`` if it is not fetched (or
+    it is not a readable regular file: never blocks on a FIFO)."""
+    from ktiw.core.cache import read_regular
+
+    data = read_regular(dataset_dir(name) / "meta.json")
     try:
-        return json.loads((dataset_dir(name) / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(data.decode("utf-8")) if data is not None else None
+    except ValueError:
         return None
+    return record if isinstance(record, dict) else None
 
 
 def default_kind(location: str) -> str | None:
@@ -99,12 +104,33 @@ def resolve(src: Any) -> Any:
     if info is None or Path(src.location).exists():
         return src
     path = data_path(info.name)
-    if not path.is_file():
+    record = meta(info.name)
+    if record is None and not path.exists():
         raise KtiwError(f"dataset {info.name} is not fetched yet: run `ktiw data fetch {info.name}`")
+    check_fetched(info.name, path, record)
     given = {k: getattr(src, k) for k in ("input", "output", "text", "label") if getattr(src, k)}
     from dataclasses import replace
 
     return replace(src, location=str(path), format="parquet", **(given or info.columns))
+
+
+def check_fetched(name: str, path: Path, record: dict[str, Any] | None) -> None:
+    """A one-line :class:`KtiwError` unless ``path`` is the file ``fetch`` wrote: its
+    SHA-256 is the one ``meta.json`` records (a fetched dataset is a cache entry, checked
+    before use like every other; it is rebuilt by fetching it again)."""
+    from .datafile import open_data_file
+
+    again = f"fetch it again with `ktiw data fetch {name}`"
+    if record is None or not isinstance(record.get("file_sha256"), str):
+        raise KtiwError(f"dataset {name} in the cache has no readable meta.json; {again}")
+    h = hashlib.sha256()
+    with open_data_file(path) as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    if h.hexdigest() != record["file_sha256"]:
+        raise KtiwError(
+            f"dataset {name} in the cache is damaged ({path} changed after it was fetched); {again}"
+        )
 
 
 def _sha256(data: bytes) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ktiw.core.errors import SpecError
+from ktiw.core.errors import SpecError, listed, shown
 
 from .distribution import Batch, Cooccurrence, ordered_subsets
 from .family import _REQUIRED, Family, Param
@@ -207,15 +207,15 @@ def from_spec(text: str) -> Family:
     cls = FAMILIES.get(family)
     if cls is None:
         raise SpecError(
-            f"unknown distribution family {family!r}; valid families: {', '.join(sorted(FAMILIES))}"
+            f"unknown distribution family {shown(family)}; valid families: {', '.join(sorted(FAMILIES))}"
         )
     names = [p.name for p in cls.params]
     extra = [k for k in raw if k not in names]
     if extra:
-        raise SpecError(f"unknown key(s) {', '.join(extra)} for {family}; valid keys: {', '.join(names)}")
+        raise SpecError(f"unknown key(s) {listed(extra)} for {family}; valid keys: {', '.join(names)}")
     missing = [p.name for p in cls.params if p.default is _REQUIRED and p.name not in raw]
     if missing:
-        raise SpecError(f"missing key(s) {', '.join(missing)} in spec {text.strip()!r}")
+        raise SpecError(f"missing key(s) {', '.join(missing)} in spec {shown(text.strip())}")
     values = {
         p.name: p.convert(raw[p.name], text.strip()) if p.name in raw else p.default for p in cls.params
     }

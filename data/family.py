@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ktiw.core.errors import SpecError
+from ktiw.core.errors import SpecError, shown
 
 from .distribution import Batch, Cooccurrence, Distribution
 from .spec import format_spec
@@ -38,12 +38,16 @@ class Param:
             try:
                 value: object = int(raw)
             except ValueError:
-                raise SpecError(f"{self.name}={raw!r} is not an integer in spec {spec!r}") from None
+                raise SpecError(f"{self.name}={shown(raw)} is not an integer in spec {shown(spec)}") from None
             if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
-                raise SpecError(f"{self.name} must be >= {self.minimum}, got {value} in spec {spec!r}")
+                raise SpecError(
+                    f"{self.name} must be >= {self.minimum}, got {shown(value)} in spec {shown(spec)}"
+                )
             return value
         if self.choices is not None and raw not in self.choices:
-            raise SpecError(f"{self.name}={raw!r} is not one of {'|'.join(self.choices)} in spec {spec!r}")
+            raise SpecError(
+                f"{self.name}={shown(raw)} is not one of {'|'.join(self.choices)} in spec {shown(spec)}"
+            )
         return raw
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ktiw.core.errors import SpecError
+from ktiw.core.errors import SpecError, shown
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -21,18 +21,18 @@ def parse_spec(text: str) -> tuple[str, dict[str, str]]:
     family, sep, rest = text.partition(":")
     family = family.strip()
     if not _KEY.match(family):
-        raise SpecError(f"bad family name {family!r} in spec {text!r}")
+        raise SpecError(f"bad family name {shown(family)} in spec {shown(text)}")
     params: dict[str, str] = {}
     if sep and rest.strip():
         for item in rest.split(","):
             key, eq, value = item.partition("=")
             key, value = key.strip(), value.strip()
             if not eq or not key or not value:
-                raise SpecError(f"expected key=value, got {item.strip()!r} in spec {text!r}")
+                raise SpecError(f"expected key=value, got {shown(item.strip())} in spec {shown(text)}")
             if not _KEY.match(key):
-                raise SpecError(f"bad key {key!r} in spec {text!r}")
+                raise SpecError(f"bad key {shown(key)} in spec {shown(text)}")
             if key in params:
-                raise SpecError(f"key {key!r} given twice in spec {text!r}")
+                raise SpecError(f"key {shown(key)} given twice in spec {shown(text)}")
             params[key] = value
     return family, params
 

@@ -14,18 +14,33 @@ newlines, escapes, encodings and compression correctly, are maintained and fuzze
 and yield record batches, so a file of hundreds of megabytes streams in blocks of a few MB
 instead of being loaded whole.  Every file is opened by
 :func:`ktiw.data.datafile.open_data_file`, the one place that checks what a data file is.
+
+Nothing is read wrongly without a word:
+
+* **text only**: a column must hold text; numbers and booleans are read as their text (labels
+  such as ``0``/``1``).  A struct, list, map, binary or temporal column is refused in one line
+  naming the column and its type, never printed into tokens (:func:`_as_text`);
+* **merged rows**: an unclosed quote makes a CSV reader take every following line into one
+  value.  The bytes the reader sees are counted as they pass; when the file has more line
+  breaks than rows (a value spans lines, or blank lines), the file is read once more by
+  Python's ``csv`` module in ``strict`` mode, which fails on a quote that is not closed
+  properly, and the error names the line where that value starts and the lines it swallowed
+  (:func:`_check_quoting`).  A properly quoted value that spans lines is accepted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import csv
+import io
+import zlib
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ktiw.core.errors import DataFileError, KtiwError
 
 from .arrow import optional_pyarrow, require_pyarrow  # noqa: F401  (optional_pyarrow: re-exported)
-from .datafile import iter_tab_lines, open_data_file
+from .datafile import decompressed, iter_tab_lines, open_data_file
 
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
 _BY_SUFFIX = {
@@ -85,6 +100,63 @@ def _stream(path: Path, compression: str | None) -> Any:
     return pa.CompressedInputStream(raw, compression) if compression else raw
 
 
+class _LineCounter(io.RawIOBase):
+    """The (decompressed) bytes of a data file, counting line breaks (LF, CR, CR LF) as they
+    are read."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        super().__init__()
+        self.f = f
+        self.breaks = 0
+        self._cr = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.f.read(len(buffer))
+        buffer[: len(data)] = data
+        if data:
+            joined = data.startswith(b"\n") and self._cr  # a CR LF cut between two reads
+            self.breaks += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n") - joined
+            self._cr = data.endswith(b"\r")
+        return len(data)
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+def _counted(path: Path, compression: str | None) -> tuple[Any, _LineCounter]:
+    """A pyarrow input stream of the decompressed file and the counter of its line breaks."""
+    pa = require_pyarrow("this format")
+    raw = open_data_file(path)
+    counter = _LineCounter(decompressed(raw, compression) if compression else raw)
+    return pa.PythonFile(counter, mode="r"), counter
+
+
+def _check_quoting(path: Path, compression: str | None, delimiter: str) -> None:
+    """Read the file with Python's ``csv`` module in strict mode: a :class:`DataFileError`
+    naming the lines a badly quoted value swallows (see the module docstring)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+    with open_data_file(path) as raw, decompressed(raw, compression) as f:
+        text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        start = 1
+        try:
+            for _row in reader:
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            end = max(reader.line_num, start)
+            raise DataFileError(
+                f"{path}: line {start}: a quoted value is not closed properly ({exc}), so the reader "
+                f"would merge lines {start}-{end} into one value; close every quote, and write a "
+                'quote inside a quoted value twice ("")'
+            ) from None
+        except (UnicodeDecodeError, OSError, EOFError, zlib.error):
+            return  # reported by the pyarrow reader
+
+
 def iter_columns(
     path: Path, fmt: str, columns: list[str], sides: tuple[str, str] = ("input", "output")
 ) -> Iterator[tuple[Sequence[int], list[list[Any]]]]:
@@ -114,25 +186,37 @@ def _iter_csv(
     path: Path, compression: str | None, columns: list[str], delimiter: str
 ) -> Iterator[tuple[Sequence[int], list[list[Any]]]]:
     pa = require_pyarrow("CSV")
-    from pyarrow import csv
+    from pyarrow import csv as pcsv
 
-    parse = csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    read = csv.ReadOptions(block_size=BLOCK_BYTES)
+    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    read = pcsv.ReadOptions(block_size=BLOCK_BYTES)
     fmt = "tsv" if delimiter == "\t" else "csv"
     try:
         with _stream(path, compression) as probe:
-            names = csv.open_csv(probe, read_options=read, parse_options=parse).schema.names
+            names = pcsv.open_csv(probe, read_options=read, parse_options=parse).schema.names
         _missing(path, columns, names)
-        convert = csv.ConvertOptions(
+        convert = pcsv.ConvertOptions(
             include_columns=columns,
             column_types=dict.fromkeys(columns, pa.string()),
             strings_can_be_null=True,
         )
-        with _stream(path, compression) as stream:
-            reader = csv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
-            yield from _batches(reader, columns)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
+        stream, counter = _counted(path, compression)
+        with stream:
+            reader = pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+            rows = yield from _batches(reader, columns, path)
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowNotImplementedError,
+        OSError,
+        UnicodeDecodeError,
+        EOFError,
+        zlib.error,
+    ) as exc:
+        if isinstance(exc, pa.ArrowInvalid):  # a quote left open is the likeliest cause: name it
+            _check_quoting(path, compression, delimiter)
         raise _arrow_error(path, fmt, exc) from None
+    if counter.breaks > rows + 1:  # a value spans lines (or blank lines): is its quoting sound?
+        _check_quoting(path, compression, delimiter)
 
 
 def _iter_jsonl(
@@ -146,7 +230,7 @@ def _iter_jsonl(
         with _stream(path, compression) as stream:
             reader = json.open_json(stream, read_options=read)
             _missing(path, columns, reader.schema.names)
-            yield from _batches(reader, columns)
+            yield from _batches(reader, columns, path)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as exc:
         raise _arrow_error(path, "jsonl", exc) from None
 
@@ -159,28 +243,66 @@ def _iter_parquet(path: Path, columns: list[str]) -> Iterator[tuple[Sequence[int
         with open_data_file(path) as f:
             pf = pq.ParquetFile(f)
             _missing(path, columns, pf.schema_arrow.names)
-            yield from _batches(pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns), columns)
+            batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
+            yield from _batches(batches, columns, path)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise _arrow_error(path, "parquet", exc) from None
 
 
-def _batches(batches: Any, columns: list[str]) -> Iterator[tuple[Sequence[int], list[list[Any]]]]:
+def _batches(
+    batches: Any, columns: list[str], path: Path
+) -> Generator[tuple[Sequence[int], list[list[Any]]], None, int]:
+    """Yield ``(row numbers, texts of each column)`` per record batch; return the row count."""
     row = 1
     for batch in batches:
         names = batch.schema.names
-        values = [_as_text(batch.column(names.index(c))) for c in columns]
+        values = [_as_text(batch.column(names.index(c)), c, path) for c in columns]
         yield range(row, row + batch.num_rows), values
         row += batch.num_rows
+    return row - 1
 
 
-def _as_text(column: Any) -> Any:
-    """A column as a pyarrow string array (numbers and booleans printed, nulls kept), or as a
-    Python list of ``str(value)`` when its type has no text form in pyarrow (e.g. lists)."""
+def is_text_type(t: Any) -> bool:
+    """Whether pyarrow type ``t`` holds text: strings, or numbers and booleans (read as their
+    text), dictionary- or run-end-encoded or not; never nested, binary or temporal values."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t) or pa.types.is_run_end_encoded(t):
+        return is_text_type(t.value_type)
+    return any(
+        test(t)
+        for test in (
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_string_view,
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_decimal,
+            pa.types.is_boolean,
+            pa.types.is_null,
+        )
+    )
+
+
+def not_text(where: str, column: str, type_name: str) -> DataFileError:
+    """The one-line refusal of a column that does not hold text."""
+    return DataFileError(
+        f"{where}: column {column!r} holds {type_name} values, not text; a column must hold text "
+        "(strings; numbers and booleans are read as their text, e.g. labels), not structs, lists, "
+        "maps, bytes or dates"
+    )
+
+
+def _as_text(column: Any, name: str, path: Path) -> Any:
+    """A column as a pyarrow string array (numbers and booleans printed, nulls kept); a column
+    of another type is refused (:func:`not_text`)."""
     import pyarrow as pa
 
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column
+    if not is_text_type(column.type):
+        raise not_text(str(path), name, str(column.type))
     try:
         return column.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return [None if v is None else str(v) for v in column.to_pylist()]
+        raise not_text(str(path), name, str(column.type)) from None

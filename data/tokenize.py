@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ktiw.core.errors import KtiwError
+from ktiw.core.paths import not_a_file
 
 WORD_PATTERN = r"[^\W_]+"
 """The ``words`` tokeniser's regex (applied to the lowercased text)."""
@@ -66,8 +67,9 @@ def _missing(extra: str, what: str) -> KtiwError:
 def _model_tokenizer(path: str) -> Callable[[str], list[str]]:
     """A SentencePiece (``.model``) or ``tokenizers`` (``.json``) file as a text -> pieces function."""
     file = Path(path)
-    if not file.is_file():
-        raise KtiwError(f"tokeniser model {path} does not exist")
+    problem = not_a_file(file)
+    if problem is not None:
+        raise KtiwError(f"tokeniser model {path} {problem}")
     if file.suffix == ".model":
         try:
             import sentencepiece as spm

@@ -28,12 +28,12 @@ tests of the numerics on any machine).
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from ktiw.core import env
 from ktiw.core.errors import KtiwError
 
 PRECISIONS = ("fp32", "bf16")
@@ -79,7 +79,7 @@ def check_precision(precision: str, device: str) -> None:
     fast bf16 path (unless ``KTIW_SLOW_BF16=1``): bf16 there would run slower than fp32."""
     if precision not in PRECISIONS:
         raise KtiwError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp32" or os.environ.get(SLOW_OVERRIDE) == "1":
+    if precision == "fp32" or env.flag(SLOW_OVERRIDE):
         return
     ok, found = fast_bf16(device)
     if not ok:

@@ -49,6 +49,7 @@ from ktiw.core.limits import (
     check_memory,
     check_time,
 )
+from ktiw.core.paths import not_a_directory
 from ktiw.core.provenance import provenance
 from ktiw.core.training import Training
 from ktiw.core.validation import bounds, check_fields, check_instance
@@ -896,8 +897,9 @@ def resume(
     an extra evaluation row at the old last step when it lies off the ``eval_every`` grid),
     ``threads`` sets the CPU threads; any other option must equal its recorded value."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise KtiwError(f"--resume {run_dir}: run directory does not exist")
+    problem = not_a_directory(run_dir)
+    if problem is not None:
+        raise KtiwError(f"--resume {run_dir}: the run directory {problem}")
     config = runfiles.read_config(run_dir)
     try:
         cfg = TrainConfig.from_dict(config)

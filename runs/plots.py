@@ -2,7 +2,10 @@
 
 One figure per metric: ``accuracy.png`` (token accuracy), ``attention.png`` (attention
 accuracy against the gold position), ``beta.png`` (argmax accuracy of the KTIW probe
-``beta``), ``loss.png``.  One run: one line per seed (diverged seeds dashed).  Several runs
+``beta``), ``loss.png``.  One run: one line per seed (diverged seeds dashed).  A value
+that is not finite (a diverged seed's NaN or infinite loss) is left out of its line and of
+the mean, explicitly, so no numpy or matplotlib warning is printed; one ``note:`` line says
+which seeds of which run diverged and from which step (:func:`diverged_note`).  Several runs
 (e.g. normal against uniform attention): one colour per run, thin lines per seed and a thick
 line for the mean over seeds.  Every accuracy figure draws its chance level (dotted):
 :func:`chance_levels`.
@@ -10,11 +13,13 @@ line for the mean over seeds.  Every accuracy figure draws its chance level (dot
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ktiw.core.console import note
 from ktiw.core.errors import KtiwError
 from ktiw.empirics.runfiles import check_out_dir
 
@@ -82,6 +87,9 @@ def plot_runs(runs: Sequence[Run], out_dir: Path | None = None) -> list[Path]:
     except OSError as exc:
         raise KtiwError(f"cannot create plot directory {out}: {exc.strerror or exc}") from None
     chance = chance_levels(runs[0])
+    message = diverged_note(runs)
+    if message:
+        note(message)
     paths = []
     for name, column, ylabel, meaning in FIGURES:
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
@@ -108,11 +116,49 @@ def plot_runs(runs: Sequence[Run], out_dir: Path | None = None) -> list[Path]:
     return paths
 
 
+def diverged_steps(run: Run) -> dict[int, int]:
+    """``{seed: first step}`` of the seeds that diverged: marked so in ``summary.json`` or in
+    ``curves.csv``, or holding a value that is not finite."""
+    out: dict[int, int] = {}
+    for s in run.summary.get("seeds", []):
+        if isinstance(s, dict) and s.get("diverged"):
+            step = s.get("diverged_step")
+            out[int(s["seed"])] = int(step) if isinstance(step, int | float) and math.isfinite(step) else -1
+    values = np.stack([run.curves[c] for _f, c, _y, _m in FIGURES if c in run.curves], axis=1)
+    bad = ~np.isfinite(values).all(axis=1) | (run.curves["diverged"] > 0)
+    for seed, step in zip(run.curves["seed"][bad].tolist(), run.curves["step"][bad].tolist(), strict=True):
+        if out.get(seed, -1) < 0 or step < out[seed]:
+            out[seed] = step
+    return out
+
+
+def diverged_note(runs: Sequence[Run]) -> str:
+    """One line naming the diverged seeds of every run, or ``""`` when none diverged."""
+    parts = []
+    for run in runs:
+        steps = diverged_steps(run)
+        if steps:
+            seeds = ", ".join(
+                f"{seed} (step {step})" if step >= 0 else str(seed) for seed, step in sorted(steps.items())
+            )
+            parts.append(f"{run.path}: seed{'s' if len(steps) > 1 else ''} {seeds}")
+    if not parts:
+        return ""
+    return "diverged, drawn up to their last finite values: " + "; ".join(parts)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """``values`` with every NaN or infinity as NaN (a gap in the line, never a warning)."""
+    return np.where(np.isfinite(values), values, np.nan)
+
+
 def _seed_lines(ax: object, run: Run, column: str) -> None:
-    diverged = {s["seed"] for s in run.summary.get("seeds", []) if s.get("diverged")}
+    diverged = diverged_steps(run)
     for seed in run.seeds:
         steps, values = run.curve(seed, column)
-        ax.plot(steps, values, lw=1.0, alpha=0.8, ls="--" if seed in diverged else "-", label=str(seed))  # type: ignore[attr-defined]
+        ax.plot(
+            steps, _finite(values), lw=1.0, alpha=0.8, ls="--" if seed in diverged else "-", label=str(seed)
+        )  # type: ignore[attr-defined]
     if len(run.seeds) <= 10:
         ax.legend(title="seed", fontsize=7, ncols=2)  # type: ignore[attr-defined]
 
@@ -120,11 +166,16 @@ def _seed_lines(ax: object, run: Run, column: str) -> None:
 def _mean_lines(ax: object, run: Run, column: str, colour: str) -> None:
     curves = [run.curve(seed, column) for seed in run.seeds]
     for steps, values in curves:
-        ax.plot(steps, values, color=colour, lw=0.6, alpha=0.25)  # type: ignore[attr-defined]
+        ax.plot(steps, _finite(values), color=colour, lw=0.6, alpha=0.25)  # type: ignore[attr-defined]
     # every evaluation step of the run; a seed that stopped early (--stop-at) counts with its
-    # value at its stop step (Run.frozen_curve), so the mean runs to the end over all seeds
+    # value at its stop step (Run.frozen_curve), so the mean runs to the end over all seeds;
+    # the mean at a step is over the seeds with a finite value there (none: a gap)
     steps = np.unique(run.curves["step"])
-    mean = np.nanmean(np.stack([run.frozen_curve(column, int(s)) for s in steps]), axis=1)
+    table = np.stack([run.frozen_curve(column, int(s)) for s in steps])
+    finite = np.isfinite(table)
+    count = finite.sum(axis=1)
+    total = np.where(finite, table, 0.0).sum(axis=1)
+    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     ax.plot(steps, mean, color=colour, lw=2.0, label=f"{label(run)} (mean of {len(curves)})")  # type: ignore[attr-defined]
 
 

@@ -45,6 +45,7 @@ directories.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from ktiw.core.errors import KtiwError
+from ktiw.core.paths import not_a_directory
 from ktiw.empirics.runfiles import (
     SAMPLE_ARRAYS,
     damaged,
@@ -65,15 +67,51 @@ from ktiw.empirics.runfiles import (
     read_npz,
 )
 
+MAX_NAME_BYTES = 96
+"""Longest label part of a run folder name, in UTF-8 bytes (file systems allow 255)."""
+
 
 def run_name(label: str, model: str, uniform: bool = False) -> str:
     """The directory name of a run, the same for ``ktiw train`` and ``ktiw verify``:
     ``<label>-<model>[-uniform]`` with the label made file-name safe
     (``subset:L=10,V=15`` -> ``subset-L10-V15-lstm``; a user model ``mypkg.models:build`` ->
-    ``mypkg.models_build``)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", re.sub(r"[:,]", "-", label).replace("=", ""))
+    ``mypkg.models_build``).
+
+    Two different labels never get one name, and names stay readable: a spec written with
+    other than ASCII characters, or with characters a name cannot hold, is named by its
+    canonical form (``subset:L=٣,V=٤``, ``subset : L = 3, V = 4`` -> ``subset-L3-V4``);
+    letters and digits of any script are kept (``données``); any other
+    character becomes ``_``, and then, or when the label is longer than
+    :data:`MAX_NAME_BYTES`, the name ends with 8 hex digits of the label's SHA-256."""
     model = re.sub(r"[^A-Za-z0-9_.-]", "_", model)
+    text = _plain(label)
+    if not label.isascii() or not _is_safe(text):
+        label = _canonical_spec(label)
+        text = _plain(label)
+    safe = "".join(c if _is_safe(c) else "_" for c in text)
+    if safe != text or len(safe.encode()) > MAX_NAME_BYTES:
+        cut = safe.encode()[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+        safe = f"{cut}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
     return f"{safe}-{model}" + ("-uniform" if uniform else "")
+
+
+def _plain(label: str) -> str:
+    return re.sub(r"[:,]", "-", label).replace("=", "")
+
+
+def _is_safe(text: str) -> bool:
+    return all(c.isalnum() or c in "_.-" for c in text)
+
+
+def _canonical_spec(label: str) -> str:
+    """``label`` written as its family writes it (ASCII digits), if it is a valid spec."""
+    from ktiw.core.errors import SpecError
+    from ktiw.data.families import from_spec
+
+    try:
+        return from_spec(label).spec
+    except SpecError:
+        return label
 
 
 def fresh_dir(parent: Path, name: str) -> Path:
@@ -218,9 +256,9 @@ def load_run(path: str | Path) -> Run:
     """Read and check a run directory; a one-line :class:`KtiwError` naming the file if it is
     missing, not a run, or damaged (see :func:`read_config`, :func:`read_curves`)."""
     path = Path(path)
-    if not path.is_dir():
-        what = "does not exist" if not path.exists() else "is not a directory"
-        raise KtiwError(f"run directory {path} {what}")
+    problem = not_a_directory(path)
+    if problem is not None:
+        raise KtiwError(f"run directory {path} {problem}")
     config = read_config(path)
     summary_path = path / "summary.json"
     summary = read_json_object(summary_path) if summary_path.exists() else {}
