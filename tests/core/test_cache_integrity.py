@@ -189,8 +189,8 @@ def test_fetched_dataset_is_checked_against_its_meta(cache_dir: Path) -> None:
     import json
 
     from ktiw.core.errors import KtiwError
+    from ktiw.data import datasets
     from ktiw.data.corpus import DataSource
-    from ktiw.theory import datasets
 
     pa = pytest.importorskip("pyarrow")
     path = datasets.data_path("rotten-tomatoes")
