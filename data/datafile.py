@@ -28,6 +28,7 @@ import numpy as np
 
 from ktiw.core import env
 from ktiw.core.errors import DataFileError
+from ktiw.core.paths import not_a_file
 
 from .arrow import optional_pyarrow
 from .distribution import PAD
@@ -57,7 +58,10 @@ def open_data_file(path: Path) -> BinaryIO:
         raise DataFileError(f"data file {path} does not exist") from None
     except IsADirectoryError:
         raise DataFileError(f"data file {path} is a directory") from None
-    except OSError as exc:
+    except OSError as exc:  # a socket cannot be opened at all (ENXIO): say what it is
+        problem = not_a_file(path)
+        if problem is not None and problem != "cannot be read":
+            raise DataFileError(f"data file {path} {problem}") from None
         raise DataFileError(f"cannot read data file {path}: {exc.strerror}") from None
     f = os.fdopen(fd, "rb")
     mode = os.fstat(f.fileno()).st_mode
