@@ -324,8 +324,10 @@ def predict_model(dist: Distribution, opts: RunOptions, eps: float = 1e-3) -> Mo
     """The prediction for ``opts.model`` trained as ``opts`` says (module docstring)."""
     from ktiw.core.limits import MAX_INIT_SCALE
 
-    if not (0 < eps <= MAX_INIT_SCALE):
-        raise KtiwError(f"--eps must be in (0, {MAX_INIT_SCALE:g}], got {eps:g}")
+    if not (eps > 0 and math.isfinite(eps)):
+        raise KtiwError(f"--eps must be a positive number, got {eps}")
+    if eps > MAX_INIT_SCALE:
+        raise KtiwError(f"--eps must be at most {MAX_INIT_SCALE:g}, got {eps:g}")
     out = _predict_model(dist, opts, eps)
     out.toy_steps = toy_steps(dist, opts, eps)
     return out
