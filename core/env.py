@@ -5,16 +5,16 @@ naming it (exit 2 at the CLI, like a bad option value), never an ``OverflowError
 default.  An empty value means "not set".  :func:`check` reads them all once at start-up, so a
 bad value is reported by every command, whether or not that command uses it.
 
-=====================  =======  ==========================================================
-variable               kind     meaning
-=====================  =======  ==========================================================
-``KTIW_DEBUG``         flag     let unexpected exceptions through with their traceback
-``KTIW_MAX_MEMORY``    size     the most memory one computation may plan (default 80% of RAM)
-``KTIW_MAX_DATA_BYTES`` size    the largest data file opened (default 1 GiB)
-``KTIW_CACHE_DIR``     path     the cache directory (default ``$XDG_CACHE_HOME/ktiw``)
-``KTIW_SLOW_BF16``     flag     run ``--precision bf16`` where the hardware has no fast bf16
-``COLUMNS``            width    the terminal width for tables (clamped to [40, 1000])
-=====================  =======  ==========================================================
+=========================  =======  ==========================================================
+variable                   kind     meaning
+=========================  =======  ==========================================================
+``KTIW_DEBUG``             flag     let unexpected exceptions through with their traceback
+``KTIW_MAX_MEMORY``        size     the most memory one computation may plan (default 80% of RAM)
+``KTIW_MAX_DATA_BYTES``    size     the largest data file opened (default 1 GiB)
+``KTIW_CACHE_DIR``         path     the cache directory (default ``$XDG_CACHE_HOME/ktiw``)
+``KTIW_SLOW_BF16``         flag     run ``--precision bf16`` where the hardware has no fast bf16
+``COLUMNS``                width    the terminal width for tables (clamped to [40, 1000])
+=========================  =======  ==========================================================
 
 * **flag**: ``1 true yes on`` or ``0 false no off`` (any case, surrounding spaces ignored).
 * **size**: a number of bytes, optionally with a suffix ``K M G T P`` (powers of 1024;
