@@ -81,6 +81,7 @@ def test_sweep_says_its_size_and_refuses_a_huge_one(tmp_path) -> None:
     assert res.exit_code == 2 and ALLOW_FLAG in res.output and "3000 run(s)" in res.output
     assert not (tmp_path / "big").exists()
     res = runner.invoke(app, ["sweep", "permutation:L=3", "--set", "lr=0.01,0.02", "--set", "steps=2",
-                              "--model", "toy", "--seeds", "1", "--out", str(tmp_path / "small"), "--quiet"])  # fmt: skip
+                              "--model", "toy", "--seeds", "1", "--out", str(tmp_path / "small"),
+                              "--quiet"])  # fmt: skip
     assert res.exit_code == 0
     assert "sweep: 2 run(s) = 1 spec(s) x 2 combination(s)" in " ".join(res.output.split())
