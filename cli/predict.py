@@ -78,7 +78,10 @@ def predict(
         bool, typer.Option("--derivation", help="print the derivation (Markdown + LaTeX)", show_default=False)
     ] = False,
     model: Annotated[
-        str, typer.Option(help="the model ktiw train would train: lstm | toy | multihead | classifier")
+        str, typer.Option(
+            help="the model ktiw train would train: lstm | transformer | toy | multihead | classifier "
+            "(a MODULE:FUNCTION model is trained, not predicted)"
+        )
     ] = "lstm",
     preset: Annotated[
         str, typer.Option(help="quick | paper: defaults for the options below (as ktiw train)")

@@ -48,7 +48,7 @@ def sweep(
     out: Annotated[
         Path, typer.Option(help="output directory: one run directory per task + sweep.csv")
     ] = Path("ktiw-sweep"),
-    model: Annotated[str, typer.Option(help="lstm | toy | multihead | classifier")] = "lstm",
+    model: Annotated[str, typer.Option(help=to.MODEL_HELP)] = "lstm",
     preset: Annotated[
         str, typer.Option(help="quick | paper: the settings neither --set nor an option below gives")
     ] = "quick",

@@ -151,10 +151,7 @@ def train(
     ] = None,
     model: Annotated[
         str,
-        typer.Option(
-            help="lstm | transformer | toy | multihead | classifier, or your own MODULE:FUNCTION "
-            "(docs/models.md)"
-        ),
+        typer.Option(help=to.MODEL_HELP),
     ] = "lstm",
     uniform: UniformOption = False,
     preset: Annotated[str, typer.Option(help=PRESET_HELP)] = "quick",

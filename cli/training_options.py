@@ -25,6 +25,10 @@ THREADS_HELP = (
 
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help=THREADS_HELP)]
 
+MODEL_HELP = (
+    "lstm | transformer | toy | multihead | classifier, or your own MODULE:FUNCTION (docs/models.md)"
+)
+
 SEEDS_HELP = "a count (16: seeds 0-15) or a list (3,5,7) [default: the preset's]"
 SeedsOption = Annotated[str | None, typer.Option("--seeds", metavar="N|LIST", help=SEEDS_HELP)]
 
