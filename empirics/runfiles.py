@@ -47,6 +47,13 @@ OPTIONAL_COLUMNS = frozenset({"attn_mass"})
 """Columns added after runs were first recorded: NaN when an older ``curves.csv`` lacks them."""
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint to resume from: the last one, or the previous one
+    (a run killed between the two renames of a checkpoint write has only ``checkpoint.prev.pt``;
+    the trainer falls back to it)."""
+    return (run_dir / CHECKPOINT).exists() or (run_dir / PREVIOUS_CHECKPOINT).exists()
+
+
 def check_out_name(out: Path) -> None:
     """One-line :class:`KtiwError` for an ``--out`` that names no folder of its own: empty,
     ``'.'``, or with surrounding spaces."""

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ktiw.empirics import runfiles
+
 IGNORED = frozenset({"preset", "versions", "git_commit", "out_dir", "progress", "device_requested"})
 """Config fields that do not change a run's numbers: the preset's name (its values are
 recorded field by field), package versions and git commit (provenance; recorded in the
@@ -99,7 +101,7 @@ def find_matching(requested: dict[str, object], candidates: Iterable[Path]) -> M
             if is_finished(run_dir, notice="training a new run instead"):
                 return Match(run_dir, True)
             continue  # a damaged finished run: its checkpoint is at the end, nothing to resume
-        if resumable is None and (run_dir / "checkpoint.pt").exists():
+        if resumable is None and runfiles.has_checkpoint(run_dir):
             resumable = Match(run_dir, False)
     return resumable
 

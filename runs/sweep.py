@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ktiw.core.errors import KtiwError
+from ktiw.empirics import runfiles
 from ktiw.empirics.curves import HALF, first_reach, median_or_inf
 
 from .reuse import claims_finished, is_finished, normalise
@@ -271,7 +272,7 @@ def _state(run: GridRun, run_dir: Path) -> str:
     if claims_finished(run_dir):
         notice = f"moving it to {damaged_name(run_dir)} and training it again"
         return "done" if is_finished(run_dir, notice=notice) else "damaged"
-    return "resume" if (run_dir / "checkpoint.pt").exists() else "restart"
+    return "resume" if runfiles.has_checkpoint(run_dir) else "restart"
 
 
 def damaged_name(run_dir: Path) -> Path:
