@@ -93,6 +93,20 @@ class ModelPrediction:
     pooled: np.ndarray | None = None
     """The model-matched method's pooled per-(start, clock) takeoff steps (``inf``: never)."""
 
+    @classmethod
+    def no_step(
+        cls,
+        spec: str,
+        model: str,
+        why: str,
+        steps: int,
+        toy: Prediction,
+        measured: dict[str, Any] | None = None,
+    ) -> ModelPrediction:
+        """A prediction without a step: ``why`` says what the method could not rest on."""
+        nothing = [None, None]
+        return cls(spec, model, None, nothing, None, None, "unknown", "none", why, steps, toy, measured or {})
+
     def on_grid(self, every: int) -> tuple[float | None, list[float | None]]:
         """Median and 10%-90% range of the takeoff step as a run evaluated every ``every`` steps
         records it (the first evaluated step at or after takeoff)."""
@@ -340,9 +354,7 @@ def _predict_model(dist: Distribution, opts: RunOptions, eps: float) -> ModelPre
     kv = copy_reduction(dist)
 
     def none(why: str) -> ModelPrediction:
-        return ModelPrediction(
-            dist.spec, opts.model, None, [None, None], None, None, "unknown", "none", why, opts.steps, toy
-        )
+        return ModelPrediction.no_step(dist.spec, opts.model, why, opts.steps, toy)
 
     if kv is None or kv[0] < 2 or not dist.aligned:
         return none("no step prediction: the toy's copy reduction does not apply to this distribution")
@@ -374,15 +386,9 @@ def matched_prediction(
     n = np.asarray(pilot["steps"], dtype=np.float64)
     kgap = np.asarray(pilot["kgap"], dtype=np.float64)  # [K, P]
     if not (np.isfinite(kgap).all() and np.isfinite(delta0).all() and np.isfinite(gamma0).all()):
-        return ModelPrediction(
+        return ModelPrediction.no_step(
             dist.spec,
             opts.model,
-            None,
-            [None, None],
-            None,
-            None,
-            "unknown",
-            "none",
             f"no step prediction: the pilot diverged at lr {opts.lr:g} (non-finite attention or probe)",
             opts.steps,
             toy,
@@ -410,15 +416,9 @@ def matched_prediction(
         "pilot_final_mass": [round(float(x), 4) for x in np.asarray(pilot["mass"])[-1]],
     }
     if not warps:
-        return ModelPrediction(
+        return ModelPrediction.no_step(
             dist.spec,
             opts.model,
-            None,
-            [None, None],
-            None,
-            None,
-            "unknown",
-            "none",
             "no step prediction: the KTIW probe did not move in the pilot",
             opts.steps,
             toy,
