@@ -99,7 +99,7 @@ def train(
 
     from ktiw.empirics.trainer import TrainConfig
     from ktiw.empirics.trainer import train as train_run
-    from ktiw.runs.rundir import fresh_dir, load_run, run_name
+    from ktiw.runs.rundir import fresh_dir, load_run, run_label, run_name
 
     if (spec is None) == (data is None):
         raise KtiwError("give either a distribution spec or data=FILE")
@@ -117,8 +117,7 @@ def train(
     if options:
         cfg = TrainConfig.from_dict({**dataclasses.asdict(cfg), **options})
     cfg.validate()
-    label = spec if spec is not None else Path(str(data).partition("?")[0]).stem
-    name = run_name(label, training.model, uniform)
+    name = run_name(run_label(spec, data), training.model, uniform)
     run_dir = Path(out) if out is not None else fresh_dir(Path("runs"), name)
     return load_run(train_run(cfg, run_dir, progress=progress))
 
@@ -129,7 +128,7 @@ def verify(
     *,
     specs: Sequence[str] = (),
     data: str | Path | None = None,
-    seeds: int | None = None,
+    seeds: int | Sequence[int] | None = None,
     steps: int | None = None,
     overrides: Mapping[str, Any] | None = None,
     out: str | Path | None = None,

@@ -1,4 +1,4 @@
-"""The ``--data`` options shared by ``ktiw predict``, ``train`` and ``verify``.
+"""The ``--data`` options shared by ``ktiw predict``, ``train``, ``sweep`` and ``verify``.
 
 They only assemble a data-source string (:class:`ktiw.data.corpus.DataSource`); reading,
 tokenising and checking happen in :mod:`ktiw.data.corpus`.
@@ -14,6 +14,15 @@ DATA_HELP = (
     "data: a file (.tsv headerless input<TAB>output, or .tsv/.csv/.jsonl/.parquet with named columns), "
     "a fetched dataset (see `ktiw data list`) or hf:NAME[:CONFIG][:SPLIT]"
 )
+
+TrainData = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help=DATA_HELP + " instead of SPEC (classifier: label<TAB>tokens or --text-col/--label-col)",
+    ),
+]
+"""``--data`` of the commands that train (``ktiw train`` and ``ktiw sweep``)."""
 
 Format = Annotated[
     str | None,

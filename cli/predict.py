@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ktiw.data.distribution import Distribution
 
 from . import data_options as do
+from . import training_options as to
 from .options import AllowLargeOption, long_work
 from .training_options import PrecisionOption
 
@@ -86,40 +87,23 @@ def predict(
     preset: Annotated[
         str, typer.Option(help="quick | paper: defaults for the options below (as ktiw train)")
     ] = "quick",
-    optimizer: Annotated[
-        str, typer.Option(help="adam | sgd (toy also gd: full batch) (as ktiw train)")
-    ] = "adam",
-    lr: Annotated[float | None, typer.Option(help="learning rate [default: the preset's]")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="fresh samples per step and seed [default: the preset's]")
-    ] = None,
-    steps: Annotated[
-        int | None, typer.Option(help="optimiser steps: the budget [default: the preset's]")
-    ] = None,
-    seeds: Annotated[
-        str | None,
-        typer.Option(help="a count (20) or a list (3,5,7): the run predicted [default: the preset's]"),
-    ] = None,
-    momentum: Annotated[float, typer.Option(help="sgd: heavy-ball momentum")] = 0.0,
-    hidden: Annotated[int | None, typer.Option(help="lstm hidden size")] = None,
-    layers: Annotated[int | None, typer.Option(help="lstm layers")] = None,
-    bidirectional: Annotated[
-        bool, typer.Option("--bidirectional", help="lstm: bidirectional encoder", show_default=False)
-    ] = False,
-    heads: Annotated[int | None, typer.Option(help="multihead: number of attention heads")] = None,
-    opt: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="KEY=VALUE", help="any model config field, e.g. --opt embedding=32 (repeatable)"
-        ),
-    ] = None,
-    init: Annotated[
-        str | None, typer.Option(metavar="INIT", help="toy: zero | eps:VALUE | normal:SIGMA")
-    ] = None,
-    toy_init: Annotated[str | None, typer.Option(help="toy: zero | eps | normal (as ktiw train)")] = None,
-    toy_eps: Annotated[float | None, typer.Option(help="toy: eps of the eps init")] = None,
-    toy_sigma: Annotated[float | None, typer.Option(help="toy: std of the normal init")] = None,
-    dtype: Annotated[str, typer.Option(help="float32 | float64 (as ktiw train)")] = "float32",
+    optimizer: to.OptimizerOption = None,
+    lr: to.LrOption = None,
+    batch_size: to.BatchSizeOption = None,
+    steps: to.StepsOption = None,
+    seeds: to.SeedsOption = None,
+    momentum: to.MomentumOption = None,
+    hidden: to.HiddenOption = None,
+    layers: to.LayersOption = None,
+    bidirectional: to.BidirectionalOption = False,
+    heads: to.HeadsOption = None,
+    opt: to.OptOption = None,
+    init: to.InitOption = None,
+    # the former spelling of --init (--toy-init eps --toy-eps 1e-3), kept hidden as in ktiw train
+    toy_init: Annotated[str | None, typer.Option(hidden=True)] = None,
+    toy_eps: Annotated[float | None, typer.Option(hidden=True)] = None,
+    toy_sigma: Annotated[float | None, typer.Option(hidden=True)] = None,
+    dtype: to.DtypeOption = None,
     precision: PrecisionOption = None,
     fmt: do.Format = None,
     input_col: do.InputCol = None,
@@ -142,28 +126,28 @@ def predict(
     """
     from ktiw.data.families import from_spec
 
-    from .run_options import run_options
-
-    opts = run_options(
-        model=model,
-        preset=preset,
+    opts = to.run_options(
+        preset,
+        model,
         optimizer=optimizer,
-        lr=lr,
-        batch_size=batch_size,
-        steps=steps,
-        seeds=seeds,
-        momentum=momentum,
-        hidden=hidden,
-        layers=layers,
-        bidirectional=bidirectional,
-        heads=heads,
-        opt=opt,
         init=init,
-        toy_init=toy_init,
-        toy_eps=toy_eps,
-        toy_sigma=toy_sigma,
         dtype=dtype,
+        seeds=seeds,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
         precision=precision,
+        model_options={
+            "hidden": hidden,
+            "layers": layers,
+            "heads": heads,
+            "init": toy_init,
+            "eps": toy_eps,
+            "sigma": toy_sigma,
+            "bidirectional": True if bidirectional else None,
+        },
+        opt=opt,
     )
     from ktiw.matched.predict import toy_training
 

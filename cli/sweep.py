@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from . import data_options as do
 from . import training_options as to
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
 from .options import AllowLargeOption
@@ -32,9 +33,13 @@ from .training_options import (
 
 def sweep(
     specs: Annotated[
-        list[str],
-        typer.Argument(metavar="SPEC", help="distributions, e.g. permutation:L=8 subset:L=8,V=12"),
-    ],
+        list[str] | None,
+        typer.Argument(
+            metavar="SPEC",
+            help="distributions, e.g. permutation:L=8 subset:L=8,V=12 (or --data)",
+            show_default=False,
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -53,6 +58,15 @@ def sweep(
         str, typer.Option(help="quick | paper: the settings neither --set nor an option below gives")
     ] = "quick",
     uniform: UniformOption = False,
+    data: do.TrainData = None,
+    fmt: do.Format = None,
+    input_col: do.InputCol = None,
+    output_col: do.OutputCol = None,
+    text_col: do.TextCol = None,
+    label_col: do.LabelCol = None,
+    tokenizer: do.Tokenizer = None,
+    max_vocab: do.MaxVocab = None,
+    max_len: do.MaxLen = None,
     steps: StepsOption = None,
     batch_size: to.BatchSizeOption = None,
     lr: to.LrOption = None,
@@ -83,8 +97,8 @@ def sweep(
         bool,
         typer.Option(
             "--verify",
-            help="also run ktiw verify's copy experiment on the SPECs per combination of --set values "
-            "(OUT/verify/, OUT/verify.csv)",
+            help="also run ktiw verify's copy experiment on the SPECs (or --data) per combination of "
+            "--set values (OUT/verify/, OUT/verify.csv)",
         ),
     ] = False,
     quiet: QuietOption = False,
@@ -158,7 +172,15 @@ def sweep(
         # local tasks: the trainer's default (idle cores); Ray tasks: the CPUs each asked for
         threads=threads if threads is not None or executor == "local" else max(1, int(cpus_per_task)),
     )
-    runs = plan_grid(specs, base, axes, seed_list, seeds_per_task)
+    source = (
+        None
+        if data is None
+        else do.data_source(
+            data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
+        )
+    )
+    specs = specs or []
+    runs = plan_grid(specs, base, axes, seed_list, seeds_per_task, data=source)
     points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []
     console = Console(highlight=False)
     with long_work(allow_large):
@@ -180,6 +202,7 @@ def sweep(
                     precision=precision,
                     progress=not quiet,
                     console=console,
+                    data=None if source is None else Path(source),
                 )
                 if points and not result.failed
                 else None

@@ -44,12 +44,12 @@ def seed_path(run_dir: Path) -> str | None:
     return path if path in SEED_PATHS else None
 
 
-def default_out(label: str, model: str, uniform: bool) -> Path:
-    """``runs/<label>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the same names
-    ``ktiw verify`` gives its runs."""
-    from ktiw.runs.rundir import fresh_dir, run_name
+def default_out(spec: str | None, data: str | None, model: str, uniform: bool) -> Path:
+    """``runs/<spec or data file>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the
+    same names ``ktiw verify`` gives its runs."""
+    from ktiw.runs.rundir import fresh_dir, run_label, run_name
 
-    return fresh_dir(Path("runs"), run_name(label, model, uniform))
+    return fresh_dir(Path("runs"), run_name(run_label(spec, data), model, uniform))
 
 
 def _preset_help() -> str:
@@ -155,12 +155,7 @@ def train(
     ] = "lstm",
     uniform: UniformOption = False,
     preset: Annotated[str, typer.Option(help=PRESET_HELP)] = "quick",
-    data: Annotated[
-        str | None,
-        typer.Option(
-            help=do.DATA_HELP + " instead of SPEC (classifier: label<TAB>tokens or --text-col/--label-col)"
-        ),
-    ] = None,
+    data: do.TrainData = None,
     fmt: do.Format = None,
     input_col: do.InputCol = None,
     output_col: do.OutputCol = None,
@@ -277,8 +272,7 @@ def train(
             },
         )
         cfg.validate()
-        label = spec if spec is not None else Path(str(data).partition("?")[0]).stem
-        run_dir = out if out is not None else default_out(label, model, uniform)
+        run_dir = out if out is not None else default_out(spec, data, model, uniform)
         runner = lambda: tr.train(cfg, run_dir, progress=not quiet)  # noqa: E731
     try:
         with long_work(allow_large):

@@ -1,14 +1,18 @@
-"""Training options that ``ktiw train``, ``ktiw verify`` and ``ktiw sweep`` share (one definition,
-one help text)."""
+"""Training options that ``ktiw train``, ``ktiw predict``, ``ktiw verify`` and ``ktiw sweep``
+share (one definition, one help text), and their one resolution against a preset
+(:func:`training_values`; :func:`run_options` for the run ``ktiw predict`` describes)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ktiw.core.errors import KtiwError
 from ktiw.core.limits import MAX_SEEDS
+
+if TYPE_CHECKING:
+    from ktiw.matched.predict import RunOptions
 
 PRECISION_HELP = (
     "fp32 | bf16: bf16 mixed precision trains with bfloat16 matrix products (parameters, optimiser "
@@ -104,7 +108,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def check_optimizer(optimizer: str | None, command: str) -> str | None:
     """``--optimizer`` for a command that trains sampled batches: ``sgd`` or ``adam``; ``gd``
-    (full-batch gradient descent on the exact distribution) is one line naming ``ktiw predict``."""
+    (full-batch gradient descent on the exact distribution) is one line naming ``ktiw predict``
+    (where it is the toy model's, :func:`run_options`)."""
     if optimizer != "gd":
         return optimizer  # sgd, adam, or a name the training config refuses in one line
     raise KtiwError(
@@ -180,15 +185,76 @@ def training_values(
     return values
 
 
-def verify_seeds(text: str | None) -> int | None:
-    """``--seeds`` for ``ktiw verify``: the same syntax as ``train`` and ``sweep``; a list
-    ``0,1,...,N-1`` is the count ``N``, any other list a one-line error."""
+def verify_seeds(text: str | None) -> int | list[int] | None:
+    """``--seeds`` for ``ktiw verify``: the same syntax as ``train`` and ``sweep`` (a count or a
+    list; the uniform runs train the same seeds, so the runs still pair seed by seed)."""
     if text is None:
         return None
     seeds = parse_seeds(text)
-    if seeds != list(range(len(seeds))):
+    return len(seeds) if "," not in text else seeds
+
+
+TOY_OPTIONS = ("init", "eps", "sigma")
+"""The toy model's config fields (:class:`ktiw.empirics.models.toy.ToyConfig`; a test checks
+that they agree), listed here so that ``ktiw predict --model toy`` needs no torch."""
+
+
+def run_options(
+    preset: str,
+    model: str,
+    *,
+    optimizer: str | None = None,
+    init: str | None = None,
+    dtype: str | None = None,
+    **given: Any,
+) -> RunOptions:
+    """The run ``ktiw predict`` describes: the run ``ktiw train`` would train with the same
+    options (:func:`training_values`: the preset's training block for ``model`` with every
+    option given in its place), as a :class:`~ktiw.matched.predict.RunOptions`; without torch.
+
+    ``given``: :func:`training_values`' keywords (``seeds``, ``steps``, ``lr``, ...,
+    ``model_options``, ``opt``).  ``--optimizer gd`` (full-batch gradient descent on the exact
+    distribution) and ``--init`` are the toy model's only; an option a model does not have is a
+    one-line :class:`KtiwError`."""
+    from ktiw.config.presets import training_for
+    from ktiw.matched.predict import RunOptions
+
+    if optimizer == "gd" and model != "toy":
         raise KtiwError(
-            f"ktiw verify trains seeds 0..N-1 (a preset's training holds a count, and the uniform runs "
-            f"pair with the normal ones seed by seed); give --seeds {len(seeds)}, not {text}"
+            f"--optimizer gd (full batch) is the toy's only; ktiw train trains {model} with adam or sgd"
         )
-    return len(seeds)
+    values = training_values(
+        preset, model, "predict", optimizer=None if optimizer == "gd" else optimizer, init=init, **given
+    )
+    optimizer = optimizer or training_for(preset, model).optimizer
+    mc: dict[str, Any] = dict(values["model_config"])  # type: ignore[call-overload]
+    dtype = dtype or "float32"
+    if dtype not in ("float32", "float64"):
+        raise KtiwError(f"--dtype must be float32 or float64, got {dtype!r}")
+    toy_init = "zero"
+    if model == "toy":
+        extra = sorted(set(mc) - set(TOY_OPTIONS))
+        if extra:
+            raise KtiwError(
+                f"option(s) {', '.join(extra)} do not apply to model toy; valid: {', '.join(TOY_OPTIONS)}"
+            )
+        kind = str(mc.get("init", "zero"))
+        toy_init = {"eps": f"eps:{mc.get('eps', 1e-3)}", "normal": f"normal:{mc.get('sigma', 0.1)}"}.get(
+            kind, kind
+        )
+    momentum = float(values.get("momentum", 0.0))  # type: ignore[arg-type]
+    if momentum and optimizer != "sgd":
+        raise KtiwError("--momentum applies to --optimizer sgd only")
+    return RunOptions(
+        model=model,
+        model_config=mc,
+        seeds=len(values["seeds"]),  # type: ignore[arg-type]
+        steps=int(values["steps"]),  # type: ignore[call-overload]
+        batch_size=int(values["batch_size"]),  # type: ignore[call-overload]
+        lr=float(values["lr"]),  # type: ignore[arg-type]
+        optimizer=optimizer,
+        momentum=momentum,
+        dtype=dtype,
+        precision=str(values.get("precision") or "fp32"),
+        toy_init=toy_init,
+    )

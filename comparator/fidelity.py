@@ -74,7 +74,7 @@ def step_fidelity(
     cfg = TrainConfig(
         spec=dist.spec,
         model="toy",
-        seeds=list(range(training.seeds)),
+        seeds=training.seed_list,
         steps=setup.steps,
         batch_size=training.batch_size,
         lr=setup.lr,

@@ -70,8 +70,10 @@ def run_verify_points(
     precision: str | None = None,
     progress: bool = True,
     console: Any = None,
+    data: Path | None = None,
 ) -> tuple[list[Any], Path]:
-    """Run the copy experiment per point into ``OUT/verify/<point>/`` (its trainings on
+    """Run the copy experiment (on ``specs``, or on the data source ``data``) per point into
+    ``OUT/verify/<point>/`` (its trainings on
     ``executor``; finished runs reused, interrupted ones resumed) and write ``OUT/verify.csv``:
     one row per point and verdict (the point's ``--set`` values, check, subject, status,
     measured, expected).  Returns the experiment results and the csv's path."""
@@ -86,11 +88,12 @@ def run_verify_points(
         if progress and console is not None:
             from rich.markup import escape
 
-            console.print(escape(f"verify {point.name}: {', '.join(specs)}"))
+            console.print(escape(f"verify {point.name}: {', '.join(specs) or data}"))
         result = verify(
             "copy",
             preset,
             specs=list(specs),
+            data=data,
             overrides=point.overrides,
             precision=precision,
             device=device,

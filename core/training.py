@@ -24,6 +24,23 @@ from .limits import MAX_INIT_SCALE, MAX_LR, MAX_SAMPLES, MAX_SEEDS, MAX_STEPS
 OPTIMIZERS = ("gd", "sgd", "adam")
 
 
+def seed_list(seeds: int | list[int] | tuple[int, ...]) -> list[int]:
+    """The seeds a training runs: ``0 .. n-1`` for a count ``n`` (``--seeds 16``), a list as
+    given (``--seeds 3,5,7``).  A count outside ``[1, MAX_SEEDS]``, an empty list, a repeated
+    or a negative seed is a one-line :class:`KtiwError`."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise KtiwError(f"a seed count must be in [1, {MAX_SEEDS}], got {seeds}")
+        return list(range(seeds))
+    out = list(seeds)
+    integers = all(isinstance(s, int) and not isinstance(s, bool) for s in out)
+    if not out or not integers or len(set(out)) != len(out) or min(out) < 0:
+        raise KtiwError(f"seeds must be distinct non-negative integers, got {out}")
+    if len(out) > MAX_SEEDS:
+        raise KtiwError(f"at most {MAX_SEEDS} seeds, got {len(out)}")
+    return out
+
+
 @dataclass(frozen=True)
 class Init:
     """A parsed ``--init``: ``kind`` in ``zero``/``eps``/``normal`` and its ``value`` (0 for zero)."""
@@ -63,17 +80,19 @@ def parse_init(text: str) -> Init:
 class Training:
     """One training (defaults: the ``quick`` preset's copy LSTM; see the module docstring).
 
-    ``seeds`` is a count (seeds ``0 .. seeds-1``); the trainer's config also takes a list.
+    ``seeds`` is a count (seeds ``0 .. seeds-1``) or a tuple of seeds (``ktiw verify --seeds
+    3,5,7``); :attr:`seed_list` gives the seeds, :attr:`n_seeds` their number.
     ``init`` is the toy model's initialisation the theory predicts from (a string such as
     ``"eps:1e-3"`` is parsed); ``beta1``/``beta2``/``adam_eps`` are Adam's constants."""
 
     model: str = field(default="lstm", metadata={"meaning": "model trained (ktiw train --model)"})
-    seeds: int = field(
+    seeds: int | tuple[int, ...] = field(
         default=16,
         metadata={
-            "meaning": "seeds per run (trained as one batched computation)",
+            "meaning": "seeds per run: a count n (seeds 0..n-1) or a list; trained as one batch",
             "min": 1,
             "max": MAX_SEEDS,
+            "max_items": MAX_SEEDS,
         },
     )
     steps: int = field(
@@ -119,6 +138,8 @@ class Training:
     adam_eps: float = field(default=1e-8, metadata={"meaning": "Adam's epsilon"})
 
     def __post_init__(self) -> None:
+        if isinstance(self.seeds, list):
+            object.__setattr__(self, "seeds", tuple(self.seeds))
         if isinstance(self.init, str):
             object.__setattr__(self, "init", parse_init(self.init))
 
@@ -126,7 +147,7 @@ class Training:
         """The :class:`~ktiw.empirics.trainer.TrainConfig` fields this block sets (``ktiw train``
         and ``ktiw sweep`` fill what the user did not give from these)."""
         return {
-            "seeds": list(range(self.seeds)),
+            "seeds": self.seed_list,
             "steps": self.steps,
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -148,9 +169,20 @@ class Training:
             raise KtiwError(f"--batch-size must be in 1..{MAX_SAMPLES}, got {self.batch_size}")
         if not 1 <= self.steps <= MAX_STEPS:
             raise KtiwError(f"--steps must be in 1..{MAX_STEPS}, got {self.steps}")
+        seed_list(self.seeds)
         if not (0.0 <= self.momentum < 1.0):
             raise KtiwError(f"--momentum must be in [0, 1), got {self.momentum}")
         return self
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The seeds trained (:func:`seed_list`)."""
+        return seed_list(self.seeds)
+
+    @property
+    def n_seeds(self) -> int:
+        """How many seeds are trained."""
+        return len(self.seed_list)
 
     @property
     def full_batch(self) -> bool:

@@ -51,7 +51,7 @@ from ktiw.core.limits import (
 )
 from ktiw.core.paths import not_a_directory
 from ktiw.core.provenance import provenance
-from ktiw.core.training import Training
+from ktiw.core.training import Training, seed_list
 from ktiw.core.validation import bounds, check_fields, check_instance
 from ktiw.data.distribution import Batch, Distribution
 
@@ -168,7 +168,7 @@ class TrainConfig:
             model=training.model,
             uniform=uniform,
             preset=preset,
-            seeds=list(range(training.seeds)) if seeds is None else seed_list(seeds),
+            seeds=training.seed_list if seeds is None else seed_list(seeds),
             steps=training.steps,
             batch_size=training.batch_size,
             lr=training.lr,
@@ -236,15 +236,6 @@ class TrainConfig:
             picked["seeds"] = seed_list(picked["seeds"])
         given = check_fields(TrainConfig, picked, "training option")
         return TrainConfig(**given)
-
-
-def seed_list(seeds: list[int] | tuple[int, ...] | int) -> list[int]:
-    """A list of seeds as given, or ``0 .. n-1`` for a count ``n`` (the CLI's ``--seeds N``)."""
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if not 1 <= seeds <= MAX_SEEDS:
-            raise KtiwError(f"a seed count must be in [1, {MAX_SEEDS}], got {seeds}")
-        return list(range(seeds))
-    return list(seeds) if isinstance(seeds, tuple) else seeds
 
 
 RECORD_ONLY = frozenset(

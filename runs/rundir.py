@@ -71,6 +71,13 @@ MAX_NAME_BYTES = 96
 """Longest label part of a run folder name, in UTF-8 bytes (file systems allow 255)."""
 
 
+def run_label(spec: str | None, data: str | Path | None) -> str:
+    """What a run is named by (:func:`run_name`): its distribution spec, or for ``--data`` the
+    data file's name without its folder, suffix and ``?options`` (``corpus/en-fr.tsv?max_len=9``
+    -> ``en-fr``)."""
+    return spec if spec is not None else Path(str(data).partition("?")[0]).stem
+
+
 def run_name(label: str, model: str, uniform: bool = False) -> str:
     """The directory name of a run, the same for ``ktiw train`` and ``ktiw verify``:
     ``<label>-<model>[-uniform]`` with the label made file-name safe

@@ -158,25 +158,32 @@ def plan_grid(
     axes: Mapping[str, Sequence[Any]],
     seeds: Sequence[int],
     seeds_per_task: int = 1,
+    data: str | None = None,
 ) -> list[GridRun]:
     """Every grid point (module docstring), validated before anything runs.
 
     ``base``: the training config fields every run shares (no ``spec``/``seeds``); ``axes``:
-    ``--set`` key -> values, in the order given.
+    ``--set`` key -> values, in the order given.  ``data``: a data source (``ktiw sweep
+    --data``) trained instead of ``specs``; its runs are named after the file, as ``ktiw
+    train --data`` names them.
     """
     from ktiw.data.families import from_spec
     from ktiw.empirics.trainer import TrainConfig
+    from ktiw.runs.rundir import run_label
 
     if seeds_per_task < 1:
         raise KtiwError(f"--seeds-per-task must be >= 1, got {seeds_per_task}")
-    if not specs:
-        raise KtiwError("give at least one distribution SPEC (see `ktiw families`)")
+    if data is not None and specs:
+        raise KtiwError("give either SPECs or --data, not both")
+    if data is None and not specs:
+        raise KtiwError("give at least one distribution SPEC (see `ktiw families`) or --data FILE")
     for key, values in axes.items():
         if not values:
             raise KtiwError(f"--set {key}= has no values")
         if len({json.dumps(v) for v in values}) != len(values):
             raise KtiwError(f"--set {key} names a value twice")
-    names = [from_spec(s).spec for s in specs]  # SpecError (exit 2) before any work
+    # SpecError (exit 2) before any work; a data file is read by grid_size, before any work too
+    names = [from_spec(s).spec for s in specs] if data is None else [run_label(None, data)]
     if len(set(names)) != len(names):
         raise KtiwError("a distribution is named twice")
     seeds = list(seeds)
@@ -187,7 +194,8 @@ def plan_grid(
             settings = dict(zip(axes, combo, strict=True))
             values = apply_settings(base, settings)
             for chunk in chunks:
-                cfg = TrainConfig.from_dict({**values, "spec": spec, "seeds": chunk})
+                where = {"spec": spec} if data is None else {"spec": None, "data": data}
+                cfg = TrainConfig.from_dict({**values, **where, "seeds": chunk})
                 # a CUDA device is checked where the task runs (a Ray worker may have the GPU)
                 dataclasses.replace(cfg, device="cpu").validate()
                 name = run_name(spec, cfg.model, cfg.uniform, settings, chunk)
@@ -201,13 +209,14 @@ def grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
     """The grid's size in words (runs, and the specs x combinations x seed chunks behind them)
     and its estimated CPU time in seconds (:func:`ktiw.empirics.trainer.estimate_training_seconds`
     summed over the runs; an estimate that errs long)."""
-    from ktiw.data.families import from_spec
-    from ktiw.empirics.trainer import estimate_training_seconds
+    from ktiw.empirics.trainer import estimate_training_seconds, load_distribution
 
     dists: dict[str, Any] = {}
     total = 0.0
     for run in runs:
-        dist = dists.setdefault(run.spec, from_spec(run.spec))
+        if run.spec not in dists:
+            dists[run.spec] = load_distribution(run.config)
+        dist = dists[run.spec]
         total += estimate_training_seconds(run.config, dist)
     specs = len({r.spec for r in runs})
     combos = len({json.dumps(r.settings, sort_keys=True) for r in runs})

@@ -67,7 +67,7 @@ def test_train_out_help_states_the_real_default(tmp_path: Path, monkeypatch: pyt
     text = " ".join(runner.invoke(app, ["train", "--help"]).output.split())
     assert "runs/<spec>-<model>[-uniform]" in text and "<time>" not in text
     monkeypatch.chdir(tmp_path)
-    assert default_out("subset:L=3,V=5", "lstm", False).as_posix().startswith("runs/subset")
+    assert default_out("subset:L=3,V=5", None, "lstm", False).as_posix().startswith("runs/subset")
 
 
 SHARED = ("--seeds", "--steps", "--optimizer", "--init", "--quiet", "--uniform", "--precision")
@@ -80,8 +80,7 @@ def _options(name: str) -> dict[str, object]:
 def test_a_shared_option_has_one_help_text_and_one_default_in_every_command() -> None:
     """One definition (``ktiw.cli.training_options``) behind each shared option."""
     for option in SHARED:
-        # predict's training options are issue 18's (cli/run_options.py), not yet these definitions
-        commands = ("train", "verify", "sweep")
+        commands = ("train", "predict", "verify", "sweep")
         seen = {c: _options(c)[option] for c in commands if option in _options(c)}
         assert len(seen) >= 1 if option == "--init" else len(seen) >= 2, option
         assert len({p.help for p in seen.values()}) == 1, (option, {c: p.help for c, p in seen.items()})
@@ -90,14 +89,13 @@ def test_a_shared_option_has_one_help_text_and_one_default_in_every_command() ->
         "train": SHARED,
         "sweep": SHARED,
         "verify": ("--seeds", "--steps", "--quiet", "--precision"),
-        "predict": ("--optimizer", "--init", "--steps"),
+        "predict": ("--seeds", "--steps", "--optimizer", "--init", "--precision"),
     }.items():
         assert set(options) <= set(_options(command)), command
 
 
 def test_sweep_takes_every_training_option_train_takes() -> None:
-    not_training = {"--resume", "--out", "--data", "--format", "--input-col", "--output-col", "--text-col"}
-    not_training |= {"--label-col", "--tokenizer", "--max-vocab", "--max-len", "--help"}
+    not_training = {"--resume", "--out", "--help"}
     train = {o for o, p in _options("train").items() if not getattr(p, "hidden", False)}
     missing = sorted(train - not_training - set(_options("sweep")))
     assert not missing, missing
@@ -146,8 +144,18 @@ def test_verify_again_reuses_its_runs_and_says_what_it_is_doing(tmp_path: Path) 
     assert json.loads((out / "runs" / "subset-L3-V5-lstm" / "config.json").read_text())["seeds"] == [0, 1]
 
 
-def test_verify_reads_seeds_as_train_does_and_refuses_what_it_cannot_pair_in_one_line(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["verify", "--seeds", "2,3", "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
-    assert "--seeds 2" in res.output and "Traceback" not in res.output
-    assert not (tmp_path / "o").exists()
+def test_verify_trains_a_seed_list_as_train_does_and_pairs_the_uniform_runs(tmp_path: Path) -> None:
+    """``--seeds 2,3``: both runs of each distribution train seeds 2 and 3 (the uniform run pairs
+    with the normal one seed by seed); an experiment whose seed field is a count refuses a list
+    in one line, before any training."""
+    out = tmp_path / "v"
+    args = [a if a != "0,1" else "2,3" for a in TINY_VERIFY]
+    res = runner.invoke(app, ["verify", *args, "--out", str(out), "--quiet"])
+    assert res.exit_code in (0, 1, 3), res.output
+    for run in ("subset-L3-V5-lstm", "subset-L3-V5-lstm-uniform", "permutation-L3-lstm"):
+        assert json.loads((out / "runs" / run / "config.json").read_text())["seeds"] == [2, 3], run
+    multihead = ["verify", "--experiment", "multihead", "--seeds", "2,3", "--out", str(tmp_path / "m")]
+    bad = runner.invoke(app, multihead)
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+    assert "combinations" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "m").exists()

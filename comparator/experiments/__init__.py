@@ -8,7 +8,7 @@ Adding an experiment: write one module with an object that follows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from rich.console import Console
 
 from ktiw.config.presets import get_preset, with_overrides
 from ktiw.core.errors import KtiwError
+from ktiw.core.training import seed_list
 
 from ..framework import Executor, Experiment, ExperimentResult, Request, execute_runs, run_experiment
 from . import classification, multihead, translation
@@ -65,7 +66,7 @@ def verify(
     *,
     specs: tuple[str, ...] | list[str] = (),
     data: Path | None = None,
-    seeds: int | None = None,
+    seeds: int | Sequence[int] | None = None,
     steps: int | None = None,
     overrides: Mapping[str, Any] | None = None,
     precision: str | None = None,
@@ -79,8 +80,9 @@ def verify(
     model: str | None = None,
 ) -> ExperimentResult:
     """Run ``experiment`` with preset ``preset`` of ``model`` (default: the experiment's model;
-    ``overrides`` and ``--seeds``/``--steps`` applied) and write its report into ``out_dir``
-    (default ``ktiw-verify`` for ``copy``, ``ktiw-verify-EXPERIMENT`` otherwise).  Bad input
+    ``overrides`` and ``--seeds``/``--steps`` applied; ``seeds`` is a count or a list of seeds,
+    a list only where the experiment's seed field is the training's seeds) and write its report
+    into ``out_dir`` (default ``ktiw-verify`` for ``copy``, ``ktiw-verify-EXPERIMENT`` otherwise).  Bad input
     raises :class:`KtiwError` before any training."""
     if experiment not in EXPERIMENTS:
         raise KtiwError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}")
@@ -90,9 +92,19 @@ def verify(
             raise KtiwError("--precision and --set precision=... both set precision; give one of them")
         values["precision"] = precision
     seeds_field = EXPERIMENTS[experiment].seeds_field
+    if seeds is not None and not isinstance(seeds, int):
+        listed = seed_list(seeds)
+        if listed == list(range(len(listed))):
+            seeds = len(listed)  # 0..n-1 is the count n: the same runs, the same report
+        elif seeds_field != "seeds":
+            raise KtiwError(
+                f"--seeds for --experiment {experiment} is a count (it sets {seeds_field}), got a list"
+            )
+        else:
+            seeds = tuple(listed)
     for flag, key, value in (("--seeds", seeds_field, seeds), ("--steps", "steps", steps)):
         if value is not None:
-            if value < 1:
+            if isinstance(value, int) and value < 1:
                 raise KtiwError(f"{flag} must be >= 1, got {value}")
             if key in values:
                 raise KtiwError(f"{flag} and --set {key}=... both set {key}; give one of them")

@@ -139,9 +139,9 @@ class CopyExperiment:
 
     def plan(self, setup: CopySetup, done: Mapping[str, Run]) -> list[PlannedRun]:
         t = setup.preset.training
-        uniform_seeds = setup.preset.uniform_seeds or t.seeds
-        if t.seeds % uniform_seeds:
-            raise KtiwError(f"uniform_seeds = {uniform_seeds} must divide seeds = {t.seeds}")
+        uniform_seeds = setup.preset.uniform_seeds
+        if uniform_seeds is not None and t.n_seeds % uniform_seeds:
+            raise KtiwError(f"uniform_seeds = {uniform_seeds} must divide seeds = {t.n_seeds}")
         runs = []
         for s in setup.subjects:
             for kind in KINDS:
@@ -151,8 +151,9 @@ class CopyExperiment:
                     data=s.data,
                     preset=setup.preset.name,
                     uniform=kind == "uniform",
-                    # the uniform run serves the pooled probes only: as many seeds as the preset asks
-                    seeds=list(range(uniform_seeds)) if kind == "uniform" else None,
+                    # the uniform run pairs with the normal one seed by seed, unless the preset
+                    # asks for fewer (uniform_seeds): then it serves the pooled probes only
+                    seeds=list(range(uniform_seeds)) if kind == "uniform" and uniform_seeds else None,
                     # beta_px is read from the normal run (same samples); the uniform run need not train it
                     proxy_steps=0 if kind == "uniform" else t.proxy_steps,
                     device=setup.device,
@@ -222,7 +223,7 @@ def model_matched(s: Subject, preset: CopyPreset) -> ModelPrediction:
     opts = RunOptions(
         model=t.model,
         model_config=dict(t.model_config),
-        seeds=t.seeds,
+        seeds=t.n_seeds,
         steps=t.steps,
         batch_size=t.batch_size,
         lr=t.lr,

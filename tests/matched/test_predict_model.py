@@ -40,52 +40,23 @@ def test_refusals_are_one_line_exit_2(args: list[str], message: str) -> None:
 def test_toy_options_match_the_toy_config() -> None:
     from dataclasses import fields
 
-    from ktiw.cli.run_options import TOY_OPTIONS
+    from ktiw.cli.training_options import TOY_OPTIONS
     from ktiw.empirics.models.toy import ToyConfig
 
     assert set(TOY_OPTIONS) == {f.name for f in fields(ToyConfig)}
 
 
 def test_defaults_are_the_quick_preset_lstm() -> None:
-    from ktiw.cli.run_options import run_options
+    from ktiw.cli.training_options import run_options
     from ktiw.config.presets import training_for
 
-    none = dict(
-        lr=None,
-        batch_size=None,
-        steps=None,
-        seeds=None,
-        hidden=None,
-        layers=None,
-        heads=None,
-        opt=None,
-        init=None,
-        toy_init=None,
-        toy_eps=None,
-        toy_sigma=None,
-    )
-    o = run_options(
-        model="lstm",
-        preset="quick",
-        optimizer="adam",
-        momentum=0.0,
-        bidirectional=False,
-        dtype="float32",
-        **none,
-    )
+    o = run_options("quick", "lstm")
     t = training_for("quick", "lstm")
     assert (o.model, o.seeds, o.steps, o.batch_size, o.lr) == ("lstm", t.seeds, t.steps, t.batch_size, t.lr)
     assert o.model_config == dict(t.model_config)
-    p = run_options(
-        model="lstm",
-        preset="paper",
-        optimizer="adam",
-        momentum=0.0,
-        bidirectional=False,
-        dtype="float32",
-        **none,
-    )
-    assert (p.seeds, p.steps, p.batch_size, p.model_config["hidden"]) == (20, 200, 128, 256)
+    assert (o.optimizer, o.dtype, o.precision) == ("adam", "float32", "fp32")
+    p = run_options("paper", "lstm", seeds="3,5,7", model_options={"hidden": None})
+    assert (p.seeds, p.steps, p.batch_size, p.model_config["hidden"]) == (3, 200, 128, 256)
 
 
 def test_toy_prediction_is_the_toys_own_and_needs_no_torch() -> None:

@@ -180,6 +180,31 @@ def test_cli_sweep_then_rerun(tmp_path: Path) -> None:
     assert "2 done" in res.output
 
 
+def test_cli_sweep_trains_a_data_file_as_train_does(tmp_path: Path) -> None:
+    """``--data FILE`` instead of SPECs: every grid point trains the file (``config.json``
+    names it, the run folders are named after it, as ``ktiw train --data`` names its run); a
+    SPEC beside --data, or an unreadable file, is one line and exit 2 before any training."""
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"a{i} b{i} c{i}\tx{i} y{i} z{i}\n" for i in range(6)))
+    out = tmp_path / "out"
+    args = ["sweep", "--data", str(pairs), "--set", "lr=1e-2,3e-2", "--hidden", "8", "--steps", "10"]
+    args += ["--batch-size", "8", "--eval-samples", "4", "--proxy-steps", "0", "--seeds", "1"]
+    res = runner.invoke(app, [*args, "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    rows = read_csv(out / "sweep.csv")
+    assert [r["lr"] for r in rows] == ["0.01", "0.03"] and all(r["run"].startswith("pairs-lstm") for r in rows)
+    config = json.loads((out / rows[1]["run"] / "config.json").read_text())
+    assert config["spec"] is None and Path(config["data"]).name == "pairs.tsv" and config["lr"] == 0.03
+    for extra, message in (
+        (["permutation:L=3"], "either SPECs or --data"),
+        (["--data", str(tmp_path / "missing.tsv")], "missing.tsv"),
+    ):
+        bad = [a for a in args if a not in ("--data", str(pairs))] if extra[0] == "--data" else args
+        res = runner.invoke(app, [*bad, *extra, "--out", str(tmp_path / "bad"), "--quiet"])
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert message in res.output and not (tmp_path / "bad").exists()
+
+
 def test_ray_executor_without_ray_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
