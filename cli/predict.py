@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 from . import data_options as do
 from . import training_options as to
 from .options import AllowLargeOption, long_work
-from .training_options import PrecisionOption
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -53,6 +52,7 @@ def load_data(source: str, task: str) -> Distribution:
     return dist
 
 
+@to.with_training_options(to.PREDICT_OPTIONS)
 def predict(
     specs: Annotated[
         list[str] | None,
@@ -87,24 +87,7 @@ def predict(
     preset: Annotated[
         str, typer.Option(help="quick | paper: defaults for the options below (as ktiw train)")
     ] = "quick",
-    optimizer: to.OptimizerOption = None,
-    lr: to.LrOption = None,
-    batch_size: to.BatchSizeOption = None,
-    steps: to.StepsOption = None,
-    seeds: to.SeedsOption = None,
-    momentum: to.MomentumOption = None,
-    hidden: to.HiddenOption = None,
-    layers: to.LayersOption = None,
-    bidirectional: to.BidirectionalOption = False,
-    heads: to.HeadsOption = None,
-    opt: to.OptOption = None,
-    init: to.InitOption = None,
-    # the former spelling of --init (--toy-init eps --toy-eps 1e-3), kept hidden as in ktiw train
-    toy_init: Annotated[str | None, typer.Option(hidden=True)] = None,
-    toy_eps: Annotated[float | None, typer.Option(hidden=True)] = None,
-    toy_sigma: Annotated[float | None, typer.Option(hidden=True)] = None,
-    dtype: to.DtypeOption = None,
-    precision: PrecisionOption = None,
+    options: dict[str, Any] | None = None,  # the training options: to.PREDICT_OPTIONS
     fmt: do.Format = None,
     input_col: do.InputCol = None,
     output_col: do.OutputCol = None,
@@ -126,29 +109,7 @@ def predict(
     """
     from ktiw.data.families import from_spec
 
-    opts = to.run_options(
-        preset,
-        model,
-        optimizer=optimizer,
-        init=init,
-        dtype=dtype,
-        seeds=seeds,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        momentum=momentum,
-        precision=precision,
-        model_options={
-            "hidden": hidden,
-            "layers": layers,
-            "heads": heads,
-            "init": toy_init,
-            "eps": toy_eps,
-            "sigma": toy_sigma,
-            "bidirectional": True if bidirectional else None,
-        },
-        opt=opt,
-    )
+    opts = to.run_options(preset, model, options or {})
     from ktiw.matched.predict import toy_training
 
     training = toy_training(opts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,19 +18,10 @@ from . import data_options as do
 from . import training_options as to
 from .executors import CpusPerTaskOption, ExecutorOption, GpusPerTaskOption, RayAddressOption
 from .options import AllowLargeOption
-from .training_options import (
-    InitOption,
-    OptimizerOption,
-    PrecisionOption,
-    QuietOption,
-    SeedsOption,
-    StepsOption,
-    ThreadsOption,
-    UniformOption,
-    training_values,
-)
+from .training_options import QuietOption, ThreadsOption, UniformOption, training_values
 
 
+@to.with_training_options(to.TRAIN_OPTIONS)
 def sweep(
     specs: Annotated[
         list[str] | None,
@@ -49,7 +40,6 @@ def sweep(
             "(hidden, ...) and its values (repeatable)",
         ),
     ] = None,
-    seeds: SeedsOption = None,
     out: Annotated[
         Path, typer.Option(help="output directory: one run directory per task + sweep.csv")
     ] = Path("ktiw-sweep"),
@@ -67,31 +57,13 @@ def sweep(
     tokenizer: do.Tokenizer = None,
     max_vocab: do.MaxVocab = None,
     max_len: do.MaxLen = None,
-    steps: StepsOption = None,
-    batch_size: to.BatchSizeOption = None,
-    lr: to.LrOption = None,
-    eval_every: to.EvalEveryOption = None,
-    eval_samples: to.EvalSamplesOption = None,
-    probe_every: to.ProbeEveryOption = None,
-    checkpoint_every: to.CheckpointEveryOption = None,
-    stop_at: to.StopAtOption = None,
-    proxy_steps: to.ProxyStepsOption = None,
-    hidden: to.HiddenOption = None,
-    layers: to.LayersOption = None,
-    bidirectional: to.BidirectionalOption = False,
-    heads: to.HeadsOption = None,
-    opt: to.OptOption = None,
-    init: InitOption = None,
-    optimizer: OptimizerOption = None,
-    momentum: to.MomentumOption = None,
-    dtype: to.DtypeOption = None,
+    options: dict[str, Any] | None = None,  # the training options: to.TRAIN_OPTIONS
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
     cpus_per_task: CpusPerTaskOption = 1,
     gpus_per_task: GpusPerTaskOption = 0,
     seeds_per_task: Annotated[int, typer.Option(help="seeds trained as one batched task")] = 1,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
-    precision: PrecisionOption = None,
     threads: ThreadsOption = None,
     verify: Annotated[
         bool,
@@ -120,42 +92,11 @@ def sweep(
     from .options import long_work, parse_key_value_lists
     axes = parse_key_value_lists(set_ or [], "--set")
     # the options `ktiw train` takes, as fixed values beside the --set grid (same names, meanings)
-    base = training_values(
-        preset,
-        model,
-        "sweep",
-        seeds=seeds,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        eval_every=eval_every,
-        eval_samples=eval_samples,
-        stop_at=stop_at,
-        precision=precision,
-        optimizer=optimizer,
-        momentum=momentum,
-        init=init,
-        model_options={
-            "hidden": hidden,
-            "layers": layers,
-            "heads": heads,
-            "bidirectional": True if bidirectional else None,
-        },
-        opt=opt,
-    )
-    fixed = {
-        "probe_every": probe_every,
-        "checkpoint_every": checkpoint_every,
-        "proxy_steps": proxy_steps,
-        "dtype": dtype,
-        "uniform": True if uniform else None,
-    }
-    base.update({k: v for k, v in fixed.items() if v is not None})
-    given = {k for k, v in {**fixed, "steps": steps, "batch_size": batch_size, "lr": lr,
-                            "eval_every": eval_every, "eval_samples": eval_samples, "stop_at": stop_at,
-                            "optimizer": optimizer, "momentum": momentum, "hidden": hidden,
-                            "layers": layers, "heads": heads, "precision": precision}.items()
-             if v is not None}  # fmt: skip
+    options = options or {}
+    base = training_values(preset, model, "sweep", options)
+    if uniform:
+        base["uniform"] = True
+    given = to.given_fields(options) | ({"uniform"} if uniform else set())
     both = sorted(given & set(axes))
     if both:
         key = both[0]
@@ -199,7 +140,7 @@ def sweep(
                     preset=preset,
                     device=device,
                     threads=base["threads"],
-                    precision=precision,
+                    precision=options.get("precision"),
                     progress=not quiet,
                     console=console,
                     data=None if source is None else Path(source),

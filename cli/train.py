@@ -13,18 +13,7 @@ from . import data_options as do
 from . import training_options as to
 from .errors import fail
 from .options import AllowLargeOption, long_work, parse_key_values
-from .training_options import (
-    InitOption,
-    OptimizerOption,
-    PrecisionOption,
-    QuietOption,
-    SeedsOption,
-    StepsOption,
-    ThreadsOption,
-    UniformOption,
-    parse_seeds,
-    training_values,
-)
+from .training_options import QuietOption, ThreadsOption, UniformOption, parse_seeds, training_values
 
 SEED_PATHS = {
     "vmap": "torch.vmap over stacked parameters",
@@ -144,6 +133,7 @@ def resume_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, tupl
     return out
 
 
+@to.with_training_options(to.TRAIN_OPTIONS)
 def train(
     ctx: typer.Context,
     spec: Annotated[
@@ -164,31 +154,8 @@ def train(
     tokenizer: do.Tokenizer = None,
     max_vocab: do.MaxVocab = None,
     max_len: do.MaxLen = None,
-    steps: StepsOption = None,
-    seeds: SeedsOption = None,
-    batch_size: to.BatchSizeOption = None,
-    lr: to.LrOption = None,
-    eval_every: to.EvalEveryOption = None,
-    eval_samples: to.EvalSamplesOption = None,
-    probe_every: to.ProbeEveryOption = None,
-    checkpoint_every: to.CheckpointEveryOption = None,
-    stop_at: to.StopAtOption = None,
-    proxy_steps: to.ProxyStepsOption = None,
-    hidden: to.HiddenOption = None,
-    layers: to.LayersOption = None,
-    bidirectional: to.BidirectionalOption = False,
-    heads: to.HeadsOption = None,
-    opt: to.OptOption = None,
-    init: InitOption = None,
-    # the former spelling of --init (--toy-init eps --toy-eps 1e-3), kept hidden
-    toy_init: Annotated[str | None, typer.Option(hidden=True)] = None,
-    toy_eps: Annotated[float | None, typer.Option(hidden=True)] = None,
-    toy_sigma: Annotated[float | None, typer.Option(hidden=True)] = None,
-    optimizer: OptimizerOption = None,
-    momentum: to.MomentumOption = None,
+    options: dict[str, Any] | None = None,  # the training options: to.TRAIN_OPTIONS
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
-    dtype: to.DtypeOption = None,
-    precision: PrecisionOption = None,
     threads: ThreadsOption = None,
     out: Annotated[
         Path | None,
@@ -207,46 +174,21 @@ def train(
 
     from ktiw.empirics import trainer as tr
 
+    options = options or {}
     console = Console(highlight=False)
     if resume is not None:
-        if spec is not None or data is not None or precision is not None:
+        if spec is not None or data is not None or options.get("precision") is not None:
             raise KtiwError(
                 "--resume takes every setting from the run directory; do not give SPEC, --data or --precision"
             )
         run_dir = resume
-        options = resume_options(ctx, locals())
-        runner: Any = lambda: tr.resume(resume, progress=not quiet, options=options)  # noqa: E731
+        given = resume_options(ctx, {**locals(), **options})
+        runner: Any = lambda: tr.resume(resume, progress=not quiet, options=given)  # noqa: E731
     else:
         if spec is None and data is None:
             raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")
         if spec is not None and data is not None:
             raise KtiwError("give either SPEC or --data, not both")
-        values = training_values(
-            preset,
-            model,
-            "train",
-            seeds=seeds,
-            steps=steps,
-            batch_size=batch_size,
-            lr=lr,
-            eval_every=eval_every,
-            eval_samples=eval_samples,
-            stop_at=stop_at,
-            precision=precision,
-            optimizer=optimizer,
-            momentum=momentum,
-            init=init,
-            model_options={
-                "hidden": hidden,
-                "layers": layers,
-                "heads": heads,
-                "init": toy_init,
-                "eps": toy_eps,
-                "sigma": toy_sigma,
-                "bidirectional": True if bidirectional else None,
-            },
-            opt=opt,
-        )
         cfg = tr.TrainConfig(
             spec=spec,
             data=None
@@ -259,17 +201,7 @@ def train(
             preset=preset,
             device=device,
             threads=threads,
-            **values,
-            **{
-                k: v
-                for k, v in (
-                    ("probe_every", probe_every),
-                    ("checkpoint_every", checkpoint_every),
-                    ("proxy_steps", proxy_steps),
-                    ("dtype", dtype),
-                )
-                if v is not None
-            },
+            **training_values(preset, model, "train", options),
         )
         cfg.validate()
         run_dir = out if out is not None else default_out(spec, data, model, uniform)

@@ -4,7 +4,10 @@ share (one definition, one help text), and their one resolution against a preset
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -134,51 +137,126 @@ def init_config(init: str | None) -> dict[str, object]:
     return out
 
 
-def training_values(
-    preset: str,
-    model: str,
-    command: str,
-    *,
-    seeds: str | None = None,
-    steps: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    eval_every: int | None = None,
-    eval_samples: int | None = None,
-    stop_at: float | None = None,
-    precision: str | None = None,
-    optimizer: str | None = None,
-    momentum: float | None = None,
-    init: str | None = None,
-    model_options: dict[str, object] | None = None,
-    opt: list[str] | None = None,
-) -> dict[str, object]:
-    """The training fields ``ktiw train`` and ``ktiw sweep`` share: the preset's training block
-    for ``model`` with every option given on the command line in its place (one meaning per
-    option in both commands).  ``model_options``: named model fields (``--hidden`` ...; ``None``
-    values are not given); ``opt``: ``--opt KEY=VALUE`` items."""
+OPTIONS: dict[str, tuple[Any, Any]] = {
+    "steps": (StepsOption, None),
+    "seeds": (SeedsOption, None),
+    "batch_size": (BatchSizeOption, None),
+    "lr": (LrOption, None),
+    "eval_every": (EvalEveryOption, None),
+    "eval_samples": (EvalSamplesOption, None),
+    "probe_every": (ProbeEveryOption, None),
+    "checkpoint_every": (CheckpointEveryOption, None),
+    "stop_at": (StopAtOption, None),
+    "proxy_steps": (ProxyStepsOption, None),
+    "hidden": (HiddenOption, None),
+    "layers": (LayersOption, None),
+    "bidirectional": (BidirectionalOption, False),
+    "heads": (HeadsOption, None),
+    "opt": (OptOption, None),
+    "init": (InitOption, None),
+    # the former spelling of --init (--toy-init eps --toy-eps 1e-3), kept hidden
+    "toy_init": (Annotated[str | None, typer.Option(hidden=True)], None),
+    "toy_eps": (Annotated[float | None, typer.Option(hidden=True)], None),
+    "toy_sigma": (Annotated[float | None, typer.Option(hidden=True)], None),
+    "optimizer": (OptimizerOption, None),
+    "momentum": (MomentumOption, None),
+    "dtype": (DtypeOption, None),
+    "precision": (PrecisionOption, None),
+}
+"""Every training option, by parameter name: its typer annotation and default (one definition
+for every command that takes it; :func:`with_training_options` adds them to a command)."""
+
+TRAIN_OPTIONS = tuple(OPTIONS)
+"""The options of ``ktiw train`` and ``ktiw sweep``: all of them."""
+
+SCHEDULE_OPTIONS = ("eval_every", "eval_samples", "probe_every", "checkpoint_every", "stop_at", "proxy_steps")
+
+PREDICT_OPTIONS = tuple(n for n in OPTIONS if n not in SCHEDULE_OPTIONS)
+"""The options of ``ktiw predict``: those that change the training it predicts (not the
+evaluation schedule, the files or the early stop)."""
+
+MODEL_OPTIONS = {
+    "hidden": "hidden",
+    "layers": "layers",
+    "heads": "heads",
+    "toy_init": "init",
+    "toy_eps": "eps",
+    "toy_sigma": "sigma",
+}
+"""Options that set a model config field (option name -> field; ``--bidirectional`` and
+``--opt KEY=VALUE`` too)."""
+
+RUN_FIELDS = ("probe_every", "checkpoint_every", "proxy_steps", "dtype")
+"""Options that set a run's own fields (a preset's training block leaves them to the trainer)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_training_options(names: tuple[str, ...]) -> Callable[[F], F]:
+    """Give a typer command the training options ``names`` (:data:`OPTIONS`) in place of its
+    ``options`` parameter; the command receives them as one dict ``options`` (option name ->
+    value, ``None``/``False`` when not given), which :func:`training_values` reads."""
+
+    def wrap(func: F) -> F:
+        sig = inspect.signature(func, eval_str=True)
+        params: list[inspect.Parameter] = []
+        for p in sig.parameters.values():
+            if p.name != "options":
+                params.append(p)
+                continue
+            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+            params += [
+                inspect.Parameter(n, kind, annotation=OPTIONS[n][0], default=OPTIONS[n][1]) for n in names
+            ]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            options = {n: kwargs.pop(n, OPTIONS[n][1]) for n in names}
+            return func(*args, options=options, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command  # type: ignore[return-value]
+
+    return wrap
+
+
+def given_fields(options: Mapping[str, Any]) -> set[str]:
+    """The config fields the options given on the command line set (``--hidden`` -> ``hidden``,
+    ``--toy-eps`` -> ``eps``, ``--opt k=v`` -> ``k``)."""
+    from .options import parse_key_values
+
+    given = {MODEL_OPTIONS.get(n, n) for n, v in options.items() if v is not None and v is not False}
+    given.discard("opt")
+    return given | set(parse_key_values(options.get("opt") or [], "--opt"))
+
+
+def training_values(preset: str, model: str, command: str, options: Mapping[str, Any]) -> dict[str, object]:
+    """The training config fields of ``ktiw train``, ``sweep`` and ``predict``: the preset's
+    training block for ``model`` with every option given (``options``, as
+    :func:`with_training_options` passes them) in its place, one meaning per option in every
+    command.  A run's own fields (:data:`RUN_FIELDS`) are included when given."""
     from ktiw.config.presets import training_for
 
     from .options import parse_key_values
+
     values = training_for(preset, model).train_values()
     mc: dict[str, object] = dict(values.pop("model_config"))  # type: ignore[call-overload]
-    mc.update({k: v for k, v in (model_options or {}).items() if v is not None})
+    mc.update({field: options[n] for n, field in MODEL_OPTIONS.items() if options.get(n) is not None})
+    if options.get("bidirectional"):
+        mc["bidirectional"] = True
+    init = options.get("init")
     if init is not None:
         if model != "toy":
             raise KtiwError(f"--init sets the toy model's start; --model {model} initialises itself")
         mc.update(init_config(init))
-    mc.update(parse_key_values(opt or [], "--opt"))
+    mc.update(parse_key_values(options.get("opt") or [], "--opt"))
+    seeds = options.get("seeds")
     given = {
-        "steps": steps,
+        **{n: options.get(n) for n in ("steps", "batch_size", "lr", "eval_every", "eval_samples", "stop_at")},
+        **{n: options.get(n) for n in ("precision", "momentum", *RUN_FIELDS)},
         "seeds": None if seeds is None else parse_seeds(seeds),
-        "batch_size": batch_size,
-        "lr": lr,
-        "eval_every": eval_every,
-        "eval_samples": eval_samples,
-        "stop_at": stop_at,
-        "precision": precision,
-        "optimizer": check_optimizer(optimizer, command),
-        "momentum": momentum,
+        "optimizer": check_optimizer(options.get("optimizer"), command),
     }
     values.update({k: v for k, v in given.items() if v is not None})
     values["model_config"] = mc
@@ -199,36 +277,25 @@ TOY_OPTIONS = ("init", "eps", "sigma")
 that they agree), listed here so that ``ktiw predict --model toy`` needs no torch."""
 
 
-def run_options(
-    preset: str,
-    model: str,
-    *,
-    optimizer: str | None = None,
-    init: str | None = None,
-    dtype: str | None = None,
-    **given: Any,
-) -> RunOptions:
+def run_options(preset: str, model: str, options: Mapping[str, Any]) -> RunOptions:
     """The run ``ktiw predict`` describes: the run ``ktiw train`` would train with the same
-    options (:func:`training_values`: the preset's training block for ``model`` with every
-    option given in its place), as a :class:`~ktiw.matched.predict.RunOptions`; without torch.
-
-    ``given``: :func:`training_values`' keywords (``seeds``, ``steps``, ``lr``, ...,
-    ``model_options``, ``opt``).  ``--optimizer gd`` (full-batch gradient descent on the exact
-    distribution) and ``--init`` are the toy model's only; an option a model does not have is a
-    one-line :class:`KtiwError`."""
+    options (:func:`training_values`), as a :class:`~ktiw.matched.predict.RunOptions`; without
+    torch.  ``--optimizer gd`` (full-batch gradient descent on the exact distribution) and
+    ``--init`` are the toy model's only; an option a model does not have is a one-line
+    :class:`KtiwError`."""
     from ktiw.config.presets import training_for
     from ktiw.matched.predict import RunOptions
 
+    optimizer = options.get("optimizer")
     if optimizer == "gd" and model != "toy":
         raise KtiwError(
             f"--optimizer gd (full batch) is the toy's only; ktiw train trains {model} with adam or sgd"
         )
-    values = training_values(
-        preset, model, "predict", optimizer=None if optimizer == "gd" else optimizer, init=init, **given
-    )
+    sampled = {**options, "optimizer": None if optimizer == "gd" else optimizer}
+    values = training_values(preset, model, "predict", sampled)
     optimizer = optimizer or training_for(preset, model).optimizer
     mc: dict[str, Any] = dict(values["model_config"])  # type: ignore[call-overload]
-    dtype = dtype or "float32"
+    dtype = str(values.get("dtype") or "float32")
     if dtype not in ("float32", "float64"):
         raise KtiwError(f"--dtype must be float32 or float64, got {dtype!r}")
     toy_init = "zero"

@@ -50,12 +50,12 @@ def test_defaults_are_the_quick_preset_lstm() -> None:
     from ktiw.cli.training_options import run_options
     from ktiw.config.presets import training_for
 
-    o = run_options("quick", "lstm")
+    o = run_options("quick", "lstm", {})
     t = training_for("quick", "lstm")
     assert (o.model, o.seeds, o.steps, o.batch_size, o.lr) == ("lstm", t.seeds, t.steps, t.batch_size, t.lr)
     assert o.model_config == dict(t.model_config)
     assert (o.optimizer, o.dtype, o.precision) == ("adam", "float32", "fp32")
-    p = run_options("paper", "lstm", seeds="3,5,7", model_options={"hidden": None})
+    p = run_options("paper", "lstm", {"seeds": "3,5,7", "hidden": None})
     assert (p.seeds, p.steps, p.batch_size, p.model_config["hidden"]) == (3, 200, 128, 256)
 
 
