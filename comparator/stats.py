@@ -5,7 +5,8 @@
 * :func:`binomial_greater`, :func:`binomial_less`: one-sided exact binomial tests of a rate
   against ``p0``;
 * :func:`kendall_order`: Kendall's tau-b and its one-sided p-value (scipy), with the
-  disagreeing pairs named;
+  disagreeing pairs named; :func:`kendall_p`: tau-b and its p-value alone (many items);
+* :func:`signed_rank`: Wilcoxon's signed-rank test of paired differences (scipy);
 * :func:`median_or_inf`: a median where ``inf`` means "never" (defined in
   :mod:`ktiw.empirics.curves`, which the sweep also reads);
 * :func:`share_beyond`: one-sided test that a share pooled over seeds lies beyond an
@@ -148,8 +149,6 @@ class KendallResult:
 
 def kendall_order(names: Sequence[str], x: Sequence[float], y: Sequence[float]) -> KendallResult:
     """Kendall's tau-b of ``x`` against ``y`` and its one-sided p-value (exact for small ``n``)."""
-    from scipy.stats import kendalltau
-
     if not (len(names) == len(x) == len(y)):
         raise ValueError("names, x and y must have the same length")
     nc = nd = 0
@@ -167,9 +166,37 @@ def kendall_order(names: Sequence[str], x: Sequence[float], y: Sequence[float]) 
                 disc.append((names[i], names[j]) if sx > 0 else (names[j], names[i]))
     if len(names) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
         return KendallResult(float("nan"), float("nan"), nc, nd, disc, ties)
-    res = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="greater")
-    less = kendalltau(np.asarray(x, float), np.asarray(y, float), alternative="less")
-    return KendallResult(float(res.statistic), float(res.pvalue), nc, nd, disc, ties, float(less.pvalue))
+    tau, p_greater = kendall_p(x, y, "greater")
+    return KendallResult(tau, p_greater, nc, nd, disc, ties, kendall_p(x, y, "less")[1])
+
+
+def kendall_p(x: Sequence[float], y: Sequence[float], alternative: str) -> tuple[float, float]:
+    """Kendall's tau-b of ``x`` against ``y`` and its p-value (:func:`scipy.stats.kendalltau`:
+    exact for small samples without ties, else the normal approximation) for the
+    ``alternative`` ``"greater"`` (positively associated), ``"less"`` (negatively) or
+    ``"two-sided"``.  NaN when undefined (fewer than two items, or either side constant)."""
+    from scipy.stats import kendalltau
+
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan"), float("nan")
+    res = kendalltau(a, b, alternative=alternative)
+    return float(res.statistic), float(res.pvalue)
+
+
+def signed_rank(diff: Sequence[float], alternative: str) -> float:
+    """p-value of Wilcoxon's signed-rank test of paired differences ``diff`` against a
+    distribution symmetric about 0 (:func:`scipy.stats.wilcoxon`; zero differences dropped;
+    exact for small samples without ties): ``alternative`` ``"greater"`` (shifted above 0),
+    ``"less"`` (below 0) or ``"two-sided"``.  With every difference positive the exact one-sided
+    p-value is ``2**-n`` (``n`` pairs), so 5 pairs are the fewest that can reach 0.05.  NaN with
+    fewer than two pairs or no nonzero difference."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(diff, dtype=np.float64)
+    if d.size < 2 or not np.any(d != 0):
+        return float("nan")
+    return float(wilcoxon(d, alternative=alternative).pvalue)
 
 
 def share_beyond(per_seed: Sequence[float], tokens: int, allowance: float, side: str) -> float:

@@ -19,14 +19,18 @@ permutation task:
 
    * ``head-pools`` (reported): how many good / bad / neither heads the candidates gave.
    * ``rescue``: ``one-good`` succeeds more often than ``all-bad``: passes when Fisher's exact
-     test rejects equal rates at :data:`~ktiw.comparator.thresholds.P_VALUE`; refuted when
-     the measured difference is ``<= 0``; inconclusive otherwise, or when a pool is empty.
+     test rejects equal rates at :data:`~ktiw.comparator.thresholds.P_VALUE`; refuted only when
+     the one-sided Fisher test shows ``one-good`` succeeding *less* often at that level (a
+     difference ``<= 0`` alone, e.g. 0/2 against 0/2, is no evidence); inconclusive otherwise,
+     or when a pool is empty.
    * ``rescue-accuracy``: final token accuracy of ``one-good`` against ``all-bad``, paired by
-     data seed (Wilcoxon signed-rank test).
+     data seed (Wilcoxon signed-rank test): passes when higher at ``P_VALUE`` (two-sided),
+     refuted only when significantly lower (one-sided).
    * ``random-heads`` (reported): the success rate of random combinations.
    * ``toy-rescue``: the theory's multi-head toy flow (:func:`ktiw.theory.multihead.rescue_flow`,
      permutation of 4 words): a head started at exactly zero takes off next to one head with
-     broken symmetry, while a lone head at zero never moves.
+     broken symmetry, while a lone head at zero never moves.  Deterministic (the integrated
+     flow, no sampling): its condition alone decides, both ways.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from ktiw.empirics.trainer import TrainConfig
 
 from .. import thresholds as th
 from ..framework import Figure, PlannedRun, Request
-from ..stats import fisher_less, wilson_interval
+from ..stats import fisher_less, signed_rank, wilson_interval
 from ..verdict import Status, Verdict, fmt
 
 if TYPE_CHECKING:
@@ -163,13 +167,32 @@ def _rescue(
         f"models of bad heads only in {bad[0]} of {bad[1]}"
     )
     if d <= 0:
+        # the claim is "more often"; it is refuted only when the data show "less often"
+        p_against = fisher_less(one[0], one[1], bad[0], bad[1])
+        numbers["fisher_p_against"] = p_against
+        evidence = (
+            f"difference {d:+.2f}, one-sided Fisher p = {fmt(p_against, 2)} for 'less often' over "
+            f"{one[1]} and {bad[1]} models"
+        )
+        if p_against < th.P_VALUE:
+            return Verdict(
+                "rescue",
+                subject,
+                Status.REFUTED,
+                measured,
+                expected,
+                f"{what}: significantly less often ({evidence}); the paper says one good head rescues "
+                "the others.",
+                numbers,
+            )
         return Verdict(
             "rescue",
             subject,
-            Status.REFUTED,
+            Status.INCONCLUSIVE,
             measured,
             expected,
-            what + "; the paper says one good head rescues the others.",
+            f"{what}: not more often, but not significantly less often either ({evidence}, level "
+            f"{th.P_VALUE}), so these models neither show nor refute a rescue.",
             numbers,
         )
     if p < th.P_VALUE:
@@ -195,14 +218,14 @@ def _rescue(
 
 def paired_accuracy_verdict(one: list[float], bad: list[float], subject: str) -> Verdict:
     """``rescue-accuracy``: final token accuracy of ``one-good`` vs ``all-bad``, paired by data
-    seed, Wilcoxon signed-rank test (two-sided).  Passes when the mean paired difference is
-    positive and ``p < P_VALUE``; refuted when it is ``<= 0``; inconclusive otherwise."""
-    from scipy.stats import wilcoxon
-
+    seed, Wilcoxon signed-rank test (:func:`~ktiw.comparator.stats.signed_rank`).  Passes when
+    the mean paired difference is positive and the two-sided ``p < P_VALUE``; refuted when it is
+    ``<= 0`` and the one-sided test of "lower with the good head" gives ``p < P_VALUE`` (5 pairs
+    at the least); inconclusive otherwise."""
     n = min(len(one), len(bad))
     diff = np.asarray(one[:n], dtype=np.float64) - np.asarray(bad[:n], dtype=np.float64)
     mean = float(diff.mean())
-    p = float(wilcoxon(diff).pvalue) if n >= 2 and np.any(diff != 0) else float("nan")
+    p = signed_rank(diff, "two-sided")
     a, b = float(np.mean(one[:n])), float(np.mean(bad[:n]))
     numbers = {"mean_one_good": a, "mean_all_bad": b, "mean_difference": mean, "p_value": p, "pairs": n}
     measured = f"{a:.2f} vs {b:.2f} (paired diff {mean:+.2f}, p = {fmt(p, 2)})"
@@ -212,7 +235,19 @@ def paired_accuracy_verdict(one: list[float], bad: list[float], subject: str) ->
         f"with bad heads only {b:.2f}"
     )
     if mean <= 0:
-        status, tail = Status.REFUTED, "; the paper says the good head raises it."
+        p_less = signed_rank(diff, "less")
+        numbers["p_value_against"] = p_less
+        evidence = f"paired difference {mean:+.2f}, one-sided Wilcoxon p = {fmt(p_less, 2)} over {n} pairs"
+        if p_less < th.P_VALUE:
+            status, tail = (
+                Status.REFUTED,
+                f"; the paper says the good head raises it, and it is significantly lower ({evidence}).",
+            )
+        else:
+            status, tail = (
+                Status.INCONCLUSIVE,
+                f": not higher, but not significantly lower either ({evidence}, level {th.P_VALUE}).",
+            )
     elif p < th.P_VALUE:
         status, tail = Status.PASS, " (Wilcoxon signed-rank test), as the paper says."
     else:

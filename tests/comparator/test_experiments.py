@@ -46,15 +46,18 @@ def _rescue(k_one: int, k_bad: int, n: int = 10, pools: dict | None = None) -> d
 def test_rescue_verdicts_known_answers() -> None:
     v = _rescue(9, 1)["rescue"]
     assert v.status is PASS and v.numbers["fisher_p"] < 0.05
-    assert _rescue(2, 5)["rescue"].status is REFUTED  # success falls
-    assert _rescue(4, 4)["rescue"].status is REFUTED  # no rise at all
+    # a fall or no rise refutes only when Fisher's one-sided test shows "less often" (class 12):
+    # 2/10 vs 5/10 (p = 0.17) and 4/10 vs 4/10 are no evidence; 0/10 vs 6/10 (p = 0.0054) is
+    assert _rescue(2, 5)["rescue"].status is INCONCLUSIVE
+    assert _rescue(4, 4)["rescue"].status is INCONCLUSIVE
+    assert _rescue(0, 6)["rescue"].status is REFUTED
     assert _rescue(5, 4)["rescue"].status is INCONCLUSIVE  # rise inside the noise
     # 6/10 vs 2/10: Fisher's one-sided p = 0.085, not significant at 0.05
     assert _rescue(6, 2)["rescue"].status is INCONCLUSIVE
     v = _rescue(9, 1)
     assert v["head-pools"].status is REPORTED and v["random-heads"].status is REPORTED
     assert v["toy-rescue"].status is PASS
-    assert "one good head rescues" in _rescue(2, 5)["rescue"].sentence
+    assert "one good head rescues" in _rescue(0, 6)["rescue"].sentence
 
 
 def test_paired_accuracy_verdict_known_answers() -> None:
@@ -66,7 +69,8 @@ def test_paired_accuracy_verdict_known_answers() -> None:
     assert rise.status is PASS and rise.numbers["mean_difference"] == pytest.approx(
         0.4 + 0.003 * 5.5, abs=1e-9
     )
-    assert verdict([0.5] * 6, [0.6] * 6).status is REFUTED
+    assert verdict([0.5] * 6, [0.6] * 6).status is REFUTED  # 6 of 6 lower: one-sided p = 1/64
+    assert verdict([0.5] * 3, [0.6] * 3).status is INCONCLUSIVE  # 3 of 3 lower: p = 1/8
     assert verdict([0.7, 0.5, 0.6], [0.6, 0.6, 0.55]).status is INCONCLUSIVE  # 3 pairs cannot reach p < 0.05
 
 
@@ -128,9 +132,12 @@ def test_score_association_and_its_verdict() -> None:
 
 def test_attention_salient_verdict() -> None:
     assert cl.check_attention_salient("k", cl.SalientAttention(0.5, 0.05, 0.3, 0.0, 0, 1, 0)).status is PASS
-    assert (
-        cl.check_attention_salient("k", cl.SalientAttention(0.1, 0.05, 0.0, 0.0, 0, 1, 0)).status is REFUTED
-    )
+    # a shortfall refutes only on the per-seed test (test_refutation_evidence.py): a pooled
+    # number without its seeds is no evidence
+    short = cl.SalientAttention(0.1, 0.05, 0.0, 0.0, 0, 1, 0)
+    assert cl.check_attention_salient("k", short).status is INCONCLUSIVE
+    seeds = cl.SalientAttention(0.1, 0.05, 0.0, 0.0, 0, 1, 0, (0.09, 0.1, 0.11), 3000)
+    assert cl.check_attention_salient("k", seeds).status is REFUTED
 
 
 def _synthetic_probes(attend_keyword: bool) -> tuple[dict, dict, np.ndarray]:
