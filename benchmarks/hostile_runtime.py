@@ -29,7 +29,7 @@ write, a refutation with exit 1 on no evidence.
   (RLIMIT_FSIZE) of 0 bytes to 200 kB: one line naming the file, exit 2, no partial temporary
   files, and no run that claims to be finished.
 * ``refutation`` (class 12): tiny ``verify`` budgets in which nothing can be learned (the
-  issue's example among them): never exit 1.
+  issue's example among them; the classification and multihead experiments too): never exit 1.
 """
 
 from __future__ import annotations
@@ -737,6 +737,40 @@ def refutation_cases() -> list[Case]:
                     name=f"{pair[0]}-{seeds}x{steps}",
                 )
             )
+    # the classification experiment's checks (stage 1 word scores, stage 2 attention): budgets of
+    # 1-4 steps; before the fix (a tau <= 0 or a lift short of 0.1 refuted, with no test and no
+    # look at whether anything was learned) most of these exited 1
+    for spec in ("keyword:L=4,V=8,K=2", "keyword:L=6,V=12,K=2", "keyword:L=8,V=20,K=4"):
+        for seeds, steps in (("2", "1"), ("2", "2"), ("2", "4"), ("3", "2")):
+            args = ["verify", "--experiment", "classification", spec, "--seeds", seeds, "--steps", steps]
+            args += ["--set", "hidden=8", "--set", "proxy_steps=2", "--out", "v"]
+            cases.append(
+                Case(
+                    "refutation",
+                    args,
+                    expect="verdict",
+                    check=never_refuted,
+                    timeout=400,
+                    name=f"classification-{spec}-{seeds}x{steps}",
+                )
+            )
+    # the multihead experiment in budgets where no head is good (rescue, rescue-accuracy: no
+    # comparison; toy-rescue is deterministic): never a refutation
+    for steps in ("6", "30"):
+        args = ["verify", "--experiment", "multihead", "--seeds", "2", "--steps", steps]
+        args += ["--set", "spec=permutation:L=4", "--set", "hidden=8", "--set", "candidates=4"]
+        args += ["--set", "data_seeds=1", "--set", "eval_every=3", "--set", "eval_samples=8"]
+        args += ["--quiet", "--out", "v"]  # its two planning phases draw two progress bars
+        cases.append(
+            Case(
+                "refutation",
+                args,
+                expect="verdict",
+                check=never_refuted,
+                timeout=400,
+                name=f"multihead-2x{steps}",
+            )
+        )
     return cases
 
 
