@@ -108,10 +108,11 @@ included, so this is not a hardware figure): calibrated on the stored paper run,
 ``permutation:L=40`` LSTM training it estimates at about 1.9 h against about 11 min measured
 (45.5 min for four trainings and the fidelity runs, docs/data/paper): it errs long, by ~10x."""
 
-TRAIN_STEP_SECONDS = 1e-3
+TRAIN_STEP_SECONDS = 3e-3
 """Fixed cost of one training step whatever the model's size (Python, optimiser bookkeeping,
-kernel launches): the toy model takes a few milliseconds per step here, so ``--steps 1e9`` is
-days even for the smallest model."""
+kernel launches, evaluations): measured on the smallest model, ``ktiw train subset:L=3,V=4
+--model toy`` (16 seeds), 4,800 steps in 16.6 s of CPU time (3.5 ms a step, at load 4 on the
+shared 2-core machine), so ``--steps 5e8`` is weeks even for the toy model."""
 
 _ALLOW = contextvars.ContextVar("ktiw_allow_large", default=False)
 _PROGRESS: contextvars.ContextVar[Callable[[str, int, int], None] | None] = contextvars.ContextVar(

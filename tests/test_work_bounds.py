@@ -66,6 +66,8 @@ def test_sign_regime_sum_in_blocks_equals_the_full_sum(monkeypatch) -> None:
         ["predict", "subset:L=6,V=9", "--steps", "1000000000", "--lr", "1e-9"],  # Adam sign-regime sum
         ["predict", "iid:L=4,V=6", "--steps", "1000000", "--optimizer", "sgd"],  # the simulation
         ["train", "subset:L=3,V=4", "--model", "toy", "--steps", "1000000000", "--quiet", "--out", "OUT"],
+        # weeks at the toy's measured 3.5 ms a step (the fixed step cost once said 6 days, and it ran)
+        ["train", "subset:L=3,V=4", "--model", "toy", "--steps", "500000000", "--quiet", "--out", "OUT"],
     ],
 )
 def test_too_long_is_refused_in_one_line_naming_the_flag(args: list[str], tmp_path) -> None:
@@ -85,3 +87,29 @@ def test_sweep_says_its_size_and_refuses_a_huge_one(tmp_path) -> None:
                               "--quiet"])  # fmt: skip
     assert res.exit_code == 0
     assert "sweep: 2 run(s) = 1 spec(s) x 2 combination(s)" in " ".join(res.output.split())
+
+
+def test_sweep_estimate_builds_each_distinct_model_once(monkeypatch) -> None:
+    """3,000 runs of one model: one ``meta`` build for the estimate, not one per run; another
+    seed count or model size is another model, and its estimate scales with it."""
+    from ktiw.empirics import trainer
+    from ktiw.runs.sweep import grid_size, plan_grid
+
+    built = []
+    real = trainer.build_model
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "build_model", counting)
+    monkeypatch.setattr(trainer, "_PARAMETER_COUNTS", {})
+    lrs = [0.001 * (i + 1) for i in range(1000)]
+    runs = plan_grid(["permutation:L=3"], {"steps": 1000}, {"lr": lrs}, [0, 1, 2], 1)
+    words, seconds = grid_size(runs)
+    assert "3000 run(s)" in words and len(built) == 1
+    one = trainer.estimate_training_seconds(runs[0].config, trainer.load_distribution(runs[0].config))
+    assert seconds == pytest.approx(3000 * one) and len(built) == 1  # the same key, no new build
+    big = plan_grid(["permutation:L=3"], {"steps": 1000}, {"hidden": [64, 128]}, [0, 1], 2)
+    _, big_seconds = grid_size(big)
+    assert len(built) == 3 and big_seconds > 0
