@@ -218,6 +218,19 @@ def test_plot_names_the_damaged_file(tmp_path, reference, damage, message) -> No
     assert res.exit_code == 2 and message in res.output, res.output
 
 
+def test_plot_refuses_a_probe_swapped_for_another_of_the_same_size(tmp_path, reference) -> None:
+    """``plot`` never opens the probe files, but a finished run proves every file it recorded:
+    a readable archive of the same size that the run did not write is refused."""
+    shutil.copytree(reference, tmp_path / "r")
+    probe = sorted((tmp_path / "r" / "probes").glob("step_*.npz"))[-1]
+    data = bytearray(probe.read_bytes())
+    data[len(data) // 2] ^= 1  # same size, other contents
+    probe.write_bytes(bytes(data))
+    res = runner.invoke(app, ["plot", str(tmp_path / "r"), "--out", str(tmp_path / "plots")])
+    assert res.exit_code == 2 and f"{probe.name} is damaged" in res.output, res.output
+    assert not (tmp_path / "plots").exists()
+
+
 def test_reuse_check_finds_a_damaged_probe(tmp_path, reference) -> None:
     shutil.copytree(reference, tmp_path / "r")
     assert rundir.check_intact(tmp_path / "r") is None
