@@ -103,6 +103,7 @@ damage = st.one_of(
     st.tuples(st.just("bytes"), st.integers(1, 40)),
     st.tuples(st.just("flip"), st.floats(0.0, 0.999)),
     st.tuples(st.just("append"), st.sampled_from([b"0,4,0.1,0.5,0.5,0.5,0.5,0.5,0.5,0\n", b"\n", b"x"])),
+    st.tuples(st.just("swap"), st.just(b"")),  # another valid probe archive of the same run
 )
 
 
@@ -116,7 +117,7 @@ def test_any_change_to_a_finished_runs_files_is_caught(
     run = tmp_path_factory.mktemp("damaged") / "run"
     shutil.copytree(finished, run)
     if legacy:  # written before the completion record: curves are checked against the summary
-        if target != "curves.csv" or how[0] == "flip":
+        if target != "curves.csv" or how[0] in ("flip", "swap"):
             return  # (a legacy run's probe contents and edited values have no record to check against)
         summary = json.loads((run / "summary.json").read_text())
         del summary["complete"]
@@ -132,16 +133,20 @@ def test_any_change_to_a_finished_runs_files_is_caught(
     elif kind == "flip":
         i = int(len(data) * arg)
         new = data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1 :]
+    elif kind == "swap":
+        if target == "curves.csv":
+            return
+        new = (probes[0] if path == probes[-1] else probes[-1]).read_bytes()
     else:
         new = data + arg
     if legacy and kind == "append" and arg == b"\n":
         return  # an empty trailing line changes no row
     path.write_bytes(new)
-    if target == "curves.csv":  # what plot reads
-        res = invoke(["plot", str(run), "--out", str(run.parent / "figs")])
-        check(res)
-        assert res.exit_code == 2, (target, how, legacy, res.output)
-    else:  # what verify and reuse read: every probe file is checked against the record
+    # plot reads only the curves, but a finished run proves every file it recorded (load_run)
+    res = invoke(["plot", str(run), "--out", str(run.parent / "figs")])
+    check(res)
+    assert res.exit_code == 2, (target, how, legacy, res.output)
+    if target != "curves.csv":  # what verify and reuse read: every probe file is checked against the record
         assert rundir.check_intact(run) is not None
         with pytest.raises(KtiwError, match="damaged"):
             loaded = rundir.load_run(run)
