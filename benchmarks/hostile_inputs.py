@@ -718,6 +718,11 @@ def safe_run_case(case: Case, root: Path, index: int) -> None:
         run_case(case, root, index)
     except Exception as exc:  # a harness problem must not stop the census
         case.result = {"outcome": "skipped", "why": repr(exc)}
+    r = case.result
+    if r["outcome"] != "clean":  # as it happens, so a long census can be watched
+        why = r.get("why") or r.get("stderr_last", "")
+        label = case.name or " ".join(case.args)[:80]
+        print(f"{r['outcome']}: {case.family}/{label} {r.get('wall_s', '')} s: {why}"[:300], file=sys.stderr)
 
 
 def main() -> None:
@@ -759,16 +764,13 @@ def main() -> None:
         f"({time.perf_counter() - t0:.0f} s; "
         "reproduce: OMP_NUM_THREADS=1 python benchmarks/hostile_inputs.py)"
     )
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                [
-                    {"family": c.family, "name": c.name, "args": c.args, "expect": c.expect, **c.result}
-                    for c in cases
-                ],
-                indent=1,
-            )
-        )
+    if args.json:  # the scratch folder is named $SCRATCH: a stored census names no machine's paths
+        rows = [
+            {"family": c.family, "name": c.name, "args": c.args, "expect": c.expect, **c.result}
+            for c in cases
+        ]
+        text = json.dumps(rows, indent=1)
+        args.json.write_text(text.replace(json.dumps(str(root))[1:-1], "$SCRATCH"))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 
