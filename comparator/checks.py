@@ -299,7 +299,7 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
             if ok
             else (
                 "; the theory says co-occurrence alone teaches this, "
-                f"but it needs more than {fmt(max(th.MOST, band))}."
+                f"but it needs more than {fmt(max(th.MOST, band))}{_significant(m, numbers)}."
             )
         )
         return Verdict(name, spec, PASS if ok else REFUTED, measured, expected, what + tail, numbers)
@@ -317,7 +317,8 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
             if ok
             else (
                 "; the theory says co-occurrence carries no such signal, yet it is "
-                f"{fmt(m.share - m.baseline)} above the baseline (allowed {th.NEAR_BASELINE})."
+                f"{fmt(m.share - m.baseline)} above the baseline (allowed {th.NEAR_BASELINE})"
+                f"{_significant(m, numbers)}."
             )
         )
         return Verdict(name, spec, PASS if ok else REFUTED, measured, expected, what + tail, numbers)
@@ -329,6 +330,17 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
         "none (ambiguous)",
         what + "; the theory predicts groups of words here, not one position (reported only).",
         numbers,
+    )
+
+
+def _significant(m: TokenShare, numbers: dict[str, object]) -> str:
+    """The evidence behind a refuted share: its one-sided p and what it rests on."""
+    seeds = len([x for x in m.per_seed if math.isfinite(x)])
+    p = numbers.get("p_value")
+    shown = fmt(p, 2) if isinstance(p, float) else "n/a"
+    return (
+        f", significantly (one-sided p = {shown} < {th.P_VALUE} over {seeds} seed(s) and "
+        f"{m.tokens} scored tokens, seeds as the unit)"
     )
 
 
@@ -803,14 +815,19 @@ def check_agreement_table(
                 "neither confirms nor refutes the table.",
                 numbers,
             )
-        names = ", ".join(f"{a.pair} (p = {fmt(p[a.pair], 2)})" for a in shown)
+        names = ", ".join(
+            f"{a.pair} (one-sided p = {fmt(p[a.pair], 2)} over "
+            f"{sum(math.isfinite(x) for x in a.per_seed)} seed(s) and {a.tokens} scored tokens)"
+            for a in shown
+        )
         return Verdict(
             "agreement-table",
             spec,
             REFUTED,
             measured,
             expected,
-            f"{what}; {names} significantly less than {th.AGREEMENT_MIN_LIFT} above chance.",
+            f"{what}; {names} significantly less than {th.AGREEMENT_MIN_LIFT} above chance "
+            f"(level {th.P_VALUE}, seeds as the unit).",
             numbers,
         )
     return Verdict(

@@ -238,3 +238,23 @@ def test_classification_verdicts_gate_on_the_normal_models_accuracy() -> None:
     assert hi["uniform-scores-cooccurrence"] is REFUTED and hi["attention-to-salient-words"] is REFUTED
     assert lo["uniform-scores-cooccurrence"] is INCONCLUSIVE
     assert lo["attention-to-salient-words"] is INCONCLUSIVE
+
+
+# ------------------------------------------------- copy experiment: the sentence names the evidence
+
+
+def test_copy_refutations_state_p_and_n() -> None:
+    from ktiw.comparator.checks import TokenShare, check_agreement_table, check_ktiw_under_uniform
+    from ktiw.comparator.measures import Agreement
+
+    seeds = (0.75, 0.76, 0.77, 0.758)
+    v = check_ktiw_under_uniform("permutation:L=40", "saddle", TokenShare(0.7595, 0.0275, seeds, 8000))
+    p = 1 - t_less(list(seeds), 8000, 0.1275)  # "greater": the mirror of the written-out test
+    assert v.status is REFUTED and v.numbers["p_value"] == pytest.approx(p)
+    assert f"p = {p:.2g}" in v.sentence and "4 seed(s) and 8000 scored tokens" in v.sentence
+    short = Agreement("A(alpha,beta_uf)", 0.06, 0.05, (0.05, 0.06, 0.07), 1500)
+    table = [short, Agreement("A(alpha,beta)", 0.9, 0.05, (0.9, 0.9, 0.9), 1500)]
+    v = check_agreement_table("subset", "drift", table)
+    p = t_less([0.05, 0.06, 0.07], 1500, 0.15)
+    assert v.status is REFUTED and f"p = {p:.2g}" in v.sentence
+    assert "3 seed(s) and 1500 scored tokens" in v.sentence
