@@ -91,7 +91,7 @@ def train(
 
     ``seeds``: a count ``n`` (seeds ``0 .. n-1``) or a list, replacing ``training.seeds``.
     ``options``: any other :class:`~ktiw.empirics.trainer.TrainConfig` field (``dtype``,
-    ``checkpoint_every``, ...).  ``out``: the run directory (default ``runs/<spec>-<model>``,
+    ``checkpoint_every``, ...).  ``out``: the run directory (default ``ktiw-runs/<spec>-<model>``,
     numbered ``-2``, ``-3``, ... when it exists, as ``ktiw train`` does).  Returns the
     :class:`~ktiw.runs.rundir.Run` (``run.curve(seed, "token_acc")``, ``run.summary``,
     ``run.probes(step)``)."""
@@ -99,7 +99,7 @@ def train(
 
     from ktiw.empirics.trainer import TrainConfig
     from ktiw.empirics.trainer import train as train_run
-    from ktiw.runs.rundir import fresh_dir, load_run, run_label, run_name
+    from ktiw.runs.rundir import TRAIN_RUNS, fresh_dir, load_run, run_label, run_name
 
     if (spec is None) == (data is None):
         raise KtiwError("give either a distribution spec or data=FILE")
@@ -118,7 +118,7 @@ def train(
         cfg = TrainConfig.from_dict({**dataclasses.asdict(cfg), **options})
     cfg.validate()
     name = run_name(run_label(spec, data), training.model, uniform)
-    run_dir = Path(out) if out is not None else fresh_dir(Path("runs"), name)
+    run_dir = Path(out) if out is not None else fresh_dir(TRAIN_RUNS, name)
     return load_run(train_run(cfg, run_dir, progress=progress))
 
 

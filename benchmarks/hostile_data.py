@@ -996,7 +996,7 @@ def message_cases() -> list[Case]:
 
 def _run_folder(folder: str) -> Check:
     def check(d: Path, rc: int, out: str, err: str) -> str | None:
-        names = sorted(p.name for p in (d / "runs").iterdir()) if (d / "runs").is_dir() else []
+        names = sorted(p.name for p in (d / "ktiw-runs").iterdir()) if (d / "ktiw-runs").is_dir() else []
         return None if names == [folder] else f"run folder {names}, expected [{folder!r}]"
 
     return check
@@ -1011,7 +1011,7 @@ def _distinct_folders(a: str, b: str) -> Check:
         second = ktiw(d, ["train", "--data", b, *TINY])
         if second.returncode != 0:
             return f"the second training failed: {second.stderr[-200:]}"
-        names = sorted(p.name for p in (d / "runs").iterdir())
+        names = sorted(p.name for p in (d / "ktiw-runs").iterdir())
         if len(names) != 2 or any(n.endswith("-2") for n in names):
             return f"runs of {a} and {b} share a name: {names}"
         return None

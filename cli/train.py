@@ -34,11 +34,11 @@ def seed_path(run_dir: Path) -> str | None:
 
 
 def default_out(spec: str | None, data: str | None, model: str, uniform: bool) -> Path:
-    """``runs/<spec or data file>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the
+    """``ktiw-runs/<spec or data file>-<model>[-uniform]`` (``-2``, ``-3``, ... when taken): the
     same names ``ktiw verify`` gives its runs."""
-    from ktiw.runs.rundir import fresh_dir, run_label, run_name
+    from ktiw.runs.rundir import TRAIN_RUNS, fresh_dir, run_label, run_name
 
-    return fresh_dir(Path("runs"), run_name(run_label(spec, data), model, uniform))
+    return fresh_dir(TRAIN_RUNS, run_name(run_label(spec, data), model, uniform))
 
 
 def _preset_help() -> str:
@@ -160,7 +160,7 @@ def train(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="run directory [default: runs/<spec>-<model>[-uniform], with -2, -3, ... when that exists]"
+            help="run directory [default: ktiw-runs/<spec>-<model>[-uniform], -2, -3, ... when that exists]"
         ),
     ] = None,
     resume: Annotated[

@@ -73,6 +73,11 @@ MAX_NAME_BYTES = 96
 """Longest label part of a run folder name, in UTF-8 bytes (file systems allow 255)."""
 
 
+TRAIN_RUNS = Path("ktiw-runs")
+"""Where ``ktiw train`` (and :func:`ktiw.train`) put a run without ``--out``: beside
+``ktiw-verify/`` and ``ktiw-sweep/``, and never inside the ``runs`` package of a source checkout."""
+
+
 def run_label(spec: str | None, data: str | Path | None) -> str:
     """What a run is named by (:func:`run_name`): its distribution spec, or for ``--data`` the
     data file's name without its folder, suffix and ``?options`` (``corpus/en-fr.tsv?max_len=9``

@@ -65,9 +65,9 @@ def test_train_out_help_states_the_real_default(tmp_path: Path, monkeypatch: pyt
     from ktiw.cli.train import default_out
 
     text = " ".join(runner.invoke(app, ["train", "--help"]).output.split())
-    assert "runs/<spec>-<model>[-uniform]" in text and "<time>" not in text
+    assert "ktiw-runs/<spec>-<model>[-uniform]" in text and "<time>" not in text
     monkeypatch.chdir(tmp_path)
-    assert default_out("subset:L=3,V=5", None, "lstm", False).as_posix().startswith("runs/subset")
+    assert default_out("subset:L=3,V=5", None, "lstm", False).as_posix().startswith("ktiw-runs/subset")
 
 
 SHARED = ("--seeds", "--steps", "--optimizer", "--init", "--quiet", "--uniform", "--precision")
