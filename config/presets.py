@@ -327,7 +327,8 @@ def training_for(name: str, model: str) -> Training:
     a user's model) takes the copy experiment's block with its own default configuration.  A
     preset that has no training for ``MODEL`` is a one-line :class:`KtiwError` naming those that do."""
     if name not in preset_names():
-        raise KtiwError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}")
+        valid = ", ".join(presets_for(model))
+        raise KtiwError(f"unknown preset {name!r}; valid presets for --model {model}: {valid}")
     if name not in presets_for(model):
         raise KtiwError(
             f"preset {name!r} has no training for --model {model}; presets for {model}: "
