@@ -109,7 +109,7 @@ WILSON_Z = 1.959963984540054
 
 MIN_KENDALL_TAU = 0.0
 """The predicted takeoff order is confirmed when Kendall's tau between predicted takeoff
-time and measured median step to 50% attention accuracy is strictly above 0: more pairs of
+time and the measured median takeoff step (gold attention mass 1/2) is strictly above 0: more pairs of
 distributions are ordered as predicted than against it. Any positive association counts
 because the theory's time scale (gradient flow of a toy model) and the trained model's (Adam steps)
 are not comparable in size, only in order.  The check passes only when, in addition, the
