@@ -90,14 +90,14 @@ def train(
     the ``quick`` preset's LSTM) on a spec or a data file, and return the loaded run.
 
     ``seeds``: a count ``n`` (seeds ``0 .. n-1``) or a list, replacing ``training.seeds``.
-    ``options``: any other :class:`~ktiw.empirics.trainer.TrainConfig` field (``dtype``,
+    ``options``: any other :class:`~ktiw.empirics.train_config.TrainConfig` field (``dtype``,
     ``checkpoint_every``, ...).  ``out``: the run directory (default ``ktiw-runs/<spec>-<model>``,
     numbered ``-2``, ``-3``, ... when it exists, as ``ktiw train`` does).  Returns the
     :class:`~ktiw.runs.rundir.Run` (``run.curve(seed, "token_acc")``, ``run.summary``,
     ``run.probes(step)``)."""
     import dataclasses
 
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
     from ktiw.empirics.trainer import train as train_run
     from ktiw.runs.rundir import TRAIN_RUNS, fresh_dir, load_run, run_label, run_name
 

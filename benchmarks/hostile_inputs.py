@@ -87,7 +87,8 @@ def make_run(path: Path, *, steps: int = 6, interrupt_at: int | None = None, pro
     code = textwrap.dedent(
         f"""
         from ktiw.empirics import trainer as tr
-        cfg = tr.TrainConfig(spec={TINY_SPEC!r}, model='toy', steps={steps}, seeds=[0, 1], batch_size=4,
+        from ktiw.empirics.train_config import TrainConfig
+        cfg = TrainConfig(spec={TINY_SPEC!r}, model='toy', steps={steps}, seeds=[0, 1], batch_size=4,
                              eval_samples=4, eval_every=2, checkpoint_every=2, proxy_steps={proxy})
         def cb(t):
             if {interrupt_at!r} is not None and t.step == {interrupt_at!r}:

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from ktiw.data.families import from_spec
-from ktiw.empirics.trainer import TrainConfig, Trainer, default_probe_every, train
+from ktiw.empirics.train_config import TrainConfig, default_probe_every
+from ktiw.empirics.trainer import Trainer, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference

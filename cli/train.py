@@ -109,7 +109,7 @@ RESUME_NEVER = {
 
 def resume_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     """The options given on the command line with ``--resume``, as ``--flag -> (config field,
-    value)`` for :func:`ktiw.empirics.trainer.resume` (which applies ``--steps``/``--threads``
+    value)`` for :func:`ktiw.empirics.resume.resume` (which applies ``--steps``/``--threads``
     and refuses any other that differs from the run's record); ``--out`` and the data options
     are refused here, in one line."""
     out: dict[str, tuple[str, Any]] = {}
@@ -172,7 +172,9 @@ def train(
     """Train S seeds as one batched computation; write curves, probes, checkpoint, summary."""
     from rich.console import Console
 
+    from ktiw.empirics import resume as rs
     from ktiw.empirics import trainer as tr
+    from ktiw.empirics.train_config import TrainConfig
 
     options = options or {}
     console = Console(highlight=False)
@@ -183,13 +185,13 @@ def train(
             )
         run_dir = resume
         given = resume_options(ctx, {**locals(), **options})
-        runner: Any = lambda: tr.resume(resume, progress=not quiet, options=given)  # noqa: E731
+        runner: Any = lambda: rs.resume(resume, progress=not quiet, options=given)  # noqa: E731
     else:
         if spec is None and data is None:
             raise KtiwError("give a distribution SPEC (see `ktiw families`) or --data FILE")
         if spec is not None and data is not None:
             raise KtiwError("give either SPEC or --data, not both")
-        cfg = tr.TrainConfig(
+        cfg = TrainConfig(
             spec=spec,
             data=None
             if data is None

@@ -51,7 +51,8 @@ def step_fidelity(
     import tempfile
 
     from ktiw.empirics.curves import first_reach
-    from ktiw.empirics.trainer import TrainConfig, train
+    from ktiw.empirics.train_config import TrainConfig
+    from ktiw.empirics.trainer import train
     from ktiw.runs import rundir
 
     dist = from_spec(setup.spec)

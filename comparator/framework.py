@@ -5,7 +5,7 @@ An experiment (:class:`Experiment`) declares, as plain functions of typed object
 * ``setup(request)``: parse the distributions once and make each prediction once (bad
   input raises :class:`~ktiw.core.errors.KtiwError` here, before anything is trained);
 * ``plan(setup, done)``: the training runs it needs, as named :class:`PlannedRun` (a
-  :class:`~ktiw.empirics.trainer.TrainConfig` each).  The driver calls it again with the runs
+  :class:`~ktiw.empirics.train_config.TrainConfig` each).  The driver calls it again with the runs
   finished so far until it asks for nothing new, so an experiment may plan in phases (the
   multi-head experiment chooses its combinations from its single-head runs);
 * ``measure(setup, runs)``: turn the loaded run directories into a typed measurement;
@@ -40,7 +40,7 @@ from .verdict import Verdict
 
 if TYPE_CHECKING:
     from ktiw.config.presets import Preset
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
     from ktiw.runs.executor import Executor as TaskExecutor
     from ktiw.runs.rundir import Run
 

@@ -5,7 +5,7 @@ a preset of its own takes the default model's preset with its own default config
 
 Every preset holds a :class:`~ktiw.core.training.Training` block (the one description of a
 training: the model, its configuration and the optimisation settings), turned into the
-trainer's config by :meth:`ktiw.empirics.trainer.TrainConfig.from_training`.
+trainer's config by :meth:`ktiw.empirics.train_config.TrainConfig.from_training`.
 ``ktiw train --preset NAME --model MODEL`` uses the very same block (:func:`training_for`),
 so ``quick`` means the same model and batch for both commands.
 ``ktiw presets [EXPERIMENT]`` lists every field with its value and meaning

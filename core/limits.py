@@ -102,7 +102,7 @@ SIGN_SUM_SECONDS_PER_STEP = 7e-6
 block of 2^20 steps in 6.9 s at load 28 on the shared 2-core machine)."""
 
 TRAIN_FLOPS_PER_SECOND = 5e10
-"""Effective rate of the ``6 N D`` estimate of :func:`ktiw.empirics.trainer.estimate_training_seconds`
+"""Effective rate of the ``6 N D`` estimate of :func:`ktiw.empirics.training_cost.estimate_training_seconds`
 (``N`` counts every parameter, the embedding and output rows most steps do not touch
 included, so this is not a hardware figure): calibrated on the stored paper run, whose
 ``permutation:L=40`` LSTM training it estimates at about 1.9 h against about 11 min measured

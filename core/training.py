@@ -3,7 +3,7 @@ budget and the evaluation schedule (:class:`~ktiw.core.training.Training`), read
 
 The theory predicts for it (:func:`ktiw.theory.predict.predict`), the presets of ``ktiw
 verify`` hold one each (:data:`ktiw.config.presets.PRESETS`), and the trainer turns it into
-the record of one run (:meth:`ktiw.empirics.trainer.TrainConfig.from_training`, which adds the
+the record of one run (:meth:`ktiw.empirics.train_config.TrainConfig.from_training`, which adds the
 distribution, device, precision and file settings).  Its defaults are the ``quick`` preset's
 copy LSTM, the training ``ktiw train`` runs with no options: Adam, lr 1e-3, batch 64,
 120 steps, 16 seeds, hidden size 64 (the LSTM's default), evaluation every 10 steps on 50
@@ -144,7 +144,7 @@ class Training:
             object.__setattr__(self, "init", parse_init(self.init))
 
     def train_values(self) -> dict[str, Any]:
-        """The :class:`~ktiw.empirics.trainer.TrainConfig` fields this block sets (``ktiw train``
+        """The :class:`~ktiw.empirics.train_config.TrainConfig` fields this block sets (``ktiw train``
         and ``ktiw sweep`` fill what the user did not give from these)."""
         return {
             "seeds": self.seed_list,

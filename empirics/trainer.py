@@ -15,20 +15,19 @@ fixed samples drawn once from ``np.random.default_rng([2, eval_seed])``, the sam
 seed; it writes one ``curves.csv`` row per seed and, at probe steps, the probe arrays
 (format: :mod:`ktiw.runs.rundir`).  A checkpoint (parameters, optimiser state, data-stream
 states, divergence state) is written every ``checkpoint_every`` steps, at the end and on
-Ctrl-C; :func:`resume` continues from it and gives results identical to an uninterrupted run
-on the same device.
+Ctrl-C; :func:`ktiw.empirics.resume.resume` continues from it and gives results identical to
+an uninterrupted run on the same device.  The run's record is
+:class:`~ktiw.empirics.train_config.TrainConfig`; its cost is estimated before it starts by
+:mod:`ktiw.empirics.training_cost`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
-import signal
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,264 +38,25 @@ from torch.func import functional_call
 from ktiw.core.errors import KtiwError
 from ktiw.core.host_memory import keep_freed_memory
 from ktiw.core.limits import (
-    MAX_LR,
-    MAX_SAMPLES,
-    MAX_SEEDS,
-    MAX_STEPS,
     MAX_TRAIN_SECONDS,
-    TRAIN_FLOPS_PER_SECOND,
-    TRAIN_STEP_SECONDS,
-    check_memory,
     check_time,
 )
-from ktiw.core.paths import not_a_directory
 from ktiw.core.provenance import provenance
-from ktiw.core.training import Training, seed_list
-from ktiw.core.validation import bounds, check_fields, check_instance
-from ktiw.data.distribution import Batch, Distribution
+from ktiw.data.distribution import Batch
 
 from . import batched as bt
 from . import runfiles
 from .cpu_threads import default_threads
 from .curves import SUCCESS_ACCURACY
+from .interrupts import Interrupts
 from .models import Evaluation, SeedModel, build_model
-from .models.base import activation_model
-from .optim import OPTIMIZERS, SeedAdam, SeedSGD, seed_optimizer
-from .precision import PRECISIONS, autocast, check_precision, full_precision
+from .optim import SeedAdam, SeedSGD, seed_optimizer
+from .precision import autocast, full_precision
 from .probes import COLUMNS, seed_metrics
 from .probes import evaluate as evaluate_model
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-PROBE_BUDGET_BYTES = 256 * 2**20
-"""Default probe schedule: every evaluation if all probe files fit in this, else every 5th."""
-
-
-_DEFAULT = Training()
-"""The one set of defaults (the ``quick`` preset's copy LSTM): :class:`TrainConfig` takes its
-shared fields from here."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a run (written to ``config.json``).
-
-    The training fields (model, seeds, steps, batch size, learning rate, optimiser, evaluation,
-    model options) default to :class:`ktiw.core.training.Training`'s, the ``quick`` preset's copy
-    LSTM that ``ktiw train`` runs with no options: ``TrainConfig(spec="subset:L=8,V=12")``
-    trains 16 seeds of the LSTM with hidden size 64, Adam lr 1e-3, batch 64, for 120 steps,
-    evaluating every 10 steps on 50 samples, on ``device="auto"`` (CUDA when torch sees one).
-    :meth:`from_training` builds one from a :class:`~ktiw.core.training.Training`.  ``seeds``
-    takes a list or a count ``n`` (seeds ``0 .. n-1``)."""
-
-    spec: str | None = None
-    """Distribution spec (``family:key=value,...``); ignored when ``data`` is given."""
-    data: str | None = None
-    """Path of a data file (``input tokens<TAB>output tokens`` per line)."""
-    model: str = _DEFAULT.model
-    uniform: bool = False
-    preset: str = "quick"
-    seeds: list[int] = field(
-        default_factory=lambda: list(range(_DEFAULT.seeds)), metadata=bounds(max_items=MAX_SEEDS)
-    )
-    steps: int = field(default=_DEFAULT.steps, metadata=bounds(min=0, max=MAX_STEPS))
-    batch_size: int = field(default=_DEFAULT.batch_size, metadata=bounds(min=1, max=MAX_SAMPLES))
-    lr: float = field(default=_DEFAULT.lr, metadata=bounds(gt=0, max=MAX_LR))
-    optimizer: str = _DEFAULT.optimizer
-    """``adam`` (:class:`~ktiw.empirics.optim.SeedAdam`) or ``sgd``
-    (:class:`~ktiw.empirics.optim.SeedSGD`)."""
-    momentum: float = field(default=_DEFAULT.momentum, metadata=bounds(min=0))
-    """SGD's heavy-ball momentum (``sgd`` only)."""
-    eval_every: int = field(default=_DEFAULT.eval_every, metadata=bounds(min=1))
-    eval_samples: int = field(default=_DEFAULT.eval_samples, metadata=bounds(min=1, max=MAX_SAMPLES))
-    eval_seed: int = field(default=12345, metadata=bounds(min=0))
-    probe_every: int | None = field(default=_DEFAULT.probe_every, metadata=bounds(min=0))
-    """Save probe arrays at evaluation steps that are multiples of this (and the last step);
-    ``None``: every evaluation if they fit in 256 MiB, else every 5th; ``0``: last step only."""
-    checkpoint_every: int = field(default=50, metadata=bounds(min=1))
-    proxy_steps: int = field(default=_DEFAULT.proxy_steps, metadata=bounds(min=0, max=MAX_STEPS))
-    """Training steps of the bag-of-words proxy ``beta_px`` (0: do not compute it)."""
-    device: str = "auto"
-    dtype: str = field(default="float32", metadata=bounds(choices=("float32", "float64")))
-    precision: str = field(default=_DEFAULT.precision, metadata=bounds(choices=PRECISIONS))
-    """``fp32``, or ``bf16`` mixed precision for the training forward pass (bfloat16 matrix
-    products; parameters, optimiser state, softmaxes, losses, evaluation and probes in float32;
-    :mod:`ktiw.empirics.precision`).  Refused on hardware without fast bfloat16."""
-    threads: int | None = field(default=None, metadata=bounds(min=1, max=4096))
-    """CPU threads for torch (``None``: the cores idle when the run starts,
-    :func:`ktiw.empirics.cpu_threads.default_threads`).  On a CPU shared with other jobs, more
-    threads than idle cores can be many times slower (see benchmarks/README.md)."""
-    model_config: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT.model_config))
-    stop_at: float | None = _DEFAULT.stop_at
-    """Stop a seed at the first evaluation where its token accuracy is ``>= stop_at``: it leaves
-    the stacked batch (no more training or evaluation), its curve ends at that step, and the
-    summary records ``stopped_step``.  ``None``: train every seed for ``steps``."""
-    fused_cells: bool | None = None
-    """Fuse the LSTM's pointwise cell with ``torch.compile`` (:func:`ktiw.empirics.batched.fuse_cells`;
-    ~20-40 s of compilation once, then several times fewer kernels per step).  ``None``: when
-    ``seeds x batch_size x hidden x steps >= 2**24`` (e.g. the paper preset with 20 seeds)."""
-
-    def __post_init__(self) -> None:
-        self.seeds = seed_list(self.seeds)
-
-    @classmethod
-    def from_training(
-        cls,
-        training: Training,
-        *,
-        preset: str,
-        spec: str | None = None,
-        data: Path | str | None = None,
-        uniform: bool = False,
-        seeds: list[int] | int | None = None,
-        model_config: Mapping[str, Any] | None = None,
-        proxy_steps: int | None = None,
-        device: str = "auto",
-        threads: int | None = None,
-    ) -> TrainConfig:
-        """The trainer's config of one run of ``training`` (``seeds`` default ``0 .. seeds-1``;
-        ``model_config`` replaces the block's options; the model's defaults fill the rest so
-        that the config equals what ``config.json`` records, for ``--reuse``)."""
-        from ktiw.empirics.models import MODELS
-
-        options = dict(training.model_config if model_config is None else model_config)
-        spec_ = MODELS.get(training.model)
-        full = dataclasses.asdict(spec_.config(**options)) if spec_ is not None else options
-        return cls(
-            spec=spec,
-            data=None if data is None else str(data),
-            model=training.model,
-            uniform=uniform,
-            preset=preset,
-            seeds=training.seed_list if seeds is None else seed_list(seeds),
-            steps=training.steps,
-            batch_size=training.batch_size,
-            lr=training.lr,
-            optimizer=training.optimizer,
-            momentum=training.momentum,
-            eval_every=training.eval_every,
-            eval_samples=training.eval_samples,
-            probe_every=training.probe_every,
-            proxy_steps=training.proxy_steps if proxy_steps is None else proxy_steps,
-            stop_at=training.stop_at,
-            device=resolve_device(device),
-            threads=threads,
-            model_config=full,
-            precision=training.precision,
-        )
-
-    def validate(self) -> None:
-        """Raise :class:`KtiwError` for impossible values (types and ranges: the field declarations)."""
-        check_instance(self)
-        if self.spec is None and self.data is None:
-            raise KtiwError("give a distribution SPEC or --data FILE")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise KtiwError(f"seeds must be distinct non-negative integers, got {self.seeds}")
-        for name in ("steps", "eval_samples", "checkpoint_every", "proxy_steps"):
-            if getattr(self, name) < 0:
-                raise KtiwError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise KtiwError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise KtiwError(f"threads must be >= 1, got {self.threads}")
-        if self.eval_samples < 1:
-            raise KtiwError("eval_samples must be >= 1")
-        if self.stop_at is not None and not 0 < self.stop_at <= 1:
-            raise KtiwError(f"stop_at must be in (0, 1], got {self.stop_at}")
-        if not self.lr > 0:
-            raise KtiwError(f"lr must be > 0, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise KtiwError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise KtiwError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.momentum and self.optimizer != "sgd":
-            raise KtiwError("momentum applies to --optimizer sgd only")
-        if self.dtype not in DTYPES:
-            raise KtiwError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
-            raise KtiwError(f"device must be cpu, cuda or auto, got {self.device!r}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise KtiwError("device cuda requested but torch sees no CUDA device")
-        if self.precision != "fp32" and self.dtype != "float32":
-            raise KtiwError(f"--precision {self.precision} needs --dtype float32 (parameters stay float32)")
-        check_precision(self.precision, resolve_device(self.device))
-
-    @staticmethod
-    def from_dict(values: dict[str, Any]) -> TrainConfig:
-        """From a dict of fields (a ``config.json`` too: its record-only keys are skipped)."""
-        known = {f.name for f in fields(TrainConfig)}
-        unknown = sorted(set(values) - known - RECORD_ONLY)
-        if unknown:
-            raise KtiwError(
-                f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
-            )
-        picked = {k: v for k, v in values.items() if k in known}
-        if "seeds" in picked and isinstance(picked["seeds"], int) and not isinstance(picked["seeds"], bool):
-            picked["seeds"] = seed_list(picked["seeds"])
-        given = check_fields(TrainConfig, picked, "training option")
-        return TrainConfig(**given)
-
-
-RECORD_ONLY = frozenset(
-    {"versions", "git_commit", "device_requested", "threads_used", "fused_cells_used", "seed_path"}
-)
-"""Keys ``config.json`` holds besides the :class:`TrainConfig` fields."""
-
-
-def default_probe_every(cfg: TrainConfig, probe_arrays: int, T: int, L: int) -> int:
-    """``cfg.probe_every`` when set, else every evaluation if the run's probe files (``probe_arrays``
-    float32 arrays ``[S, N, T, L]`` per evaluation) fit in :data:`PROBE_BUDGET_BYTES`, else every 5th."""
-    if cfg.probe_every is not None:
-        return cfg.probe_every
-    n_evals = cfg.steps // cfg.eval_every + 2
-    size = probe_arrays * 4 * len(cfg.seeds) * cfg.eval_samples * T * L
-    return cfg.eval_every if size * n_evals <= PROBE_BUDGET_BYTES else 5 * cfg.eval_every
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def load_distribution(cfg: TrainConfig) -> Distribution:
-    """The distribution a config names (data file or spec)."""
-    if cfg.data is not None:
-        from ktiw.data.corpus import load_labelled, load_pairs
-        from ktiw.empirics.models import MODELS
-
-        spec = MODELS.get(cfg.model)
-        labelled = spec is not None and spec.data_format == "labelled"
-        return (load_labelled if labelled else load_pairs)(cfg.data)
-    from ktiw.data.families import from_spec
-
-    return from_spec(str(cfg.spec))
-
-
-class _Interrupts:
-    """First Ctrl-C (or SIGTERM, as clusters send): finish the current step, checkpoint, stop.
-    Second one: stop now."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        for s, old in self._old.items():
-            signal.signal(s, old)
+from .progress import TrainProgress
+from .train_config import DTYPES, TrainConfig, default_probe_every, load_distribution, resolve_device
+from .training_cost import check_training_memory, estimate_training_seconds
 
 
 class Trainer:
@@ -694,9 +454,9 @@ class Trainer:
         """Train to ``steps``; on Ctrl-C checkpoint, write the summary and re-raise KeyboardInterrupt."""
         cfg = self.cfg
         consistent = True
-        bar = _Progress(progress, cfg.steps, self.step, self._label())
+        bar = TrainProgress(progress, cfg.steps, self.step, self._label())
         try:
-            with _Interrupts() as interrupts, bar:
+            with Interrupts() as interrupts, bar:
                 if self.step == 0 and not self.history[self.seeds[0]]:
                     bar.update(self.step, self.evaluate())
                     self.checkpoint()
@@ -767,42 +527,6 @@ def _all_seeds(ev: Evaluation, seeds: list[int], S: int) -> Evaluation:
     )
 
 
-class _Progress:
-    """A rich progress bar showing the mean token accuracy of the last evaluation (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, done: int, label: str) -> None:
-        self.enabled, self.total, self.done, self.label = enabled, total, done, label
-        self.acc = float("nan")
-        self._bar: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}", markup=False),  # the label holds user text
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("acc {task.fields[acc]}"),
-                TimeRemainingColumn(),
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=self.total, completed=self.done, acc="-")
-        return self
-
-    def update(self, step: int, metrics: dict[str, np.ndarray] | None) -> None:
-        if self._bar is None:
-            return
-        fields_: dict[str, Any] = {}
-        if metrics is not None:
-            fields_["acc"] = f"{float(np.nanmean(metrics['token_acc'])):.3f}"
-        self._bar.update(self._task, completed=step, **fields_)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
-
 def train(
     config: TrainConfig | dict[str, Any],
     out_dir: str | Path,
@@ -820,96 +544,6 @@ def train(
 
 class BeyondStepsError(KtiwError):
     """``--resume --steps N`` below the step the run's checkpoint is at."""
-
-
-RESUME_APPLIES = ("steps", "threads")
-"""Options ``--resume`` applies: the step budget (extended, or shortened down to the step of
-the checkpoint) and the CPU thread count (it does not change the numbers).  Every other
-training option determines the run's numbers and is taken from ``config.json``: given with
-``--resume``, it must equal the recorded value."""
-
-
-def _recorded(config: dict[str, Any], name: str) -> Any:
-    """The value ``config.json`` records for field ``name`` (``model_config.KEY`` for a model
-    field), or a marker when it records none."""
-    if name.startswith("model_config."):
-        return dict(config.get("model_config") or {}).get(name.split(".", 1)[1], _MISSING)
-    return config.get(name, _MISSING)
-
-
-_MISSING = object()
-
-
-def _same(given: Any, stored: Any) -> bool:
-    if isinstance(given, bool) or isinstance(stored, bool):
-        return given is stored
-    if isinstance(given, (int, float)) and isinstance(stored, (int, float)):
-        return float(given) == float(stored)
-    return json.loads(json.dumps(given)) == stored
-
-
-def resume_options(
-    run_dir: Path, config: dict[str, Any], options: dict[str, tuple[str, Any]]
-) -> dict[str, Any]:
-    """Check the options given with ``--resume`` against the run's ``config.json``.
-
-    ``options``: option as the user wrote it (``--steps``) -> (config field, value).  Returns
-    the fields to apply (:data:`RESUME_APPLIES`); any other option whose value differs from the
-    recorded one is a one-line :class:`KtiwError` naming the option and the recorded value."""
-    apply: dict[str, Any] = {}
-    for flag, (name, value) in options.items():
-        if name in RESUME_APPLIES:
-            apply[name] = value
-            continue
-        stored = _recorded(config, name)
-        if name == "device" and value in (config.get("device_requested"), config.get("device")):
-            continue
-        if stored is not _MISSING and _same(value, stored):
-            continue
-        shown = "not recorded" if stored is _MISSING else json.dumps(stored)
-        given = value if isinstance(value, str) else json.dumps(value)
-        raise KtiwError(
-            f"{flag} {given}: --resume continues {run_dir} as recorded ({name} = {shown} "
-            "in its config.json); to change it, train a new run with another --out"
-        )
-    return apply
-
-
-def resume(
-    run_dir: str | Path,
-    progress: bool = True,
-    callback: Callable[[Trainer], None] | None = None,
-    options: dict[str, tuple[str, Any]] | None = None,
-) -> Path:
-    """Continue ``run_dir`` from its last checkpoint (identical results to an uninterrupted run).
-
-    ``options`` (:func:`resume_options`): what the user gave with ``--resume``; ``steps`` moves
-    the step budget (an extended run equals an uninterrupted run of the new length, except for
-    an extra evaluation row at the old last step when it lies off the ``eval_every`` grid),
-    ``threads`` sets the CPU threads; any other option must equal its recorded value."""
-    run_dir = Path(run_dir)
-    problem = not_a_directory(run_dir)
-    if problem is not None:
-        raise KtiwError(f"--resume {run_dir}: the run directory {problem}")
-    config = runfiles.read_config(run_dir)
-    try:
-        cfg = TrainConfig.from_dict(config)
-        cfg.device = config.get("device_requested", cfg.device)
-        cfg.validate()
-    except KtiwError as exc:
-        raise runfiles.damaged(run_dir / "config.json", str(exc)) from None
-    apply = resume_options(run_dir, config, options or {})
-    for name, value in apply.items():
-        setattr(cfg, name, value)
-    cfg.validate()
-    trainer = Trainer(cfg, run_dir, resume=True)
-    if cfg.steps != config.get("steps"):  # the new budget is the run's from now on
-        try:
-            runfiles.write_json(run_dir / "config.json", {**config, "steps": cfg.steps})
-        except BaseException:
-            trainer.lock.release()
-            raise
-    return trainer.run(progress, callback)
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
@@ -932,75 +566,3 @@ def prepare_run_dir(run_dir: Path, *, resume: bool) -> Path:
     except OSError as exc:
         raise KtiwError(f"cannot write run directory {run_dir}: {exc.strerror or exc}") from None
     return run_dir
-
-
-def check_training_memory(cfg: TrainConfig, dist: Distribution) -> None:
-    """Refuse (one line, size and limit) a run whose dominant arrays cannot fit in memory.
-
-    Counted, for the model actually built: parameters with their gradient and two Adam moments
-    (the model is built on the ``meta`` device first, so nothing is allocated), one step's
-    sampled data (families draw a random key per vocabulary word), the activations -- twice the
-    bytes autograd saves for the forward pass, ``S x fixed + S x max(batch, eval_samples) x
-    per_example`` with both measured on one seed of the model at batches 2 and 4
-    (:func:`~ktiw.empirics.models.base.activation_model`; twice: the saved tensors and their
-    gradients in the backward pass) -- and one evaluation's probe arrays.  Before the model exists, the output
-    logits ``S x batch x (L + T) x |O|`` and the ``T x L`` attention stand for the activations."""
-    S, B, N = len(cfg.seeds), cfg.batch_size, cfg.eval_samples
-    L, T, n_in, n_out = int(dist.src_len), int(dist.tgt_len), int(dist.n_in), int(dist.n_out)
-    width = 4 if cfg.dtype == "float32" else 8
-    what = f"training {S} seed(s) of {cfg.model} on {dist.spec} (L={L}, |I|={n_in}, |O|={n_out})"
-    hint = "reduce the vocabulary, the length, --seeds, --batch-size or the model size"
-    rows = S * max(B, N)
-    parts = {  # first without the model: sizes too large even to describe as tensors stop here
-        "data": 16.0 * rows * (n_in + L + T),
-        "activations": 3.0 * width * rows * ((L + T + 2) * n_out + T * L),
-        # probes: one evaluation's [S, N, T, L] arrays, and a beta probe that may score every
-        # output word at every (target, source) pair
-        "probes": 8.0 * S * N * T * L + width * S * N * T * L * n_out,
-    }
-    check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
-    with torch.device("meta"):
-        model, _ = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
-    parts["parameters"] = 4.0 * width * sum(p.numel() for p in model.parameters())
-    parts["probes"] += 8.0 * model.probe_arrays * S * N * T * L
-    check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
-    # built for real (its parameters fit: checked above); measured on seed 0's slice
-    model, _ = build_model(cfg.model, cfg.model_config, dist, S, uniform=cfg.uniform)
-    model = model.to(DTYPES[cfg.dtype])
-    model.init_seed(0, torch.Generator().manual_seed(cfg.seeds[0]))  # as the trainer will
-    fixed, per_example = activation_model(model, dist)
-    parts["activations"] = max(parts["activations"], 2.0 * (S * fixed + rows * per_example))
-    check_memory(what, sum(parts.values()), f"mostly {max(parts, key=parts.__getitem__)}; {hint}")
-
-
-def estimate_training_seconds(cfg: TrainConfig, dist: Distribution) -> float:
-    """A deliberately long estimate of one training's time on one CPU thread: the ``6 N D`` rule
-    (forward and backward cost about six floating-point operations per parameter and token;
-    ``N``: the parameters of all seeds, from the model built on the ``meta`` device; ``D``: the
-    ``batch x (L + T)`` tokens each seed sees per step) over ``steps``, at
-    :data:`~ktiw.core.limits.TRAIN_FLOPS_PER_SECOND`, plus
-    :data:`~ktiw.core.limits.TRAIN_STEP_SECONDS` per step.  Its job is to catch ``--steps 1e9``
-    before it starts, not to schedule."""
-    numel = _parameter_count(cfg, dist)
-    tokens = float(cfg.batch_size) * (int(dist.src_len) + int(dist.tgt_len))
-    L_T = int(dist.src_len) + int(dist.tgt_len)
-    evals = (cfg.steps // cfg.eval_every + 2) * 2.0 * numel * cfg.eval_samples * L_T
-    flops = 6.0 * numel * tokens * cfg.steps + evals
-    return flops / TRAIN_FLOPS_PER_SECOND + cfg.steps * TRAIN_STEP_SECONDS
-
-
-_PARAMETER_COUNTS: dict[str, float] = {}
-""":func:`_parameter_count` per model, model configuration, distribution shape, seed count and
-attention mode: a sweep estimates thousands of runs that share a few models (building each on
-the ``meta`` device took about 1 ms a run: 3,000 runs in 3 s)."""
-
-
-def _parameter_count(cfg: TrainConfig, dist: Distribution) -> float:
-    """Parameters of all seeds of ``cfg``'s model on ``dist``, built once on the ``meta`` device."""
-    shape = (dist.spec, dist.n_in, dist.n_out, dist.src_len, dist.tgt_len, dist.aligned, dist.shared_vocab)
-    key = repr((cfg.model, sorted(cfg.model_config.items()), shape, len(cfg.seeds), cfg.uniform))
-    if key not in _PARAMETER_COUNTS:
-        with torch.device("meta"):
-            model, _ = build_model(cfg.model, cfg.model_config, dist, len(cfg.seeds), uniform=cfg.uniform)
-        _PARAMETER_COUNTS[key] = float(sum(p.numel() for p in model.parameters()))
-    return _PARAMETER_COUNTS[key]

@@ -271,7 +271,8 @@ def measure(dist: Distribution, opts: RunOptions) -> dict[str, Any]:
         import torch
 
         from ktiw.empirics import pilot as pl
-        from ktiw.empirics.trainer import TrainConfig, check_training_memory
+        from ktiw.empirics.train_config import TrainConfig
+        from ktiw.empirics.training_cost import check_training_memory
 
         # the pilot's arrays must fit, as a training's must (one line otherwise)
         check_training_memory(

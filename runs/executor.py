@@ -1,9 +1,9 @@
 """Executors: run a list of trainings, each one task, in this process or on Ray.
 
-A :class:`Task` is one training: a :class:`~ktiw.empirics.trainer.TrainConfig`, the run
+A :class:`Task` is one training: a :class:`~ktiw.empirics.train_config.TrainConfig`, the run
 directory it writes, and whether it starts that directory or continues it from its checkpoint.
 Every executor runs the very same function per task (:func:`run_task`, which calls
-:func:`ktiw.empirics.trainer.train` or :func:`~ktiw.empirics.trainer.resume`), so a run
+:func:`ktiw.empirics.trainer.train` or :func:`~ktiw.empirics.resume.resume`), so a run
 directory does not depend on the executor: same config, same seeds, same device, same bytes
 in ``curves.csv``.
 
@@ -52,7 +52,7 @@ class Task:
 
     name: str
     config: Any
-    """A :class:`~ktiw.empirics.trainer.TrainConfig`."""
+    """A :class:`~ktiw.empirics.train_config.TrainConfig`."""
     run_dir: Path
     resume: bool = False
 
@@ -101,7 +101,8 @@ def run_task(task: Task, report: Report | None = None) -> TaskResult:
     (one crashing task must not stop a sweep's others).  A :class:`KeyboardInterrupt`
     propagates after the trainer checkpointed.
     """
-    from ktiw.empirics.trainer import resume, train
+    from ktiw.empirics.resume import resume
+    from ktiw.empirics.trainer import train
 
     callback = None
     if report is not None:
@@ -212,7 +213,7 @@ class LocalExecutor:
     def resolve_device(self, device: str) -> str:
         """``device`` unchanged (the tasks run in this process, where the trainer resolves
         ``auto``); ``cuda`` without a GPU is a one-line :class:`KtiwError` now, before any task."""
-        from ktiw.empirics.trainer import TrainConfig
+        from ktiw.empirics.train_config import TrainConfig
 
         TrainConfig(spec="-", device=device).validate()
         return device
@@ -375,7 +376,7 @@ class RayExecutor:
     def resolve_device(self, device: str) -> str:
         """``auto``: CUDA when each task asks for a GPU (``gpus_per_task > 0``), else CPU;
         what this machine has does not matter, the tasks run elsewhere."""
-        from ktiw.empirics.trainer import TrainConfig
+        from ktiw.empirics.train_config import TrainConfig
 
         # the device's name is checked now; whether a GPU is there, on the worker
         TrainConfig(spec="-", device="cpu" if device.startswith("cuda") else device).validate()

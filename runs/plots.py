@@ -52,7 +52,7 @@ def chance_levels(run: Run) -> dict[str, float]:
     ``1 / L_n`` (a uniform pick among the example's source positions).  The samples are the
     trainer's own (drawn from ``eval_seed``)."""
     from ktiw.core.errors import KtiwError
-    from ktiw.empirics.trainer import TrainConfig, load_distribution
+    from ktiw.empirics.train_config import TrainConfig, load_distribution
 
     cfg = TrainConfig.from_dict(run.config)
     try:

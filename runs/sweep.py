@@ -64,7 +64,7 @@ class GridRun:
     settings: dict[str, Any]
     seeds: list[int]
     config: Any
-    """A :class:`~ktiw.empirics.trainer.TrainConfig`."""
+    """A :class:`~ktiw.empirics.train_config.TrainConfig`."""
 
 
 @dataclass
@@ -106,7 +106,7 @@ def apply_settings(base: Mapping[str, Any], settings: Mapping[str, Any]) -> dict
     """The training config fields ``base`` with ``settings`` applied: each key is a training
     field or a field of the model's configuration (one-line :class:`KtiwError` otherwise)."""
     from ktiw.empirics.models import MODELS
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
 
     values = json.loads(json.dumps(dict(base)))
     from ktiw.empirics.models.user import is_user_model
@@ -168,7 +168,7 @@ def plan_grid(
     train --data`` names them.
     """
     from ktiw.data.families import from_spec
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
     from ktiw.runs.rundir import run_label
 
     if seeds_per_task < 1:
@@ -207,9 +207,10 @@ def plan_grid(
 
 def grid_size(runs: Sequence[GridRun]) -> tuple[str, float]:
     """The grid's size in words (runs, and the specs x combinations x seed chunks behind them)
-    and its estimated CPU time in seconds (:func:`ktiw.empirics.trainer.estimate_training_seconds`
+    and its estimated CPU time in seconds (:func:`ktiw.empirics.training_cost.estimate_training_seconds`
     summed over the runs; an estimate that errs long)."""
-    from ktiw.empirics.trainer import estimate_training_seconds, load_distribution
+    from ktiw.empirics.train_config import load_distribution
+    from ktiw.empirics.training_cost import estimate_training_seconds
 
     dists: dict[str, Any] = {}
     total = 0.0
@@ -243,7 +244,7 @@ def requested_record(cfg: Any) -> dict[str, Any]:
     """What ``config.json`` records for ``cfg`` in the fields that determine the numbers (spec
     normalised, device resolved, the model's full configuration; ``None``: resolved later)."""
     from ktiw.empirics.models import MODELS
-    from ktiw.empirics.trainer import resolve_device
+    from ktiw.empirics.train_config import resolve_device
 
     record = asdict(cfg)
     record["device"] = resolve_device(cfg.device)

@@ -128,7 +128,7 @@ def test_check_value_types_and_bounds() -> None:
     with pytest.raises(KtiwError, match=r"x must be > 0, got 0.0"):
         check_value("x", 0.0, float, {"gt": 0})
     assert check_value("x", math.inf, float, {"finite": False}) == math.inf
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
 
     with pytest.raises(KtiwError, match="unknown training option"):
         check_fields(TrainConfig, {"stepz": 3}, "training option")

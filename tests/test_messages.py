@@ -22,14 +22,15 @@ from hypothesis import strategies as st
 from ktiw.core import console
 from ktiw.core.errors import DataFileError, KtiwError, SpecError
 from ktiw.data.families import from_spec
-from ktiw.empirics.trainer import TrainConfig, train
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import train
 from ktiw.runs.plots import diverged_note, plot_runs
 from ktiw.runs.rundir import load_run, run_name
 
 
 def test_fifo_is_named_as_a_pipe_everywhere(tmp_path: Path) -> None:
     from ktiw.data.corpus import load_distribution
-    from ktiw.empirics.trainer import resume
+    from ktiw.empirics.resume import resume
 
     for name in ("d.tsv", "t.model", "run"):
         os.mkfifo(tmp_path / name)

@@ -92,23 +92,24 @@ def test_sweep_says_its_size_and_refuses_a_huge_one(tmp_path) -> None:
 def test_sweep_estimate_builds_each_distinct_model_once(monkeypatch) -> None:
     """3,000 runs of one model: one ``meta`` build for the estimate, not one per run; another
     seed count or model size is another model, and its estimate scales with it."""
-    from ktiw.empirics import trainer
+    from ktiw.empirics import training_cost
+    from ktiw.empirics.train_config import load_distribution
     from ktiw.runs.sweep import grid_size, plan_grid
 
     built = []
-    real = trainer.build_model
+    real = training_cost.build_model
 
     def counting(*args, **kwargs):
         built.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "build_model", counting)
-    monkeypatch.setattr(trainer, "_PARAMETER_COUNTS", {})
+    monkeypatch.setattr(training_cost, "build_model", counting)
+    monkeypatch.setattr(training_cost, "_PARAMETER_COUNTS", {})
     lrs = [0.001 * (i + 1) for i in range(1000)]
     runs = plan_grid(["permutation:L=3"], {"steps": 1000}, {"lr": lrs}, [0, 1, 2], 1)
     words, seconds = grid_size(runs)
     assert "3000 run(s)" in words and len(built) == 1
-    one = trainer.estimate_training_seconds(runs[0].config, trainer.load_distribution(runs[0].config))
+    one = training_cost.estimate_training_seconds(runs[0].config, load_distribution(runs[0].config))
     assert seconds == pytest.approx(3000 * one) and len(built) == 1  # the same key, no new build
     big = plan_grid(["permutation:L=3"], {"steps": 1000}, {"hidden": [64, 128]}, [0, 1], 2)
     _, big_seconds = grid_size(big)

@@ -57,7 +57,7 @@ import numpy as np
 from ktiw.config.presets import ClassificationPreset
 from ktiw.core.errors import KtiwError
 from ktiw.data.distribution import Distribution
-from ktiw.empirics.trainer import TrainConfig
+from ktiw.empirics.train_config import TrainConfig
 from ktiw.theory.predict import Prediction, predict
 
 from .. import checks as ck

@@ -38,7 +38,7 @@ from ktiw.config.presets import CopyPreset
 from ktiw.core.errors import KtiwError
 from ktiw.core.training import Init, Training
 from ktiw.data.distribution import Distribution
-from ktiw.empirics.trainer import TrainConfig
+from ktiw.empirics.train_config import TrainConfig
 from ktiw.theory.predict import Prediction, predict
 
 from .. import checks as ck

@@ -44,7 +44,7 @@ import numpy as np
 
 from ktiw.config.presets import MultiheadPreset
 from ktiw.core.errors import KtiwError
-from ktiw.empirics.trainer import TrainConfig
+from ktiw.empirics.train_config import TrainConfig
 
 from .. import thresholds as th
 from ..framework import Figure, PlannedRun, Request

@@ -14,7 +14,7 @@ from ktiw.comparator.framework import Figure, ObtainedRun, PlannedRun, Request, 
 from ktiw.comparator.verdict import Status, Verdict
 from ktiw.config.presets import get_preset
 from ktiw.empirics.runfiles import CURVE_COLUMNS, write_json
-from ktiw.empirics.trainer import TrainConfig
+from ktiw.empirics.train_config import TrainConfig
 from ktiw.runs.rundir import Run
 
 

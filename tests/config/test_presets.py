@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ktiw.cli.app import app
 from ktiw.config.presets import PRESETS, describe, get_preset, training_for, with_overrides
 from ktiw.core.errors import KtiwError
-from ktiw.empirics.trainer import TrainConfig
+from ktiw.empirics.train_config import TrainConfig
 
 
 @pytest.mark.parametrize("key", list(PRESETS), ids=lambda k: "/".join(k))
@@ -80,7 +80,7 @@ def test_train_uses_the_same_block() -> None:
         and toy.model_config == {}
         and toy.steps == get_preset("copy", "quick").training.steps
     )
-    with pytest.raises(KtiwError, match="valid presets for --model lstm: quick, paper$"):
+    with pytest.raises(KtiwError, match=r"valid presets for --model lstm: quick, paper$"):
         training_for("fast", "lstm")  # authors is the translation experiment's, not the LSTM's
 
 

@@ -42,7 +42,7 @@ def test_import_ktiw_and_predict_do_not_load_torch() -> None:
 
 
 def test_the_api_takes_a_seed_count_or_a_list() -> None:
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
 
     assert TrainConfig(spec="iid:L=2,V=3", seeds=3).seeds == [0, 1, 2]
     assert TrainConfig.from_dict({"spec": "iid:L=2,V=3", "seeds": 2}).seeds == [0, 1]
@@ -53,7 +53,7 @@ def test_train_config_defaults_are_the_quick_presets() -> None:
     """TrainConfig() trains what the quick preset's copy block says (one set of defaults)."""
     from ktiw.config.presets import PRESETS
     from ktiw.core.training import Training
-    from ktiw.empirics.trainer import TrainConfig
+    from ktiw.empirics.train_config import TrainConfig
 
     quick = PRESETS[("copy", "lstm", "quick")].training
     cfg = TrainConfig(spec="iid:L=2,V=3")

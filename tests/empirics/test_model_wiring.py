@@ -12,7 +12,7 @@ from ktiw.cli.options import parse_key_values
 from ktiw.core.errors import KtiwError
 from ktiw.data.families import from_spec
 from ktiw.empirics.models import MODELS, build_model
-from ktiw.empirics.trainer import TrainConfig, load_distribution
+from ktiw.empirics.train_config import TrainConfig, load_distribution
 
 
 def test_every_model_is_registered_with_its_data_format() -> None:

@@ -24,6 +24,8 @@ from ktiw.empirics.models.base import log_odds
 from ktiw.empirics.models.module_seeds import seq_task
 from ktiw.empirics.models.transformer import Transformer, TransformerConfig
 from ktiw.empirics.probes import evaluate
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.training_cost import check_training_memory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 runner = CliRunner()
@@ -321,9 +323,9 @@ def test_the_memory_estimate_is_measured_on_the_model_actually_built(tmp_path, m
                 proxy_steps=0, steps=1)
     need_wide = 2 * (2 * fixed + 2 * 512 * per)
     monkeypatch.setenv("KTIW_MAX_MEMORY", str(int(need_wide * 0.8)))
-    tr.check_training_memory(tr.TrainConfig(**base, model_config={"d_model": 16, "n_head": 2}), dist)
+    check_training_memory(TrainConfig(**base, model_config={"d_model": 16, "n_head": 2}), dist)
     with pytest.raises(KtiwError, match="mostly activations"):
-        tr.check_training_memory(tr.TrainConfig(**base, model_config={"d_model": 64, "n_head": 2}), dist)
+        check_training_memory(TrainConfig(**base, model_config={"d_model": 64, "n_head": 2}), dist)
 
 
 def test_an_entry_point_names_a_model(on_path, monkeypatch) -> None:

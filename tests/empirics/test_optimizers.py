@@ -14,7 +14,9 @@ from ktiw.cli.app import app
 from ktiw.core.errors import KtiwError
 from ktiw.empirics import runfiles
 from ktiw.empirics.optim import SeedSGD
-from ktiw.empirics.trainer import TrainConfig, Trainer, resume, train
+from ktiw.empirics.resume import resume
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import Trainer, train
 from ktiw.runs import rundir
 
 torch.set_num_threads(1)

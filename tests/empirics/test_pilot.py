@@ -70,11 +70,12 @@ def test_lstm_reduction_equals_a_loop_over_the_probe_arrays() -> None:
 def test_pilot_trains_the_first_seeds_as_ktiw_train(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The pilot's seed 0 after 4 steps reads the same attention mass as the trainer's seed 0."""
     from ktiw.empirics import trainer as tr
+    from ktiw.empirics.train_config import TrainConfig
 
     dist = from_spec("subset:L=4,V=6")
     run = pl.Training("lstm", {"hidden": 8}, lr=1e-2, batch_size=4)
     trace = pl.pilot(run, dist, [0, 1], steps=4, every=4, samples=5)
-    cfg = tr.TrainConfig(
+    cfg = TrainConfig(
         spec="subset:L=4,V=6",
         model="lstm",
         model_config={"hidden": 8},

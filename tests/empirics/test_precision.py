@@ -16,7 +16,8 @@ from ktiw.comparator.thresholds import P_VALUE
 from ktiw.core.errors import KtiwError
 from ktiw.empirics import batched as bt
 from ktiw.empirics import precision as pr
-from ktiw.empirics.trainer import TrainConfig, train
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import train
 from ktiw.runs.reuse import same_config
 
 CPUINFO = """processor\t: 0

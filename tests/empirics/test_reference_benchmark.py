@@ -12,7 +12,8 @@ import torch
 
 from ktiw.data.families import from_spec
 from ktiw.empirics.models import build_model
-from ktiw.empirics.trainer import TrainConfig, train
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import train
 from ktiw.runs import rundir
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "reference.py"

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from ktiw.core.training import Init, Training
 from ktiw.data.families import from_spec
-from ktiw.empirics.trainer import TrainConfig, train
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import train
 from ktiw.runs import rundir
 from ktiw.theory.simulate import simulate
 

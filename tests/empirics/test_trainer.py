@@ -11,7 +11,9 @@ import torch
 
 from ktiw.data.families import from_spec
 from ktiw.empirics import runfiles
-from ktiw.empirics.trainer import TrainConfig, Trainer, resume, train
+from ktiw.empirics.resume import resume
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import Trainer, train
 from ktiw.runs import rundir
 
 torch.set_num_threads(1)

@@ -18,6 +18,7 @@ import torch
 from ktiw.core.errors import KtiwError
 from ktiw.empirics import runfiles
 from ktiw.empirics import trainer as tr
+from ktiw.empirics.resume import resume
 
 ENTRY = [sys.executable, "-c", "import sys; from ktiw.cli.app import main; sys.argv[0] = 'ktiw'; main()"]
 LSTM = ["train", "subset:L=3,V=4", "--model", "lstm", "--hidden", "64", "--steps", "6", "--seeds", "2",
@@ -68,7 +69,7 @@ def test_a_failed_checkpoint_keeps_the_previous_one_and_resume_completes(tmp_pat
     state = torch.load(run / runfiles.CHECKPOINT, weights_only=True)
     assert int(state["step"]) == 2  # the last good one, intact
     assert json.loads((run / "summary.json").read_text())["finished"] is False
-    tr.resume(run, progress=False)
+    resume(run, progress=False)
     assert (run / "curves.csv").read_bytes() == (reference / "curves.csv").read_bytes()
 
 

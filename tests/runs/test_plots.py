@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ktiw.cli.app import app
-from ktiw.empirics.trainer import TrainConfig, train
+from ktiw.empirics.train_config import TrainConfig
+from ktiw.empirics.trainer import train
 from ktiw.runs.plots import chance_levels
 from ktiw.runs.rundir import load_run
 

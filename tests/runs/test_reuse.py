@@ -71,8 +71,8 @@ def test_damaged_run_is_not_reused(tmp_path: Path, capsys) -> None:
 
 def test_finished_run_cut_at_a_line_boundary_is_neither_reused_nor_resumed(tmp_path: Path, capsys) -> None:
     """Issue 21, class 6: ``verify --reuse`` must not read a run whose curves lost their tail."""
-    from ktiw.runs.reuse import find_matching
     from ktiw.empirics import trainer as tr
+    from ktiw.runs.reuse import find_matching
 
     cfg = dict(spec="subset:L=3,V=4", model="toy", steps=4, seeds=[0], batch_size=4, eval_samples=4,
                eval_every=2, checkpoint_every=2, proxy_steps=0)  # fmt: skip

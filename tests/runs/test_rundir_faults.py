@@ -23,7 +23,6 @@ from ktiw.cli.app import app
 from ktiw.core.errors import KtiwError
 from ktiw.empirics import runfiles
 from ktiw.empirics import trainer as tr
-from ktiw.empirics import runfiles
 from ktiw.runs import rundir
 
 runner = CliRunner()

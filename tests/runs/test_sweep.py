@@ -192,7 +192,8 @@ def test_cli_sweep_trains_a_data_file_as_train_does(tmp_path: Path) -> None:
     res = runner.invoke(app, [*args, "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     rows = read_csv(out / "sweep.csv")
-    assert [r["lr"] for r in rows] == ["0.01", "0.03"] and all(r["run"].startswith("pairs-lstm") for r in rows)
+    assert [r["lr"] for r in rows] == ["0.01", "0.03"]
+    assert all(r["run"].startswith("pairs-lstm") for r in rows)
     config = json.loads((out / rows[1]["run"] / "config.json").read_text())
     assert config["spec"] is None and Path(config["data"]).name == "pairs.tsv" and config["lr"] == 0.03
     for extra, message in (
