@@ -137,6 +137,7 @@ def _run() -> int:
     try:
         unknown = env.check()
         env.normalise_columns()
+        env.settle_tempdir()
     except KtiwError as exc:
         say(str(exc))
         return EXIT_BAD_INPUT

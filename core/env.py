@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from .errors import KtiwError
@@ -115,6 +116,28 @@ def normalise_columns() -> None:
     width = columns()
     if width is not None:
         os.environ["COLUMNS"] = str(width)
+
+
+def settle_tempdir() -> None:
+    """Give :func:`tempfile.gettempdir` an answer under a file-size limit.
+
+    It chooses the first of ``$TMPDIR``, ``$TEMP``, ``$TMP``, ``/tmp``, ``/var/tmp``,
+    ``/usr/tmp`` and the working directory in which it can *write* a small file; under
+    ``ulimit -f 0`` every such write fails (``EFBIG``), and the library that asks first (torch's
+    import of ``dill``, matplotlib) raises ``FileNotFoundError: No usable temporary directory``.
+    Then the first of them that is a directory this process may write to is chosen without
+    writing to it: a later write there fails like any other write over the limit, and the
+    writer names the file in one line."""
+    try:
+        tempfile.gettempdir()
+        return
+    except OSError:
+        pass
+    names = [os.environ.get(v) for v in ("TMPDIR", "TEMP", "TMP")]
+    for cand in [*(n for n in names if n), "/tmp", "/var/tmp", "/usr/tmp", os.getcwd()]:
+        if os.path.isdir(cand) and os.access(cand, os.W_OK | os.X_OK):
+            tempfile.tempdir = os.path.abspath(cand)
+            return
 
 
 def check() -> list[str]:

@@ -128,6 +128,18 @@ def _write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
+def save_figure(fig: Any, path: Path, **savefig: Any) -> Path:
+    """Save a matplotlib figure as ``path`` (format from its suffix) atomically, through
+    :func:`writing`: a full disk or ``ulimit -f`` is one line naming the figure, and no partial
+    image is left in its place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with writing(path, tmp):
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **savefig)
+        os.replace(tmp, path)
+    return path
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     _write_atomic(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")

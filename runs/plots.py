@@ -21,7 +21,7 @@ import numpy as np
 
 from ktiw.core.console import note
 from ktiw.core.errors import KtiwError
-from ktiw.empirics.runfiles import check_out_dir
+from ktiw.empirics.runfiles import check_out_dir, save_figure
 
 from .rundir import Run
 
@@ -109,8 +109,7 @@ def plot_runs(runs: Sequence[Run], out_dir: Path | None = None) -> list[Path]:
         ax.set_ylabel(ylabel)
         ax.set_title(f"{title}\n{meaning}", fontsize=8)
         fig.tight_layout()
-        path = out / name
-        fig.savefig(path)
+        path = save_figure(fig, out / name)
         plt.close(fig)
         paths.append(path)
     return paths

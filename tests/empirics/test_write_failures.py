@@ -91,3 +91,31 @@ def test_write_cause_names_the_reason() -> None:
     full = OSError(errno.ENOSPC, "No space left on device")
     assert "No space left" in runfiles.write_cause(Path("x"), full)
     assert "ulimit -f" in runfiles.write_cause(Path("x"), OSError(errno.EFBIG, "File too large"))
+
+
+@pytest.mark.parametrize("limit", [0, 1000])
+def test_plot_over_the_file_size_limit_is_one_line_naming_the_figure(tmp_path: Path, limit: int) -> None:
+    """Figures go through the same write guard as every other result: no ``OSError: File too
+    large`` from PIL, no partial image; at ``ulimit -f 0`` start-up itself works (below)."""
+    run = tr.train(tr.TrainConfig(**CFG), tmp_path / "run", progress=False)
+    figs = tmp_path / "figs"
+    p = subprocess.run([*ENTRY, "plot", str(run), "--out", str(figs)], preexec_fn=limited(limit),
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "accuracy.png" in lines[0] and "file-size limit" in lines[0]
+    assert not list(figs.glob("*.png")) and not list(figs.glob(".*.tmp"))
+
+
+def test_a_temporary_directory_is_found_at_ulimit_f_0(tmp_path: Path) -> None:
+    """``tempfile.gettempdir`` writes a test file in each candidate, so at ``ulimit -f 0`` it
+    raises for whichever library asks first (torch's import of dill did: a traceback before
+    any ktiw code ran); :func:`ktiw.core.env.settle_tempdir` chooses a writable one unwritten."""
+    code = ("import tempfile; from ktiw.core import env; env.settle_tempdir(); "
+            "print(tempfile.gettempdir())")  # fmt: skip
+    p = subprocess.run([sys.executable, "-c", code], preexec_fn=limited(0), capture_output=True, text=True,
+                       timeout=60, env={"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert p.returncode == 0 and p.stdout.strip() == str(tmp_path), p.stderr
+    bare = subprocess.run([sys.executable, "-c", "import tempfile; tempfile.gettempdir()"],
+                          preexec_fn=limited(0), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bare.returncode == 1 and "No usable temporary directory" in bare.stderr  # what it fixes
