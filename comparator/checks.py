@@ -34,6 +34,7 @@ from .stats import (
     fisher_greater,
     fisher_less,
     kendall_order,
+    median_inside,
     median_interval,
     median_or_inf,
     share_beyond,
@@ -164,10 +165,14 @@ def check_step_fidelity(f: StepFidelity) -> Verdict:
     of the predicted one (both "no takeoff in the budget" also agree), and the measured success
     count inside the predicted probability's binomial acceptance interval.
 
-    Refuted when the success count leaves its acceptance interval, or when the measured median's
-    order-statistic interval at ``STEP_FIDELITY_LEVEL`` (:func:`~.stats.median_interval`) misses
-    the allowed band entirely; a median outside the band whose interval still reaches it is
-    inconclusive."""
+    Passes only when, in addition, the sign tests of :func:`~.stats.median_inside` (TOST) reject
+    the null "the median lies outside the band" at ``P_VALUE`` (for a prediction of no takeoff:
+    the null "at least half the seeds take off"), see :func:`_median_shown`.  The success count
+    inside its acceptance interval is a consistency condition only (no tolerance on a
+    probability is fixed, so equivalence of rates cannot be tested).  Refuted when the success
+    count leaves its acceptance interval, or when the measured median's order-statistic interval
+    at ``STEP_FIDELITY_LEVEL`` (:func:`~.stats.median_interval`) misses the allowed band
+    entirely; anything else is inconclusive."""
     n, k = len(f.measured_per_seed), f.successes
     measured = f.measured_median
     run = f"{f.optimizer} lr {f.lr:g}, batch {f.batch_size}, init {f.init}, {f.steps} steps"
@@ -222,8 +227,20 @@ def check_step_fidelity(f: StepFidelity) -> Verdict:
     refuted = not rate_ok or step_refuted
     allowed = f"within {th.STEP_FIDELITY_REL:.0%}, {a}-{b}/{n}"
     wrong = [("the median step differs", step_refuted), ("the success rate differs", not rate_ok)]
+    weak = ""
     if ok:
-        words = what + ". Both agree."
+        band = None
+        if f.predicted_step is not None:
+            rel = th.STEP_FIDELITY_REL
+            band = (f.predicted_step * (1 - rel), f.predicted_step * (1 + rel))
+        weak, p = _median_shown(f.measured_per_seed, band)
+        numbers["p_value"] = p
+        ok = not weak
+    if ok:
+        p_shown = fmt(numbers["p_value"], 2)
+        words = what + f". Both agree (sign tests, TOST p = {p_shown} < {th.P_VALUE} over {n} seeds)."
+    elif weak:
+        words = what + weak
     elif refuted:
         words = what + ": " + ", ".join(x for x, bad in wrong if bad) + "."
     else:
@@ -235,11 +252,35 @@ def check_step_fidelity(f: StepFidelity) -> Verdict:
     return Verdict(
         "toy-fidelity",
         f"{f.spec} ({f.optimizer})",
-        PASS if ok else (REFUTED if refuted else INCONCLUSIVE),
+        PASS if ok else (REFUTED if refuted and not weak else INCONCLUSIVE),
         f"{got}, {k}/{n}",
         f"{pred} {allowed}",
         words,
         numbers,
+    )
+
+
+def _median_shown(per_seed: Sequence[float], band: tuple[float, float] | None) -> tuple[str, float]:
+    """The evidence a median-agreement pass needs: the sign tests of
+    :func:`~.stats.median_inside` (TOST) against the null "the median takeoff step lies outside
+    ``band``" (``None``: a prediction of no takeoff; the null is "at least half the seeds take
+    off").  Returns ``("", p)`` when ``p < P_VALUE``, else the tail of an inconclusive sentence
+    (band, ``p``, seeds) and ``p``."""
+    low, high = band if band is not None else (math.inf, math.inf)
+    p = median_inside(per_seed, low, high)
+    if p < th.P_VALUE:
+        return "", p
+    n = len(per_seed)
+    claim = (
+        "that at least half the seeds never take off"
+        if band is None
+        else f"that the median lies in the allowed band {fmt(low)}-{fmt(high)}"
+    )
+    return (
+        f"; both agree as point estimates, but {n} seed(s) do not show {claim} at level {th.P_VALUE} "
+        f"(sign tests, TOST p = {fmt(p, 2)}; all of n seeds inside give 2^-n), so agreement is not "
+        "shown.",
+        p,
     )
 
 
@@ -259,11 +300,22 @@ class TokenShare:
 
 
 def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learned: bool = True) -> Verdict:
-    """Check 2: ``drift``: most tokens (``share > MOST``) and far above the shuffled baseline
-    (``> baseline + NEAR_BASELINE``); ``saddle``: near the baseline.  Effect-size thresholds
-    over at least a thousand pooled tokens (their sampling error is in thresholds.py).  A drift
-    distribution that falls short is refuted only when the normally trained model ``learned``
-    the task in the budget (some seed succeeded); otherwise the budget was too short to tell."""
+    """Check 2 on the share of target tokens whose uniform-run ``beta`` argmax is the gold one.
+
+    ``drift``: most tokens and far above the shuffled baseline, i.e. beyond the allowance
+    ``a = max(MOST, baseline + NEAR_BASELINE)``.  Passes only when the per-seed one-sided test
+    (:func:`~.stats.share_beyond`, seeds as the unit) rejects the null "the mean share is at
+    most ``a``" at ``P_VALUE``; refuted only when the same test in the other direction rejects
+    "at least ``a``" and the normally trained model ``learned`` the task in the budget (some seed
+    succeeded; otherwise the budget was too short to tell).
+
+    ``saddle``: near the baseline, i.e. at most ``b = baseline + NEAR_BASELINE``.  Passes only
+    when the test rejects the null "the share is at least ``b``" (a co-occurrence signal the
+    theory says is absent; the claim is the alternative, as in an equivalence test, since a
+    point estimate below ``b`` is no evidence that the signal is small); refuted only when it
+    rejects "at most ``b``".  The shuffled baseline is taken as known (it is pooled over every
+    scored token and all its shuffles).  Anything else is inconclusive, its sentence naming the
+    share, the allowance, ``p``, the seeds and the scored tokens."""
     name = "ktiw-under-uniform"
     if m is None:
         return Verdict(
@@ -285,43 +337,40 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
     if regime == "drift":
         expected = f"> {th.MOST} and > {fmt(band)}"
         ok = m.share > th.MOST and m.share > band
-        if not ok and not learned:
+        if ok:
+            claim = "; the theory says co-occurrence alone teaches this, and it did"
+            return _share_pass(
+                name, spec, m, max(th.MOST, band), "greater", (measured, expected, what, claim), numbers
+            )
+        if not learned:
             tail = SHORT_BUDGET
             return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
-        if not ok:
-            p = share_beyond(m.per_seed, m.tokens, max(th.MOST, band), "less")
-            numbers["p_value"] = p
-            if not p < th.P_VALUE:
-                tail = _not_significant(m, max(th.MOST, band), p, "below")
-                return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
+        p = share_beyond(m.per_seed, m.tokens, max(th.MOST, band), "less")
+        numbers["p_value"] = p
+        if not p < th.P_VALUE:
+            tail = _not_significant(m, max(th.MOST, band), p, "below")
+            return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
         tail = (
-            "; the theory says co-occurrence alone teaches this, and it did."
-            if ok
-            else (
-                "; the theory says co-occurrence alone teaches this, "
-                f"but it needs more than {fmt(max(th.MOST, band))}{_significant(m, numbers)}."
-            )
+            "; the theory says co-occurrence alone teaches this, "
+            f"but it needs more than {fmt(max(th.MOST, band))}{_significant(m, numbers)}."
         )
-        return Verdict(name, spec, PASS if ok else REFUTED, measured, expected, what + tail, numbers)
+        return Verdict(name, spec, REFUTED, measured, expected, what + tail, numbers)
     if regime == "saddle":
         expected = f"<= {fmt(band)} (baseline + {th.NEAR_BASELINE})"
-        ok = m.share <= band
-        if not ok:
-            p = share_beyond(m.per_seed, m.tokens, band, "greater")
-            numbers["p_value"] = p
-            if not p < th.P_VALUE:
-                tail = _not_significant(m, band, p, "above")
-                return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
+        if m.share <= band:
+            claim = "; the theory says co-occurrence carries no such signal here, and none was learned"
+            return _share_pass(name, spec, m, band, "less", (measured, expected, what, claim), numbers)
+        p = share_beyond(m.per_seed, m.tokens, band, "greater")
+        numbers["p_value"] = p
+        if not p < th.P_VALUE:
+            tail = _not_significant(m, band, p, "above")
+            return Verdict(name, spec, INCONCLUSIVE, measured, expected, what + tail, numbers)
         tail = (
-            "; the theory says co-occurrence carries no such signal here, and none was learned."
-            if ok
-            else (
-                "; the theory says co-occurrence carries no such signal, yet it is "
-                f"{fmt(m.share - m.baseline)} above the baseline (allowed {th.NEAR_BASELINE})"
-                f"{_significant(m, numbers)}."
-            )
+            "; the theory says co-occurrence carries no such signal, yet it is "
+            f"{fmt(m.share - m.baseline)} above the baseline (allowed {th.NEAR_BASELINE})"
+            f"{_significant(m, numbers)}."
         )
-        return Verdict(name, spec, PASS if ok else REFUTED, measured, expected, what + tail, numbers)
+        return Verdict(name, spec, REFUTED, measured, expected, what + tail, numbers)
     return Verdict(
         name,
         spec,
@@ -331,6 +380,30 @@ def check_ktiw_under_uniform(spec: str, regime: str, m: TokenShare | None, learn
         what + "; the theory predicts groups of words here, not one position (reported only).",
         numbers,
     )
+
+
+def _share_pass(
+    name: str,
+    spec: str,
+    m: TokenShare,
+    allowance: float,
+    side: str,
+    text: tuple[str, str, str, str],
+    numbers: dict[str, object],
+) -> Verdict:
+    """A share on the theory's side of ``allowance`` (``side`` ``"greater"``: above it;
+    ``"less"``: below it): ``pass`` when the per-seed one-sided test
+    (:func:`~.stats.share_beyond`) puts it there at ``P_VALUE``, else ``inconclusive``.  ``text``:
+    the verdict's measured and expected columns, its sentence's start and the theory's claim."""
+    measured, expected, what, claim = text
+    p = share_beyond(m.per_seed, m.tokens, allowance, side)
+    numbers["p_value"] = p
+    numbers["allowance"] = allowance
+    if p < th.P_VALUE:
+        words = what + claim + _significant(m, numbers) + "."
+        return Verdict(name, spec, PASS, measured, expected, words, numbers)
+    words = what + _not_significant(m, allowance, p, "above" if side == "greater" else "below")
+    return Verdict(name, spec, INCONCLUSIVE, measured, expected, words, numbers)
 
 
 def _significant(m: TokenShare, numbers: dict[str, object]) -> str:
@@ -345,7 +418,8 @@ def _significant(m: TokenShare, numbers: dict[str, object]) -> str:
 
 
 def _not_significant(m: TokenShare, allowance: float, p: float, side: str) -> str:
-    """The sentence of a share on the wrong side of its allowance that the test cannot tell from noise."""
+    """The sentence of a share beyond its allowance (either side: a pass or a refutation not
+    shown) that the test cannot tell from noise."""
     seeds = len([x for x in m.per_seed if math.isfinite(x)])
     return (
         f"; that is {side} the allowance {fmt(allowance)}, but not significantly at level {th.P_VALUE} "
@@ -772,9 +846,15 @@ def check_agreement_table(
     spec: str, regime: str, table: Sequence[Agreement], learned: bool = True
 ) -> Verdict:
     """Check 6: on a drift distribution every agreement of the paper's table stands at least
-    ``AGREEMENT_MIN_LIFT`` above its shuffled baseline; other regimes are reported only.  The
-    table describes trained models: when no seed ``learned`` the task, a shortfall is inconclusive;
-    so is a shortfall the per-seed test (:func:`~.stats.share_beyond`) cannot tell from noise."""
+    ``AGREEMENT_MIN_LIFT`` above its shuffled baseline; other regimes are reported only.
+
+    Passes only when, for *every* agreement, the per-seed one-sided test
+    (:func:`~.stats.share_beyond`, seeds as the unit) rejects the null "``A`` is at most its
+    baseline + ``AGREEMENT_MIN_LIFT``" at ``P_VALUE`` (an intersection-union test: the table
+    passes only if each row does, so each row's level is the table's, with no correction).
+    Refuted only when some agreement is significantly below its allowance and some seed
+    ``learned`` the task (the table describes trained models).  Anything else is inconclusive,
+    its sentence naming the rows not shown, their values, allowances and ``p``."""
     numbers = {a.pair: {"value": a.value, "baseline": a.baseline} for a in table}
     worst = min(table, key=lambda a: a.lift) if table else None
     measured = f"min lift {worst.lift:.2f} ({worst.pair})" if worst else "no agreements"
@@ -817,7 +897,7 @@ def check_agreement_table(
             )
         names = ", ".join(
             f"{a.pair} (one-sided p = {fmt(p[a.pair], 2)} over "
-            f"{sum(math.isfinite(x) for x in a.per_seed)} seed(s) and {a.tokens} scored tokens)"
+            f"{_seeds(a.per_seed)} seed(s) and {a.tokens} scored tokens)"
             for a in shown
         )
         return Verdict(
@@ -830,15 +910,45 @@ def check_agreement_table(
             f"(level {th.P_VALUE}, seeds as the unit).",
             numbers,
         )
+    allowance = {a.pair: a.baseline + th.AGREEMENT_MIN_LIFT for a in table}
+    p = {a.pair: share_beyond(a.per_seed, a.tokens, allowance[a.pair], "greater") for a in table}
+    for pair, value in p.items():
+        numbers[pair]["p_value"] = value  # type: ignore[index]
+    weak = [a for a in table if not p[a.pair] < th.P_VALUE]
+    if weak:
+        names = "; ".join(
+            f"{a.pair} = {fmt(a.value, 2)} against the allowance {fmt(allowance[a.pair], 2)} (one-sided "
+            f"p = {fmt(p[a.pair], 2)} over {_seeds(a.per_seed)} seed(s) and {a.tokens} scored tokens)"
+            for a in weak
+        )
+        return Verdict(
+            "agreement-table",
+            spec,
+            INCONCLUSIVE,
+            measured,
+            expected,
+            f"{what}; every one is at least {th.AGREEMENT_MIN_LIFT} above chance, but not significantly "
+            f"at level {th.P_VALUE} for {names} (seeds as the unit), so this neither confirms nor refutes "
+            "the table.",
+            numbers,
+        )
+    worst_p = max(p.values())
     return Verdict(
         "agreement-table",
         spec,
         PASS,
         measured,
         expected,
-        what + f": every one at least {th.AGREEMENT_MIN_LIFT} above chance.",
+        f"{what}: every one significantly more than {th.AGREEMENT_MIN_LIFT} above chance (one-sided "
+        f"p <= {fmt(worst_p, 2)} < {th.P_VALUE} for each, over {_seeds(worst.per_seed)} seed(s), seeds "
+        "as the unit).",
         numbers,
     )
+
+
+def _seeds(per_seed: Sequence[float]) -> int:
+    """Seeds with a finite share (the unit of :func:`~.stats.share_beyond`)."""
+    return sum(math.isfinite(x) for x in per_seed)
 
 
 # --- model-matched (issue 18) ---------------------------------------------------------------
@@ -871,7 +981,11 @@ def check_model_matched(c: MatchedComparison) -> Verdict:
     refuted when the count leaves its interval or the median's order-statistic interval
     (:func:`~.stats.median_interval`, both at ``MODEL_MATCHED_LEVEL``) misses that band entirely;
     inconclusive when the median is outside the band but its interval reaches it, when fewer than
-    ``MIN_MATCHED_TAKEOFFS`` seeds take off, or when there is no prediction."""
+    ``MIN_MATCHED_TAKEOFFS`` seeds take off, when there is no prediction, or when the sign tests
+    (TOST, :func:`_median_shown`) cannot show at ``P_VALUE`` that the median lies in the band (for
+    a prediction of no takeoff for most seeds: that at least half never take off).  The success
+    count inside its acceptance interval is a consistency condition only (no tolerance on a
+    probability is fixed)."""
     from ktiw.theory.simulate import takeoff_quantile
 
     n, k = len(c.measured_per_seed), c.successes
@@ -930,4 +1044,9 @@ def check_model_matched(c: MatchedComparison) -> Verdict:
     if not inside:
         near = f"{what}; the median is outside the band but its 95% interval reaches it: not decided."
         return Verdict("model-matched", c.spec, INCONCLUSIVE, got, expected, near, numbers)
-    return Verdict("model-matched", c.spec, PASS, got, expected, f"{what}. Both agree.", numbers)
+    weak, p = _median_shown(c.measured_per_seed, band)
+    numbers["p_value"] = p
+    if weak:
+        return Verdict("model-matched", c.spec, INCONCLUSIVE, got, expected, what + weak, numbers)
+    both = f"{what}. Both agree (TOST p = {fmt(p, 2)} < {th.P_VALUE} over {n} seeds)."
+    return Verdict("model-matched", c.spec, PASS, got, expected, both, numbers)

@@ -12,12 +12,14 @@
 * :func:`share_beyond`: one-sided test that a share pooled over seeds lies beyond an
   allowance, with the seed as the unit (tokens of one seed are not independent);
 * :func:`median_interval`: the distribution-free (order-statistic) confidence interval of a
-  median, ``inf`` ("never") allowed;
+  median, ``inf`` ("never") allowed; :func:`median_inside`: the sign tests (TOST) that a median
+  lies inside a band;
 * :func:`fisher_greater`: Fisher's exact test that one success rate is above another;
   :func:`fisher_two_sided`: that two success rates differ (the bf16/fp32 comparison).
 
-A refutation needs the same kind of evidence as a pass: each check refutes only where one of
-these tests rejects the theory's claim at :data:`~ktiw.comparator.thresholds.P_VALUE`.
+A refutation needs the same kind of evidence as a pass: each check passes only where one of
+these tests rejects the null hypothesis that the theory's claim is false, and refutes only where
+one rejects the claim, at :data:`~ktiw.comparator.thresholds.P_VALUE`.
 """
 
 from __future__ import annotations
@@ -250,3 +252,30 @@ def median_interval(values: Sequence[float], level: float) -> tuple[float, float
     if j == 0:
         return -math.inf, math.inf
     return float(x[j - 1]), float(x[n - j])
+
+
+def median_inside(values: Sequence[float], low: float, high: float) -> float:
+    """p-value that the median of the distribution behind ``values`` lies in ``[low, high]``
+    (``inf``, "never", allowed): two one-sided sign tests (TOST) of the nulls "median < low" and
+    "median > high"; the p-value is the larger of the two.
+
+    Under "median < low" a draw is ``>= low`` with probability at most 1/2, so the number of
+    values ``>= low`` is at most ``Binomial(n, 1/2)``::
+
+        p_low  = P(Binomial(n, 1/2) >= #{x >= low}),   p_high = P(Binomial(n, 1/2) >= #{x <= high})
+
+    Below ``alpha`` exactly when the order-statistic interval at level ``1 - 2 alpha``
+    (:func:`median_interval`) lies inside the band.  ``low = high = inf`` tests "the median is
+    never", i.e. at least half the seeds never take off (``p = P(Binomial(n, 1/2) >= #never)``).
+    All ``n`` values inside the band give ``2**-n``, so 5 values are the fewest that can reach
+    0.05.  No values: ``p = 1`` (no evidence).
+    """
+    from scipy.stats import binom
+
+    x = np.asarray(values, dtype=np.float64)
+    x = np.where(np.isnan(x), np.inf, x)
+    n = x.size
+    if n == 0:
+        return 1.0
+    k_low, k_high = int(np.count_nonzero(x >= low)), int(np.count_nonzero(x <= high))
+    return float(max(binom.sf(k_low - 1, n, 0.5), binom.sf(k_high - 1, n, 0.5)))

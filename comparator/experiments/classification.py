@@ -18,11 +18,11 @@ Checks, all on the evaluation samples at the last step, pooled over seeds:
   ``p < P_VALUE``; inconclusive otherwise.
 * ``attention-to-salient-words``: the normal model's attention ``alpha`` against the theory's
   stage-2 ranking ``C[x_l, y]`` (:func:`ktiw.theory.classification.stage2_scores`): top-5%
-  match ``A(alpha, theory)`` must exceed its shuffled baseline by ``AGREEMENT_MIN_LIFT``;
-  a shortfall is refuted only when the per-seed test
-  (:func:`~ktiw.comparator.stats.share_beyond`, seeds as the unit) puts it significantly below
-  at ``P_VALUE``.  The mean per-example Kendall tau is reported beside that of the shuffled
-  ranking.
+  match ``A(alpha, theory)`` must exceed its shuffled baseline by ``AGREEMENT_MIN_LIFT``:
+  passes only when the per-seed test (:func:`~ktiw.comparator.stats.share_beyond`, seeds as
+  the unit) puts it significantly above at ``P_VALUE``; a shortfall is refuted only when the
+  same test puts it significantly below.  The mean per-example Kendall tau is reported beside
+  that of the shuffled ranking.
 * ``agreement-table``: the paper's table (``A(alpha, beta_uf)``, ``A(beta_uf, beta_px)``,
   ``A(Delta, beta_uf)``, ``A(alpha, beta)``; :func:`ktiw.comparator.measures.agreement_table`)
   through :func:`ktiw.comparator.checks.check_agreement_table`, with ``xi`` for each agreement
@@ -276,11 +276,13 @@ def check_uniform_scores(spec: str, a: Association, learned: bool = True) -> Ver
 
 
 def check_attention_salient(spec: str, s: SalientAttention, learned: bool = True) -> Verdict:
-    """``attention-to-salient-words``: passes when ``A(alpha, theory)`` stands at least
-    ``AGREEMENT_MIN_LIFT`` above its baseline.  A shortfall is refuted only when the normal
-    model ``learned`` the task (stage 2 describes a trained model's attention) and the one-sided
-    per-seed test (:func:`~ktiw.comparator.stats.share_beyond`, seeds as the unit) puts
-    ``A`` significantly below ``baseline + AGREEMENT_MIN_LIFT`` at ``P_VALUE``; else inconclusive."""
+    """``attention-to-salient-words``: stage 2 says ``A(alpha, theory)`` stands at least
+    ``AGREEMENT_MIN_LIFT`` above its shuffled baseline.  Passes only when the one-sided per-seed
+    test (:func:`~ktiw.comparator.stats.share_beyond`, seeds as the unit) rejects the null "``A``
+    is at most ``baseline + AGREEMENT_MIN_LIFT``" at ``P_VALUE``.  A shortfall is refuted only
+    when the normal model ``learned`` the task (stage 2 describes a trained model's attention)
+    and the same test puts ``A`` significantly below that allowance; else inconclusive, the
+    sentence naming ``A``, the allowance, ``p``, the seeds and the examples."""
     lift = s.agreement - s.baseline
     allowance = s.baseline + th.AGREEMENT_MIN_LIFT
     numbers: dict[str, object] = {
@@ -301,22 +303,37 @@ def check_attention_salient(spec: str, s: SalientAttention, learned: bool = True
         f"of examples (chance {s.baseline:.2f}); its argmax lay before / at / after the theory's top word in "
         f"{s.before:.2f} / {s.same:.2f} / {s.after:.2f}"
     )
+    seeds = sum(np.isfinite(x) for x in s.per_seed)
+
+    def evidence(p: float) -> str:
+        return (
+            f"{fmt(s.agreement)} against the allowance {fmt(allowance)} (baseline + "
+            f"{th.AGREEMENT_MIN_LIFT}), one-sided p = {fmt(p, 2)} over {seeds} seed(s) and {s.tokens} "
+            "examples, seeds as the unit"
+        )
+
     if lift >= th.AGREEMENT_MIN_LIFT:
-        return Verdict(name, spec, Status.PASS, measured, expected, what + ", as stage 2 says.", numbers)
+        p = share_beyond(s.per_seed, s.tokens, allowance, "greater")
+        numbers["p_value"] = p
+        if p < th.P_VALUE:
+            tail = f", significantly above that allowance ({evidence(p)}), as stage 2 says."
+            return Verdict(name, spec, Status.PASS, measured, expected, what + tail, numbers)
+        tail = (
+            f"; at least what stage 2 says, but not significantly at level {th.P_VALUE} ({evidence(p)}), "
+            "so it neither confirms nor refutes stage 2."
+        )
+        return Verdict(name, spec, Status.INCONCLUSIVE, measured, expected, what + tail, numbers)
     if not learned:
         return Verdict(name, spec, Status.INCONCLUSIVE, measured, expected, what + SHORT_BUDGET, numbers)
     p = share_beyond(s.per_seed, s.tokens, allowance, "less")
     numbers["p_value"] = p
-    seeds = sum(np.isfinite(x) for x in s.per_seed)
-    evidence = (
-        f"{fmt(s.agreement)} against the allowance {fmt(allowance)} (baseline + {th.AGREEMENT_MIN_LIFT}), "
-        f"p = {fmt(p, 2)} over {seeds} seed(s) and {s.tokens} examples, seeds as the unit"
-    )
     if p < th.P_VALUE:
-        tail = f"; stage 2 says attention drifts there, and it is significantly short of that ({evidence})."
+        tail = (
+            f"; stage 2 says attention drifts there, and it is significantly short of that ({evidence(p)})."
+        )
         return Verdict(name, spec, Status.REFUTED, measured, expected, what + tail, numbers)
     tail = (
-        f"; short of what stage 2 says, but not significantly at level {th.P_VALUE} ({evidence}), "
+        f"; short of what stage 2 says, but not significantly at level {th.P_VALUE} ({evidence(p)}), "
         "so it neither confirms nor refutes stage 2."
     )
     return Verdict(name, spec, Status.INCONCLUSIVE, measured, expected, what + tail, numbers)

@@ -219,7 +219,9 @@ def _rescue(
 def paired_accuracy_verdict(one: list[float], bad: list[float], subject: str) -> Verdict:
     """``rescue-accuracy``: final token accuracy of ``one-good`` vs ``all-bad``, paired by data
     seed, Wilcoxon signed-rank test (:func:`~ktiw.comparator.stats.signed_rank`).  Passes when
-    the mean paired difference is positive and the two-sided ``p < P_VALUE``; refuted when it is
+    the mean paired difference is positive, the two-sided ``p < P_VALUE`` and the one-sided test
+    of "higher with the good head" agrees (``p < P_VALUE``; a positive mean over ranks that lean
+    the other way is no evidence); refuted when it is
     ``<= 0`` and the one-sided test of "lower with the good head" gives ``p < P_VALUE`` (5 pairs
     at the least); inconclusive otherwise."""
     n = min(len(one), len(bad))
@@ -248,7 +250,8 @@ def paired_accuracy_verdict(one: list[float], bad: list[float], subject: str) ->
                 Status.INCONCLUSIVE,
                 f": not higher, but not significantly lower either ({evidence}, level {th.P_VALUE}).",
             )
-    elif p < th.P_VALUE:
+    elif p < th.P_VALUE and signed_rank(diff, "greater") < th.P_VALUE:
+        # two-sided p below the level, and the ranks (not only the mean) in the paper's direction
         status, tail = Status.PASS, " (Wilcoxon signed-rank test), as the paper says."
     else:
         status, tail = Status.INCONCLUSIVE, f": higher, but not significantly (p = {fmt(p, 2)})."

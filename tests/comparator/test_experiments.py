@@ -131,7 +131,11 @@ def test_score_association_and_its_verdict() -> None:
 
 
 def test_attention_salient_verdict() -> None:
-    assert cl.check_attention_salient("k", cl.SalientAttention(0.5, 0.05, 0.3, 0.0, 0, 1, 0)).status is PASS
+    # a pass needs the per-seed test too (test_pass_evidence.py): a pooled number alone is no evidence
+    pooled = cl.SalientAttention(0.5, 0.05, 0.3, 0.0, 0, 1, 0)
+    assert cl.check_attention_salient("k", pooled).status is INCONCLUSIVE
+    ok = cl.SalientAttention(0.5, 0.05, 0.3, 0.0, 0, 1, 0, (0.49, 0.5, 0.51), 3000)
+    assert cl.check_attention_salient("k", ok).status is PASS
     # a shortfall refutes only on the per-seed test (test_refutation_evidence.py): a pooled
     # number without its seeds is no evidence
     short = cl.SalientAttention(0.1, 0.05, 0.0, 0.0, 0, 1, 0)
