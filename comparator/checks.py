@@ -400,7 +400,12 @@ def _share_pass(
     numbers["p_value"] = p
     numbers["allowance"] = allowance
     if p < th.P_VALUE:
-        words = what + claim + _significant(m, numbers) + "."
+        side_words = "above" if side == "greater" else "below"
+        words = (
+            f"{what}{claim}: significantly {side_words} the allowance {fmt(allowance)} (one-sided "
+            f"p = {fmt(p, 2)} < {th.P_VALUE} over {_seeds(m.per_seed)} seed(s) and {m.tokens} scored "
+            "tokens, seeds as the unit)."
+        )
         return Verdict(name, spec, PASS, measured, expected, words, numbers)
     words = what + _not_significant(m, allowance, p, "above" if side == "greater" else "below")
     return Verdict(name, spec, INCONCLUSIVE, measured, expected, words, numbers)
