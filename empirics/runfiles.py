@@ -361,14 +361,15 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 def completion_record(run_dir: Path) -> dict[str, Any]:
     """What a finished run's summary records to prove it complete (module docstring): each
-    seed's last evaluation step in ``curves.csv``, and size and SHA-256 of ``curves.csv`` and
-    of every probe file."""
+    seed's last evaluation step in ``curves.csv``, and size and SHA-256 of ``config.json``,
+    ``curves.csv`` and every probe file."""
     run_dir = Path(run_dir)
     curves = read_curves(run_dir / "curves.csv")
     last = {str(seed): step for seed, step in last_steps(curves).items()}
     probes = sorted((run_dir / "probes").glob("*.npz")) if (run_dir / "probes").is_dir() else []
     return {
         "last_step": last,
+        "config": file_digest(run_dir / "config.json"),
         "curves": {**file_digest(run_dir / "curves.csv"), "rows": int(curves["seed"].size)},
         "probes": {p.name: file_digest(p) for p in probes if not p.name.endswith(".tmp.npz")},
     }

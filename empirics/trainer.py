@@ -113,6 +113,7 @@ class Trainer:
         self.probe_every = self._probe_every()
         if resume and self._load_checkpoint():
             self._check_curves()
+            self._check_probes()
             self.curves = runfiles.CurveWriter(self.run_dir, keep_until=self.step)
             self._history_from_curves()
         else:  # a fresh run, or a resume of one stopped before its first checkpoint: from step 0
@@ -219,6 +220,43 @@ class Trainer:
                     raise runfiles.damaged(
                         path, f"no row for seed {seed} at step {step} (up to the checkpoint at {self.step})"
                     )
+
+    def _check_probes(self) -> None:
+        """The probe files up to the checkpoint are kept, and a finished run records them anew:
+        each must be the one the run wrote (its SHA-256 in the completion record of a finished
+        run; for a run stopped before its finish, an archive that reads back), else resuming
+        would certify a damaged or swapped file as the run's."""
+        summary_path = self.run_dir / "summary.json"
+        summary = runfiles.read_json_object(summary_path) if summary_path.exists() else {}
+        record = summary.get("complete") if summary.get("finished") else None
+        recorded = dict(record.get("probes", {})) if isinstance(record, dict) else None
+        again = (
+            f"it cannot be recomputed from the checkpoint at step {self.step}; train again with another --out"
+        )
+        if recorded is not None:
+            for name, want in recorded.items():
+                path = self.run_dir / "probes" / name
+                if not path.is_file():
+                    raise runfiles.damaged(path, f"missing (summary.json recorded it at the finish); {again}")
+                try:
+                    got = runfiles.file_digest(path)
+                except OSError as exc:
+                    raise runfiles.damaged(path, f"unreadable ({exc.strerror or exc}); {again}") from None
+                if not isinstance(want, dict) or got["sha256"] != want.get("sha256"):
+                    raise runfiles.damaged(
+                        path, f"its contents differ from what summary.json recorded; {again}"
+                    )
+            return
+        for path in sorted((self.run_dir / "probes").glob("step_*.npz")):
+            try:
+                step = int(path.stem.split("_")[1])
+            except (IndexError, ValueError):
+                continue
+            if step <= self.step:
+                try:
+                    runfiles.read_npz(path)
+                except KtiwError as exc:
+                    raise KtiwError(f"{exc}; {again}") from None
 
     def _history_from_curves(self) -> None:
         curves = runfiles.read_curves(self.curves.path)

@@ -27,12 +27,12 @@ keeps everything recorded so far.
 
 A finished run proves it is complete: its summary's ``complete`` record (written last, by
 :func:`completion_record`) holds each seed's last evaluation step and the size and SHA-256 of
-``curves.csv`` and of every probe file.  :func:`load_run` checks a finished run against it
-(curves: size, checksum, last step per seed; probe files: present, with their size and
-checksum, so a probe file swapped for another valid one is caught even by readers that never
-open it, such as ``ktiw plot``; hashing costs about 0.1 s for the 19 MB of probes of a paper
-run).  A run written before the record
-existed is checked against what its summary says already: every seed's curve must end at
+``config.json``, ``curves.csv`` and every probe file.  :func:`load_run` checks a finished run
+against it (config: checksum; curves: size, checksum, last step per seed; probe files:
+present, with their size and checksum), so a config edited afterwards or a probe file
+swapped for another valid one is caught even by readers that never open it, such as ``ktiw
+plot`` (hashing costs about 0.1 s for the 19 MB of probes of a paper run).  A run written
+before the record existed is checked against what its summary says already: every seed's curve must end at
 the run's last step (a stopped seed at its stop step) with the summary's final token accuracy,
 so a ``curves.csv`` that lost its tail, even at a line boundary, is caught.  A finished run
 that fails the check is :func:`damaged` (one line naming the file).
@@ -232,6 +232,11 @@ def check_complete(run: Run) -> None:
                 f"{got['bytes']} bytes that do not match the {want.get('bytes')} bytes summary.json "
                 "recorded when the run finished (cut short or edited)",
             )
+        want_config = record.get("config")  # recorded since issue 21 (older records lack it)
+        if isinstance(want_config, dict) and file_digest(run.path / "config.json") != {
+            k: want_config.get(k) for k in ("bytes", "sha256")
+        }:
+            raise damaged(run.path / "config.json", "edited after the run finished (see summary.json)")
         for seed, step in dict(record.get("last_step", {})).items():
             if last.get(int(seed)) != int(step):
                 raise damaged(curves_path, f"seed {seed} ends at step {last.get(int(seed))}, not {step}")

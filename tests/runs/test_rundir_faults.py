@@ -108,6 +108,37 @@ def test_resume_with_rows_missing_before_the_checkpoint_refuses(tmp_path) -> Non
     assert code == 2 and "no row for seed 0 at step 0" in out[0]
 
 
+@pytest.mark.parametrize("damage", ["cut", "swap", "delete"])
+def test_resume_never_certifies_a_damaged_probe_of_a_finished_run(tmp_path, reference, damage) -> None:
+    """``--resume`` of a finished run (or ``--resume --steps`` beyond it) keeps the probes up to
+    its checkpoint and writes a new completion record: a probe that is not the one the run wrote
+    would be recorded as the run's, so it is refused in one line and the run is left as it was
+    (it used to exit 0 with the damaged file certified, which plot then accepted)."""
+    run = tmp_path / "r"
+    shutil.copytree(reference, run)
+    probes = sorted((run / "probes").glob("step_*.npz"))
+    if damage == "cut":
+        probes[-1].write_bytes(probes[-1].read_bytes()[:100])
+    elif damage == "swap":
+        shutil.copy(probes[0], probes[-1])
+    else:
+        probes[1].unlink()
+    before = (run / "summary.json").read_bytes()
+    for extra in ([], ["--steps", "16"]):
+        res = runner.invoke(app, ["train", "--resume", str(run), "--quiet", *extra])
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and "is damaged" in lines[0], res.output
+        assert (run / "summary.json").read_bytes() == before
+
+
+def test_resume_of_a_stopped_run_refuses_a_cut_probe(tmp_path) -> None:
+    run = interrupted_at(tmp_path / "r", 9)
+    probe = sorted((run / "probes").glob("step_*.npz"))[0]
+    probe.write_bytes(probe.read_bytes()[:100])
+    code, out = resume_cli(run)
+    assert code == 2 and len(out) == 1 and f"{probe.name} is damaged" in out[0], out
+
+
 def test_torn_last_curve_row_is_recomputed(tmp_path, reference) -> None:
     run = interrupted_at(tmp_path / "r", 9)
     text = (run / "curves.csv").read_text()
@@ -208,6 +239,13 @@ def test_out_on_a_run_of_another_configuration_refuses(tmp_path, reference) -> N
         (lambda r: (r / "config.json").write_text("{oops"), "config.json is damaged"),
         (lambda r: (r / "config.json").write_text('{"steps": 3}'), "'seeds'"),
         (lambda r: (r / "summary.json").write_text("[]"), "summary.json is damaged"),
+        # valid JSON, another spec: the chance lines and labels would be wrong (the record has its hash)
+        (
+            lambda r: (r / "config.json").write_text(
+                (r / "config.json").read_text().replace('"subset:L=3,V=4"', '"subset:L=3,V=6"')
+            ),
+            "config.json is damaged: edited after the run finished",
+        ),
     ],
 )
 def test_plot_names_the_damaged_file(tmp_path, reference, damage, message) -> None:
