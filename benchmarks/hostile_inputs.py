@@ -143,6 +143,22 @@ def seq(*fns: Callable[[Path], None]) -> Callable[[Path], None]:
     return setup
 
 
+def intact_if_resumed(rel: str) -> Callable[[Path, int, str, str], str | None]:
+    """A check: a run that ``--resume`` completed (exit 0) reads back whole and is complete
+    (:func:`ktiw.runs.rundir.check_intact`), so no damaged file was certified as the run's."""
+
+    def check(d: Path, rc: int, out: str, err: str) -> str | None:
+        if rc != 0:
+            return None
+        code = "import sys; from ktiw.runs.rundir import check_intact; print(check_intact(sys.argv[1]) or '')"
+        cmd = [sys.executable, "-c", code, str(d / rel)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        why = p.stdout.strip() or (p.stderr.strip().splitlines() or [""])[-1]
+        return f"resumed with exit 0, but the run is not intact: {why}"[:300] if why else None
+
+    return check
+
+
 def damaged_run(kind: str, damage: Callable[[Path], None]) -> Callable[[Path], None]:
     def setup(d: Path) -> None:
         copy_run(kind, d / "run")
@@ -530,6 +546,7 @@ def rundir_cases() -> list[Case]:
                     ["train", "--resume", "run", "--quiet"],
                     expect="either",
                     setup=damaged_run(kind, damage),
+                    check=intact_if_resumed("run"),
                     name=f"{name}/{kind}/resume",
                 )
             )

@@ -40,7 +40,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from hostile_inputs import TINY, TINY_SPEC, Case, copy_run, seq, write
+from hostile_inputs import TINY, TINY_SPEC, Case, copy_run, intact_if_resumed, seq, write
 
 Check = Callable[[Path, int, str, str], "str | None"]
 
@@ -605,6 +605,7 @@ def finished_cases() -> list[Case]:
                 ["train", "--resume", "run", "--quiet"],
                 setup=_damaged(damage),
                 expect="either",
+                check=intact_if_resumed("run"),
                 name=f"resume-{name}",
             )
         )
