@@ -224,10 +224,14 @@ class Trainer:
     def _check_probes(self) -> None:
         """The probe files up to the checkpoint are kept, and a finished run records them anew:
         each must be the one the run wrote (its SHA-256 in the completion record of a finished
-        run; for a run stopped before its finish, an archive that reads back), else resuming
-        would certify a damaged or swapped file as the run's."""
+        run; for a run stopped before its finish, or whose summary is damaged, an archive that
+        reads back), else resuming would certify a damaged or swapped file as the run's.  The
+        proxy (``proxy.npz``) is deterministic and recomputed when damaged, so it is not needed."""
         summary_path = self.run_dir / "summary.json"
-        summary = runfiles.read_json_object(summary_path) if summary_path.exists() else {}
+        try:  # a damaged summary is written again at the end; without its record, read the files back
+            summary = runfiles.read_json_object(summary_path) if summary_path.exists() else {}
+        except KtiwError:
+            summary = {}
         record = summary.get("complete") if summary.get("finished") else None
         recorded = dict(record.get("probes", {})) if isinstance(record, dict) else None
         again = (
@@ -235,6 +239,8 @@ class Trainer:
         )
         if recorded is not None:
             for name, want in recorded.items():
+                if not name.startswith("step_"):  # proxy.npz: recomputed identically when damaged
+                    continue
                 path = self.run_dir / "probes" / name
                 if not path.is_file():
                     raise runfiles.damaged(path, f"missing (summary.json recorded it at the finish); {again}")

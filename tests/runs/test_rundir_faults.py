@@ -131,6 +131,21 @@ def test_resume_never_certifies_a_damaged_probe_of_a_finished_run(tmp_path, refe
         assert (run / "summary.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("damage", ["proxy", "summary"])
+def test_resume_still_repairs_what_it_can_recompute(tmp_path, reference, damage) -> None:
+    """A damaged proxy (deterministic) or summary (written at the end) of a finished run is
+    repaired by ``--resume``, which ends with the reference run's files."""
+    run = tmp_path / "r"
+    shutil.copytree(reference, run)
+    if damage == "proxy":
+        (run / "probes" / "proxy.npz").write_bytes(b"garbage")
+    else:
+        (run / "summary.json").write_text("{{")
+    code, out = resume_cli(run)
+    assert code == 0 and rundir.check_intact(run) is None, out
+    assert files(run) == files(reference)
+
+
 def test_resume_of_a_stopped_run_refuses_a_cut_probe(tmp_path) -> None:
     run = interrupted_at(tmp_path / "r", 9)
     probe = sorted((run / "probes").glob("step_*.npz"))[0]
