@@ -209,6 +209,7 @@ class Trainer:
                 f"{path} is missing: the rows up to step {self.step} are lost and cannot be recomputed "
                 f"from the checkpoint; train again with another --out"
             )
+        self._check_recorded_curves(path)
         curves = runfiles.read_curves(path, torn_tail_ok=True)
         have = set(zip(curves["seed"].tolist(), curves["step"].tolist(), strict=True))
         stopped = getattr(self, "stopped_step", [-1] * len(self.seeds))
@@ -220,6 +221,23 @@ class Trainer:
                     raise runfiles.damaged(
                         path, f"no row for seed {seed} at step {step} (up to the checkpoint at {self.step})"
                     )
+
+    def _check_recorded_curves(self, path: Path) -> None:
+        """A finished run's ``curves.csv`` must be the one its completion record hashed: resuming
+        keeps its rows and records them anew, so an edited or cut file would be certified."""
+        summary_path = self.run_dir / "summary.json"
+        try:
+            summary = runfiles.read_json_object(summary_path) if summary_path.exists() else {}
+        except KtiwError:
+            return  # a damaged summary is written again at the end; its record is lost
+        record = summary.get("complete") if summary.get("finished") else None
+        want = record.get("curves") if isinstance(record, dict) else None
+        if isinstance(want, dict) and runfiles.file_digest(path)["sha256"] != want.get("sha256"):
+            raise runfiles.damaged(
+                path,
+                "its contents differ from what summary.json recorded at the finish (edited or cut); "
+                "its rows cannot be recomputed from the checkpoint; train again with another --out",
+            )
 
     def _check_probes(self) -> None:
         """The probe files up to the checkpoint are kept, and a finished run records them anew:

@@ -108,7 +108,7 @@ def test_resume_with_rows_missing_before_the_checkpoint_refuses(tmp_path) -> Non
     assert code == 2 and "no row for seed 0 at step 0" in out[0]
 
 
-@pytest.mark.parametrize("damage", ["cut", "swap", "delete"])
+@pytest.mark.parametrize("damage", ["cut", "swap", "delete", "curves"])
 def test_resume_never_certifies_a_damaged_probe_of_a_finished_run(tmp_path, reference, damage) -> None:
     """``--resume`` of a finished run (or ``--resume --steps`` beyond it) keeps the probes up to
     its checkpoint and writes a new completion record: a probe that is not the one the run wrote
@@ -121,6 +121,10 @@ def test_resume_never_certifies_a_damaged_probe_of_a_finished_run(tmp_path, refe
         probes[-1].write_bytes(probes[-1].read_bytes()[:100])
     elif damage == "swap":
         shutil.copy(probes[0], probes[-1])
+    elif damage == "curves":  # a value edited, same length: resume used to certify it too
+        text = (run / "curves.csv").read_text()
+        i = text.index(",0.", 40)
+        (run / "curves.csv").write_text(text[:i] + ",1." + text[i + 3 :])
     else:
         probes[1].unlink()
     before = (run / "summary.json").read_bytes()
