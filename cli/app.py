@@ -7,6 +7,7 @@ Commands import their heavy dependencies (torch) inside the function body so tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -129,6 +130,14 @@ def main() -> None:
             code = EXIT_BAD_INPUT
     finally:
         console.restore_streams(previous)
+    if "pyarrow" in sys.modules:
+        # Arrow's C++ thread pools may still hold a joinable thread when the interpreter tears
+        # down, and then abort the process after its answer was printed ("terminate called
+        # without an active exception", apache/arrow#34314): end here, the streams flushed
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
     raise SystemExit(code)
 
 
