@@ -130,10 +130,14 @@ def main() -> None:
             code = EXIT_BAD_INPUT
     finally:
         console.restore_streams(previous)
-    if "pyarrow" in sys.modules:
+    caller = sys._getframe(1)
+    top_level = caller.f_code.co_name == "<module>" and caller.f_globals.get("__name__") == "__main__"
+    if "pyarrow" in sys.modules and top_level:
         # Arrow's C++ thread pools may still hold a joinable thread when the interpreter tears
         # down, and then abort the process after its answer was printed ("terminate called
-        # without an active exception", apache/arrow#34314): end here, the streams flushed
+        # without an active exception", apache/arrow#34314).  When the program's top level
+        # called main() (the console script, ``python -c``), nothing runs after it: end the
+        # process here, the streams flushed.  Called from other code (a test), just return.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
