@@ -6,7 +6,8 @@ tokenising and checking happen in :mod:`ktiw.data.corpus`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +49,29 @@ MaxVocab = Annotated[
     int | None, typer.Option("--max-vocab", help="keep the N most frequent words per side; the rest -> <unk>")
 ]
 MaxLen = Annotated[int | None, typer.Option("--max-len", help="keep the first N tokens of every sequence")]
+
+DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "fmt": (Format, None),
+    "input_col": (InputCol, None),
+    "output_col": (OutputCol, None),
+    "text_col": (TextCol, None),
+    "label_col": (LabelCol, None),
+    "tokenizer": (Tokenizer, None),
+    "max_vocab": (MaxVocab, None),
+    "max_len": (MaxLen, None),
+}
+"""The options that say how ``--data`` is read (parameter name -> typer annotation, default),
+given to every command that reads data by :func:`with_data_options`; their names are
+:func:`data_source`'s keywords."""
+
+
+def with_data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a typer command :data:`DATA_OPTIONS` in place of its ``data_options`` parameter
+    (:func:`~ktiw.cli.options.with_options`); pass that dict on as ``data_source(location,
+    **data_options)``."""
+    from .options import with_options
+
+    return with_options(DATA_OPTIONS, tuple(DATA_OPTIONS), "data_options")(func)
 
 
 def data_source(

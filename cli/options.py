@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import sys
 import time
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -21,6 +23,37 @@ def parse_value(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_options(table: Mapping[str, tuple[Any, Any]], names: tuple[str, ...], into: str) -> Callable[[F], F]:
+    """Give a typer command the options ``names`` of ``table`` (parameter name -> typer
+    annotation and default: one definition for every command that takes them) in place of its
+    parameter ``into``; the command receives them as one dict ``into`` (name -> value, the
+    default when not given)."""
+
+    def wrap(func: F) -> F:
+        sig = inspect.signature(func, eval_str=True)
+        params: list[inspect.Parameter] = []
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        for p in sig.parameters.values():
+            if p.name != into:
+                params.append(p)
+                continue
+            params += [inspect.Parameter(n, kind, annotation=table[n][0], default=table[n][1]) for n in names]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n, table[n][1]) for n in names}
+            return func(*args, **{into: given}, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command  # type: ignore[return-value]
+
+    return wrap
 
 
 def _split_item(item: str, option: str) -> tuple[str, str]:

@@ -52,6 +52,7 @@ def load_data(source: str, task: str) -> Distribution:
     return dist
 
 
+@do.with_data_options
 @to.with_training_options(to.PREDICT_OPTIONS)
 def predict(
     specs: Annotated[
@@ -88,14 +89,7 @@ def predict(
         str, typer.Option(help="quick | paper: defaults for the options below (as ktiw train)")
     ] = "quick",
     options: dict[str, Any] | None = None,  # the training options: to.PREDICT_OPTIONS
-    fmt: do.Format = None,
-    input_col: do.InputCol = None,
-    output_col: do.OutputCol = None,
-    text_col: do.TextCol = None,
-    label_col: do.LabelCol = None,
-    tokenizer: do.Tokenizer = None,
-    max_vocab: do.MaxVocab = None,
-    max_len: do.MaxLen = None,
+    data_options: dict[str, Any] | None = None,  # how --data is read: do.DATA_OPTIONS
     allow_large: AllowLargeOption = False,
 ) -> None:
     """Predict, before training, what ktiw train with the same options will do on each distribution.
@@ -120,9 +114,8 @@ def predict(
         )
     if task not in ("seq2seq", "classification"):
         raise KtiwError(f"--task must be seq2seq or classification, got {task!r}")
-    data_opts = (fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len)
     dists = [from_spec(s) for s in specs or []] + [
-        load_data(do.data_source(p, *data_opts), task) for p in data or []
+        load_data(do.data_source(p, **(data_options or {})), task) for p in data or []
     ]
     if derivation:
         from ktiw.theory.derivation import derivation_for

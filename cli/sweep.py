@@ -21,6 +21,7 @@ from .options import AllowLargeOption
 from .training_options import QuietOption, ThreadsOption, UniformOption, training_values
 
 
+@do.with_data_options
 @to.with_training_options(to.TRAIN_OPTIONS)
 def sweep(
     specs: Annotated[
@@ -49,14 +50,7 @@ def sweep(
     ] = "quick",
     uniform: UniformOption = False,
     data: do.TrainData = None,
-    fmt: do.Format = None,
-    input_col: do.InputCol = None,
-    output_col: do.OutputCol = None,
-    text_col: do.TextCol = None,
-    label_col: do.LabelCol = None,
-    tokenizer: do.Tokenizer = None,
-    max_vocab: do.MaxVocab = None,
-    max_len: do.MaxLen = None,
+    data_options: dict[str, Any] | None = None,  # how --data is read: do.DATA_OPTIONS
     options: dict[str, Any] | None = None,  # the training options: to.TRAIN_OPTIONS
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
@@ -113,13 +107,7 @@ def sweep(
         # local tasks: the trainer's default (idle cores); Ray tasks: the CPUs each asked for
         threads=threads if threads is not None or executor == "local" else max(1, int(cpus_per_task)),
     )
-    source = (
-        None
-        if data is None
-        else do.data_source(
-            data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
-        )
-    )
+    source = None if data is None else do.data_source(data, **(data_options or {}))
     specs = specs or []
     runs = plan_grid(specs, base, axes, seed_list, seeds_per_task, data=source)
     points = plan_verify(axes, seed_list, preset=preset, model=model) if verify else []

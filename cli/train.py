@@ -133,6 +133,7 @@ def resume_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, tupl
     return out
 
 
+@do.with_data_options
 @to.with_training_options(to.TRAIN_OPTIONS)
 def train(
     ctx: typer.Context,
@@ -146,14 +147,7 @@ def train(
     uniform: UniformOption = False,
     preset: Annotated[str, typer.Option(help=PRESET_HELP)] = "quick",
     data: do.TrainData = None,
-    fmt: do.Format = None,
-    input_col: do.InputCol = None,
-    output_col: do.OutputCol = None,
-    text_col: do.TextCol = None,
-    label_col: do.LabelCol = None,
-    tokenizer: do.Tokenizer = None,
-    max_vocab: do.MaxVocab = None,
-    max_len: do.MaxLen = None,
+    data_options: dict[str, Any] | None = None,  # how --data is read: do.DATA_OPTIONS
     options: dict[str, Any] | None = None,  # the training options: to.TRAIN_OPTIONS
     device: Annotated[str, typer.Option(help="cpu | cuda | auto")] = "auto",
     threads: ThreadsOption = None,
@@ -176,7 +170,7 @@ def train(
     from ktiw.empirics import trainer as tr
     from ktiw.empirics.train_config import TrainConfig
 
-    options = options or {}
+    options, data_options = options or {}, data_options or {}
     console = Console(highlight=False)
     if resume is not None:
         if spec is not None or data is not None or options.get("precision") is not None:
@@ -184,7 +178,7 @@ def train(
                 "--resume takes every setting from the run directory; do not give SPEC, --data or --precision"
             )
         run_dir = resume
-        given = resume_options(ctx, {**locals(), **options})
+        given = resume_options(ctx, {**locals(), **options, **data_options})
         runner: Any = lambda: rs.resume(resume, progress=not quiet, options=given)  # noqa: E731
     else:
         if spec is None and data is None:
@@ -193,11 +187,7 @@ def train(
             raise KtiwError("give either SPEC or --data, not both")
         cfg = TrainConfig(
             spec=spec,
-            data=None
-            if data is None
-            else do.data_source(
-                data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
-            ),
+            data=None if data is None else do.data_source(data, **data_options),
             model=model,
             uniform=uniform,
             preset=preset,

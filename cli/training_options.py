@@ -4,8 +4,6 @@ share (one definition, one help text), and their one resolution against a preset
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -194,31 +192,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def with_training_options(names: tuple[str, ...]) -> Callable[[F], F]:
     """Give a typer command the training options ``names`` (:data:`OPTIONS`) in place of its
-    ``options`` parameter; the command receives them as one dict ``options`` (option name ->
-    value, ``None``/``False`` when not given), which :func:`training_values` reads."""
+    ``options`` parameter (:func:`~ktiw.cli.options.with_options`); the command receives them
+    as one dict ``options`` (``None``/``False`` when not given), which :func:`training_values`
+    reads."""
+    from .options import with_options
 
-    def wrap(func: F) -> F:
-        sig = inspect.signature(func, eval_str=True)
-        params: list[inspect.Parameter] = []
-        for p in sig.parameters.values():
-            if p.name != "options":
-                params.append(p)
-                continue
-            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-            params += [
-                inspect.Parameter(n, kind, annotation=OPTIONS[n][0], default=OPTIONS[n][1]) for n in names
-            ]
-
-        @functools.wraps(func)
-        def command(*args: Any, **kwargs: Any) -> Any:
-            options = {n: kwargs.pop(n, OPTIONS[n][1]) for n in names}
-            return func(*args, options=options, **kwargs)
-
-        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        return command  # type: ignore[return-value]
-
-    return wrap
+    return with_options(OPTIONS, names, "options")
 
 
 def given_fields(options: Mapping[str, Any]) -> set[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,6 +37,7 @@ HELP = (
 )
 
 
+@do.with_data_options
 def verify(
     specs: Annotated[
         list[str] | None,
@@ -68,14 +69,7 @@ def verify(
             "classification: label<TAB>tokens or --text-col/--label-col)"
         ),
     ] = None,
-    fmt: do.Format = None,
-    input_col: do.InputCol = None,
-    output_col: do.OutputCol = None,
-    text_col: do.TextCol = None,
-    label_col: do.LabelCol = None,
-    tokenizer: do.Tokenizer = None,
-    max_vocab: do.MaxVocab = None,
-    max_len: do.MaxLen = None,
+    data_options: dict[str, Any] | None = None,  # how --data is read: do.DATA_OPTIONS
     seeds: SeedsOption = None,
     steps: StepsOption = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
@@ -131,13 +125,7 @@ def verify(
             experiment,
             preset,
             specs=specs or (),
-            data=None
-            if data is None
-            else Path(
-                do.data_source(
-                    data, fmt, input_col, output_col, text_col, label_col, tokenizer, max_vocab, max_len
-                )
-            ),
+            data=None if data is None else Path(do.data_source(data, **(data_options or {}))),
             seeds=verify_seeds(seeds),
             steps=steps,
             overrides=parse_key_values(set_ or [], "--set"),
