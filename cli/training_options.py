@@ -242,13 +242,11 @@ def training_values(preset: str, model: str, command: str, options: Mapping[str,
     return values
 
 
-def verify_seeds(text: str | None) -> int | list[int] | None:
+def verify_seeds(text: str | None) -> list[int] | None:
     """``--seeds`` for ``ktiw verify``: the same syntax as ``train`` and ``sweep`` (a count or a
-    list; the uniform runs train the same seeds, so the runs still pair seed by seed)."""
-    if text is None:
-        return None
-    seeds = parse_seeds(text)
-    return len(seeds) if "," not in text else seeds
+    list; the driver reads seeds ``0..N-1`` as the count ``N``, and the uniform runs train the
+    same seeds, so the runs still pair seed by seed)."""
+    return None if text is None else parse_seeds(text)
 
 
 TOY_OPTIONS = ("init", "eps", "sigma")
